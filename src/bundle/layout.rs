@@ -1,0 +1,255 @@
+//! Every name a bundle may contain, and the one guard every member path passes.
+//!
+//! Member paths come from an untrusted bundle on the way in and from an
+//! untrusted repository on the way out, so both directions share
+//! [`MemberPath::parse`]. Nothing else in r2r turns a string into a member path.
+
+use std::fmt;
+
+/// The manifest: format version, source, and every content member.
+pub const MANIFEST: &str = "bundle.json";
+/// GNU coreutils checksum list over every member but the signature.
+pub const SUMS: &str = "SHA256SUMS";
+/// minisign signature (Ed25519, prehashed) of [`SUMS`].
+pub const SIGNATURE: &str = "SHA256SUMS.minisig";
+
+/// The three members that describe and seal the rest, in the order a tar
+/// bundle stores them, last.
+pub const CONTROL_MEMBERS: [&str; 3] = [MANIFEST, SUMS, SIGNATURE];
+
+/// Longest member path: the most a POSIX ustar header holds (prefix 155,
+/// `/`, name 100).
+pub const MAX_PATH_BYTES: usize = 255;
+const USTAR_NAME: usize = 100;
+const USTAR_PREFIX: usize = 155;
+
+/// What a content member is. The kind decides the top-level folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Config,
+    Secret,
+    Chart,
+    Infra,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Config, Kind::Secret, Kind::Chart, Kind::Infra];
+
+    /// The name written in `bundle.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Config => "config",
+            Kind::Secret => "secret",
+            Kind::Chart => "chart",
+            Kind::Infra => "infra",
+        }
+    }
+
+    /// The top-level folder every member of this kind lives under.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Kind::Config => "config",
+            Kind::Secret => "secrets",
+            Kind::Chart => "charts",
+            Kind::Infra => "infra",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A relative, normalised, portable member path. See `docs/bundle-format.md`,
+/// "Member paths".
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberPath(String);
+
+/// Why a string is not a member path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path is empty")]
+    Empty,
+    #[error("path is absolute")]
+    Absolute,
+    #[error("path has a `..` component")]
+    ParentDir,
+    #[error("path has an empty or `.` component")]
+    EmptyComponent,
+    #[error("path is {0} bytes, more than the {MAX_PATH_BYTES} a ustar header holds")]
+    TooLong(usize),
+    #[error("path cannot be split into a ustar prefix (155) and name (100)")]
+    Unsplittable,
+    #[error("path has the byte 0x{0:02x}, outside the portable set [A-Za-z0-9._+@=,~-]")]
+    BadByte(u8),
+}
+
+impl MemberPath {
+    pub fn parse(s: &str) -> Result<MemberPath, PathError> {
+        if s.is_empty() {
+            return Err(PathError::Empty);
+        }
+        if s.starts_with('/') {
+            return Err(PathError::Absolute);
+        }
+        for component in s.split('/') {
+            match component {
+                ".." => return Err(PathError::ParentDir),
+                "" | "." => return Err(PathError::EmptyComponent),
+                _ => {}
+            }
+        }
+        if let Some(b) = s.bytes().find(|&b| b != b'/' && !is_portable(b)) {
+            return Err(PathError::BadByte(b));
+        }
+        if s.len() > MAX_PATH_BYTES {
+            return Err(PathError::TooLong(s.len()));
+        }
+        if !fits_ustar(s) {
+            return Err(PathError::Unsplittable);
+        }
+        Ok(MemberPath(s.to_owned()))
+    }
+
+    /// Joins path components, each of which must itself be clean.
+    pub fn join<I, S>(parts: I) -> Result<MemberPath, PathError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let joined: Vec<String> = parts.into_iter().map(|p| p.as_ref().to_owned()).collect();
+        MemberPath::parse(&joined.join("/"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first component: the folder that names the member's kind.
+    pub fn top(&self) -> &str {
+        self.0.split('/').next().unwrap_or(&self.0)
+    }
+
+    /// True for `bundle.json`, `SHA256SUMS` and the signature.
+    pub fn is_control(&self) -> bool {
+        CONTROL_MEMBERS.contains(&self.0.as_str())
+    }
+}
+
+impl fmt::Display for MemberPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// POSIX's portable filename characters plus a few that Helm charts and
+/// escaped user names use. No space, backslash, colon or control byte: each
+/// breaks `sha256sum -c`, Windows, or a terminal.
+fn is_portable(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+' | b'@' | b'=' | b',' | b'~')
+}
+
+fn fits_ustar(s: &str) -> bool {
+    if s.len() <= USTAR_NAME {
+        return true;
+    }
+    s.match_indices('/')
+        .any(|(i, _)| i <= USTAR_PREFIX && s.len() - i - 1 <= USTAR_NAME)
+}
+
+/// The set of member paths of one bundle. It refuses a path that would
+/// collide with another when extracted: the same path twice, two paths that
+/// differ only in ASCII case (they overwrite each other on macOS and
+/// Windows), or a path that is both a file and a folder of other members.
+#[derive(Debug, Default)]
+pub struct PathSet {
+    files: std::collections::HashSet<String>,
+    folders: std::collections::HashSet<String>,
+}
+
+impl PathSet {
+    pub fn insert(&mut self, path: &MemberPath) -> Result<(), String> {
+        let folded = path.0.to_ascii_lowercase();
+        if self.files.contains(&folded) {
+            return Err("appears twice (names are compared ignoring ASCII case)".into());
+        }
+        if self.folders.contains(&folded) {
+            return Err("is both a file and a folder of other members".into());
+        }
+        let ancestors: Vec<&str> = folded.match_indices('/').map(|(i, _)| &folded[..i]).collect();
+        if let Some(file) = ancestors.iter().find(|a| self.files.contains(**a)) {
+            return Err(format!("lies inside `{file}`, which is a file"));
+        }
+        self.folders.extend(ancestors.iter().map(|a| (*a).to_owned()));
+        self.files.insert(folded);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_paths() {
+        for p in [
+            "config/cluster.yaml",
+            "secrets/lis/enc-lis.secret.values.yaml",
+            "charts/basehub/templates/_helpers.tpl",
+            ".helmignore",
+        ] {
+            assert_eq!(MemberPath::parse(p).map(|m| m.to_string()), Ok(p.to_owned()));
+        }
+    }
+
+    #[test]
+    fn rejects_escapes_and_oddities() {
+        assert_eq!(MemberPath::parse("../x"), Err(PathError::ParentDir));
+        assert_eq!(MemberPath::parse("a/../x"), Err(PathError::ParentDir));
+        assert_eq!(MemberPath::parse("/etc/x"), Err(PathError::Absolute));
+        assert_eq!(MemberPath::parse(""), Err(PathError::Empty));
+        assert_eq!(MemberPath::parse("a//b"), Err(PathError::EmptyComponent));
+        assert_eq!(MemberPath::parse("a/./b"), Err(PathError::EmptyComponent));
+        assert_eq!(MemberPath::parse("a/"), Err(PathError::EmptyComponent));
+        assert_eq!(MemberPath::parse("a\\b"), Err(PathError::BadByte(b'\\')));
+        assert_eq!(MemberPath::parse("a\nb"), Err(PathError::BadByte(b'\n')));
+        assert_eq!(MemberPath::parse("a b"), Err(PathError::BadByte(b' ')));
+        assert_eq!(MemberPath::parse("é"), Err(PathError::BadByte(0xc3)));
+    }
+
+    #[test]
+    fn enforces_ustar_limits() {
+        let long_name = "a".repeat(101);
+        assert_eq!(MemberPath::parse(&long_name), Err(PathError::Unsplittable));
+        let split = format!("{}/{}", "d".repeat(155), "n".repeat(99));
+        assert!(MemberPath::parse(&split).is_ok());
+        let too_long = format!("{}/{}", "d".repeat(155), "n".repeat(101));
+        assert_eq!(MemberPath::parse(&too_long), Err(PathError::TooLong(257)));
+    }
+
+    #[test]
+    fn path_set_refuses_collisions() {
+        let p = |s: &str| MemberPath::parse(s).unwrap();
+        let mut set = PathSet::default();
+        set.insert(&p("config/a.yaml")).unwrap();
+        assert!(set.insert(&p("config/a.yaml")).is_err());
+        assert!(set.insert(&p("Config/A.yaml")).is_err());
+        assert!(set.insert(&p("config")).is_err());
+        assert!(set.insert(&p("config/a.yaml/b")).is_err());
+        set.insert(&p("config/b.yaml")).unwrap();
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(Kind::parse("home"), None);
+    }
+}

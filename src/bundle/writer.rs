@@ -1,0 +1,221 @@
+//! Writing a bundle: members stream in one at a time, are hashed on the way
+//! through, and the manifest, checksums and signature close the bundle.
+//! Nothing appears at the output path until the whole bundle is written.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use minisign::{PublicKey, SecretKey};
+
+use super::digest::HashingReader;
+use super::dir_store::DirSink;
+use super::layout::{Kind, MANIFEST, MemberPath, PathSet, SIGNATURE, SUMS};
+use super::manifest::{FORMAT_VERSION, Manifest, MemberRecord, Source};
+use super::sign;
+use super::store::Sink;
+use super::sums::Sums;
+use super::tar_store::TarSink;
+use crate::fsutil;
+
+/// The two stored forms of a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One uncompressed tar file.
+    Tar,
+    /// A directory holding the members as files.
+    Dir,
+}
+
+impl Format {
+    /// `.tar` means a tar file; anything else a directory.
+    pub fn from_path(path: &Path) -> Format {
+        match path.extension() {
+            Some(ext) if ext == "tar" => Format::Tar,
+            _ => Format::Dir,
+        }
+    }
+}
+
+/// The key that seals the bundle.
+pub struct Signer {
+    pub sk: SecretKey,
+    pub pk: PublicKey,
+}
+
+pub struct BundleWriter {
+    sink: Box<dyn Sink>,
+    replace: bool,
+    created: String,
+    records: Vec<MemberRecord>,
+    paths: PathSet,
+}
+
+/// What a finished bundle holds.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub manifest: Manifest,
+    pub key_id: String,
+    pub total_bytes: u64,
+}
+
+impl BundleWriter {
+    /// Starts a bundle at `output`. An existing output is refused unless
+    /// `replace`, and even then it is only replaced once the new bundle is
+    /// complete. `created` is the Unix time recorded as the creation time.
+    pub fn create(output: &Path, format: Format, created: u64, replace: bool) -> Result<BundleWriter> {
+        if !replace && output.symlink_metadata().is_ok() {
+            bail!("{} already exists", output.display());
+        }
+        let parent = fsutil::parent_of(output);
+        if !parent.is_dir() {
+            bail!("the output folder {} does not exist", parent.display());
+        }
+        let sink: Box<dyn Sink> = match format {
+            Format::Tar => Box::new(TarSink::create(output, created)?),
+            Format::Dir => Box::new(DirSink::create(output)?),
+        };
+        Ok(BundleWriter {
+            sink,
+            replace,
+            created: rfc3339(created),
+            records: Vec::new(),
+            paths: PathSet::default(),
+        })
+    }
+
+    /// Streams the file at `src` into the bundle as member `path`.
+    pub fn add_file(&mut self, path: MemberPath, kind: Kind, src: &Path) -> Result<()> {
+        let file = fsutil::open_nofollow(src).with_context(|| format!("cannot open {}", src.display()))?;
+        let meta = file.metadata().with_context(|| format!("cannot stat {}", src.display()))?;
+        if !meta.is_file() {
+            bail!("{} is not a regular file", src.display());
+        }
+        self.add(path, kind, meta.len(), file)
+            .with_context(|| format!("cannot add {} to the bundle", src.display()))
+    }
+
+    /// Adds a member from bytes in memory: generated files, never user data.
+    pub fn add_bytes(&mut self, path: MemberPath, kind: Kind, data: &[u8]) -> Result<()> {
+        self.add(path, kind, data.len() as u64, data)
+    }
+
+    fn add(&mut self, path: MemberPath, kind: Kind, size: u64, data: impl Read) -> Result<()> {
+        if path.top() != kind.folder() {
+            bail!("member {path} of kind {kind} must be under {}/", kind.folder());
+        }
+        let sha256 = self.put(&path, size, data)?;
+        self.records.push(MemberRecord {
+            path: path.to_string(),
+            kind: kind.as_str().to_owned(),
+            size,
+            sha256,
+        });
+        Ok(())
+    }
+
+    /// Writes one member and returns its sha256. The source must yield
+    /// exactly `size` bytes: a file that changes while it is read fails the
+    /// export instead of producing a bundle that lies about it.
+    fn put(&mut self, path: &MemberPath, size: u64, data: impl Read) -> Result<String> {
+        self.paths
+            .insert(path)
+            .map_err(|reason| anyhow::anyhow!("member {path} {reason}"))?;
+        let mut exact = HashingReader::new(Exact { inner: data, left: size });
+        self.sink
+            .put(path, size, &mut exact)
+            .with_context(|| format!("cannot write member {path}"))?;
+        let (hex, count, mut rest) = exact.finish();
+        let mut probe = [0u8; 1];
+        if count != size || rest.inner.read(&mut probe)? != 0 {
+            bail!("member {path} changed size while it was being read");
+        }
+        Ok(hex)
+    }
+
+    /// Writes `bundle.json`, `SHA256SUMS` and the signature, then moves the
+    /// bundle to its final path.
+    pub fn finish(mut self, source: Source, signer: &Signer) -> Result<Written> {
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            r2r_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created: self.created.clone(),
+            source,
+            members: std::mem::take(&mut self.records),
+        };
+        let json = manifest.to_json();
+        let manifest_path = control(MANIFEST)?;
+        let manifest_hash = self.put(&manifest_path, json.len() as u64, json.as_slice())?;
+
+        let mut sums = Sums::default();
+        for m in &manifest.members {
+            sums.insert(MemberPath::parse(&m.path)?, m.sha256.clone());
+        }
+        sums.insert(manifest_path, manifest_hash);
+        let text = sums.to_text();
+        self.put(&control(SUMS)?, text.len() as u64, text.as_bytes())?;
+
+        let comment = format!(
+            "r2r bundle format_version={FORMAT_VERSION} cluster={} created={}",
+            manifest.source.cluster, manifest.created
+        );
+        let signature = sign::sign(&signer.sk, &signer.pk, text.as_bytes(), &comment)?;
+        self.put(&control(SIGNATURE)?, signature.len() as u64, signature.as_bytes())?;
+
+        let total_bytes = manifest.members.iter().map(|m| m.size).sum::<u64>() + json.len() as u64;
+        self.sink.commit(self.replace)?;
+        Ok(Written {
+            manifest,
+            key_id: sign::key_id(signer.pk.keynum()),
+            total_bytes,
+        })
+    }
+}
+
+fn control(name: &str) -> Result<MemberPath> {
+    Ok(MemberPath::parse(name)?)
+}
+
+/// Yields at most `left` bytes and fails if the source ends sooner.
+struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the source ended before its recorded size (did it change while being read?)",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// RFC 3339 in UTC with whole seconds, as `bundle.json` records it.
+pub fn rfc3339(unix: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The creation time: `SOURCE_DATE_EPOCH` when set, so that the same
+/// repository exported twice gives the same members byte for byte.
+pub fn creation_time() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a Unix time in seconds")),
+        Err(_) => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())),
+    }
+}

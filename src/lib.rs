@@ -1,0 +1,11 @@
+//! r2r: the Right to Replicate for JupyterHub communities.
+//!
+//! Data flows source → bundle → target: `source` reads a provider's
+//! deployment, `bundle` is the signed format that carries it, and the
+//! commands in `cli` drive both.
+
+pub mod bundle;
+pub mod cli;
+pub mod exit;
+pub mod fsutil;
+pub mod source;
