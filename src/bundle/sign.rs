@@ -64,6 +64,11 @@ pub fn load_secret_key(path: &Path, passwords: &dyn PasswordSource) -> Result<(S
         .with_context(|| format!("{} is not a minisign secret key", path.display()))?;
     let sk = match sk_box.clone().into_unencrypted_secret_key() {
         Ok(sk) => sk,
+        Err(_) if is_unencrypted_without_checksum(&text) => {
+            let bytes = key_bytes(&text).unwrap_or_default();
+            SecretKey::from_bytes(&bytes)
+                .with_context(|| format!("{} is not a minisign secret key", path.display()))?
+        }
         Err(_) => {
             let pw = passwords.password(&format!("password for {}", path.display()))?;
             sk_box.into_secret_key(Some(pw)).map_err(|e| {
@@ -155,6 +160,19 @@ pub fn key_id(keynum: &[u8]) -> String {
     let n = keynum.len().min(8);
     le[..n].copy_from_slice(&keynum[..n]);
     format!("{:016X}", u64::from_le_bytes(le))
+}
+
+/// Stock `minisign -G -W` (0.11) writes unencrypted keys with an all-zero
+/// checksum, which the crate's unencrypted loader calls corrupt. Such a key
+/// is still checked: signing verifies its own signature with the public half.
+fn is_unencrypted_without_checksum(text: &str) -> bool {
+    const KDF_NONE: [u8; 2] = [0, 0];
+    key_bytes(text).is_some_and(|b| b.len() >= 4 && b[2..4] == KDF_NONE && b.ends_with(&[0u8; 32]))
+}
+
+fn key_bytes(text: &str) -> Option<Vec<u8>> {
+    use ct_codecs::{Base64, Decoder};
+    Base64::decode_to_vec(text.lines().nth(1)?.trim(), None).ok()
 }
 
 fn read_key_file(path: &Path) -> Result<String> {

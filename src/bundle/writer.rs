@@ -49,6 +49,8 @@ pub struct BundleWriter {
     created: String,
     records: Vec<MemberRecord>,
     paths: PathSet,
+    stored_members: usize,
+    stored_bytes: u64,
 }
 
 /// What a finished bundle holds.
@@ -56,7 +58,9 @@ pub struct BundleWriter {
 pub struct Written {
     pub manifest: Manifest,
     pub key_id: String,
-    pub total_bytes: u64,
+    /// Every member, the three control members included.
+    pub members: usize,
+    pub bytes: u64,
 }
 
 impl BundleWriter {
@@ -81,6 +85,8 @@ impl BundleWriter {
             created: rfc3339(created),
             records: Vec::new(),
             paths: PathSet::default(),
+            stored_members: 0,
+            stored_bytes: 0,
         })
     }
 
@@ -130,6 +136,8 @@ impl BundleWriter {
         if count != size || rest.inner.read(&mut probe)? != 0 {
             bail!("member {path} changed size while it was being read");
         }
+        self.stored_members += 1;
+        self.stored_bytes += size;
         Ok(hex)
     }
 
@@ -162,12 +170,12 @@ impl BundleWriter {
         let signature = sign::sign(&signer.sk, &signer.pk, text.as_bytes(), &comment)?;
         self.put(&control(SIGNATURE)?, signature.len() as u64, signature.as_bytes())?;
 
-        let total_bytes = manifest.members.iter().map(|m| m.size).sum::<u64>() + json.len() as u64;
         self.sink.commit(self.replace)?;
         Ok(Written {
             manifest,
             key_id: sign::key_id(signer.pk.keynum()),
-            total_bytes,
+            members: self.stored_members,
+            bytes: self.stored_bytes,
         })
     }
 }

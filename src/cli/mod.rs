@@ -1,1 +1,53 @@
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The command line: one file per command. Each file holds the clap struct,
+//! whose doc comments are the help text, and a `run` that wires the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit;
+
+mod export;
+mod inspect;
+mod keygen;
+mod password;
+mod print;
+mod verify;
+
+/// r2r — the Right to Replicate for JupyterHub communities.
+///
+/// Export a community's hubs from a provider's infrastructure repository
+/// into one signed bundle, check that bundle, and (in later versions)
+/// install it on infrastructure the community owns.
+#[derive(Debug, Parser)]
+#[command(name = "r2r", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Start with `r2r keygen --out keys --no-password`, then `r2r export --help`.")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Keygen(keygen::Args),
+    Export(export::Args),
+    Verify(verify::Args),
+    Inspect(inspect::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            print::error(&err);
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}

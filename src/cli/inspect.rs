@@ -1,0 +1,141 @@
+//! `r2r inspect`: what a bundle holds, for a person or a script.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+use super::print;
+use crate::bundle::manifest::{Manifest, Source};
+use crate::bundle::sign;
+use crate::bundle::verify::{self, Depth};
+use crate::exit;
+
+/// Show what a bundle holds: cluster, provider, hubs with domains and charts,
+/// and members and bytes per kind.
+///
+/// With --pubkey the signature, SHA256SUMS and bundle.json are verified first
+/// (member contents are not hashed; `r2r verify` does that). Without it the
+/// output is what the bundle claims, and says so.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    r2r inspect 2i2c-uk.r2r.tar --pubkey r2r.pub\n  \
+    r2r inspect 2i2c-uk.r2r.tar --json | jq '.source.hubs[].domain'")]
+pub struct Args {
+    /// The bundle: a .tar file or a directory.
+    bundle: PathBuf,
+    /// The signer's public key; without it nothing shown is verified.
+    #[arg(long, value_name = "PUB")]
+    pubkey: Option<String>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize, Default)]
+struct KindTotal {
+    members: usize,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    bundle: &'a PathBuf,
+    signature_verified: bool,
+    key_id: Option<&'a str>,
+    format_version: u32,
+    r2r_version: &'a str,
+    created: &'a str,
+    source: &'a Source,
+    kinds: BTreeMap<&'a str, KindTotal>,
+    members: usize,
+    bytes: u64,
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let pk = args.pubkey.as_deref().map(sign::load_public_key).transpose()?;
+    let outcome = verify::check(&args.bundle, pk.as_ref(), Depth::Manifest);
+    if !outcome.ok() {
+        for p in &outcome.problems {
+            print::warn(&format!("{}: {}", p.member.as_deref().unwrap_or("bundle"), p.reason));
+        }
+        let code = outcome.exit_code();
+        if outcome.manifest.is_none() || code == exit::BAD_SIGNATURE {
+            bail!("cannot inspect {}: it failed verification (see above)", args.bundle.display());
+        }
+        print::warn("showing the bundle despite the problems above");
+    }
+    let Some(manifest) = &outcome.manifest else {
+        bail!("{} has no readable bundle.json", args.bundle.display());
+    };
+    if pk.is_none() {
+        print::warn("NOT VERIFIED: no --pubkey given, so this is only what the bundle claims");
+    }
+    let out = summarise(&args.bundle, manifest, outcome.signed.as_ref().map(|s| s.key_id.as_str()));
+    if args.json {
+        print::json(&out)?;
+    } else {
+        show(&out);
+    }
+    Ok(if outcome.ok() { exit::OK } else { outcome.exit_code() })
+}
+
+fn summarise<'a>(bundle: &'a PathBuf, m: &'a Manifest, key_id: Option<&'a str>) -> Output<'a> {
+    let mut kinds: BTreeMap<&str, KindTotal> = BTreeMap::new();
+    for r in &m.members {
+        let t = kinds.entry(r.kind.as_str()).or_default();
+        t.members += 1;
+        t.bytes += r.size;
+    }
+    Output {
+        bundle,
+        signature_verified: key_id.is_some(),
+        key_id,
+        format_version: m.format_version,
+        r2r_version: &m.r2r_version,
+        created: &m.created,
+        source: &m.source,
+        members: m.members.len(),
+        bytes: m.members.iter().map(|r| r.size).sum(),
+        kinds,
+    }
+}
+
+fn show(o: &Output) {
+    let s = print::safe;
+    println!("bundle {}", o.bundle.display());
+    match o.key_id {
+        Some(k) => println!("  signature:  verified, key {k}"),
+        None => println!("  signature:  NOT VERIFIED"),
+    }
+    println!("  format:     version {}, written by r2r {} at {}", o.format_version, s(o.r2r_version), s(o.created));
+    println!("  cluster:    {} (provider {})", s(&o.source.cluster), s(&o.source.provider));
+    println!("  hubs:");
+    for h in &o.source.hubs {
+        println!(
+            "    {:<12} https://{}  chart {}  ({} values files{})",
+            s(&h.name),
+            s(&h.domain),
+            s(&h.helm_chart),
+            h.values_files.len(),
+            if h.chart_override.is_some() { ", chart override" } else { "" }
+        );
+    }
+    if !o.source.charts.is_empty() {
+        println!("  charts:");
+        for c in &o.source.charts {
+            let deps = if c.file_dependencies.is_empty() {
+                String::new()
+            } else {
+                format!(" → {}", s(&c.file_dependencies.join(", ")))
+            };
+            println!("    {} {}{deps}", s(&c.name), s(&c.version));
+        }
+    }
+    println!("  members:");
+    for (kind, t) in &o.kinds {
+        println!("    {:<8} {:>5}  {:>10}", s(kind), t.members, print::bytes(t.bytes));
+    }
+    println!("    {:<8} {:>5}  {:>10}", "total", o.members, print::bytes(o.bytes));
+}

@@ -1,0 +1,84 @@
+//! `r2r verify`: the whole chain, signature → SHA256SUMS → every member.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::print;
+use crate::bundle::sign;
+use crate::bundle::verify::{self, Depth, Problem};
+
+/// Verify a bundle: its signature, every member's hash and size, that no
+/// member is missing or extra, and that no path is unsafe.
+///
+/// Exit codes: 0 verified; 1 could not run (e.g. unreadable key);
+/// 2 usage error; 3 bad signature or wrong public key; 4 a member is corrupt
+/// or missing; 5 an unexpected member; 6 unsafe or malformed bundle (unsafe
+/// path, link or device, duplicate name, broken tar, malformed SHA256SUMS or
+/// bundle.json). When several apply, the first in the order 6, 3, 4, 5 wins.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    r2r verify 2i2c-uk.r2r.tar --pubkey r2r.pub\n  \
+    r2r verify bundle-dir --pubkey RWQ…   # the base64 key itself\n  \
+    r2r verify b.r2r.tar --pubkey r2r.pub --json | jq .problems")]
+pub struct Args {
+    /// The bundle: a .tar file or a directory.
+    bundle: PathBuf,
+    /// The signer's public key: an r2r.pub / minisign .pub file, or the base64 key.
+    #[arg(long, value_name = "PUB")]
+    pubkey: String,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    bundle: &'a PathBuf,
+    ok: bool,
+    exit_code: u8,
+    key_id: Option<&'a str>,
+    trusted_comment: Option<&'a str>,
+    members: usize,
+    bytes: u64,
+    problems: &'a [Problem],
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let pk = sign::load_public_key(&args.pubkey)?;
+    let outcome = verify::check(&args.bundle, Some(&pk), Depth::Full);
+    let code = outcome.exit_code();
+    let out = Output {
+        bundle: &args.bundle,
+        ok: outcome.ok(),
+        exit_code: code,
+        key_id: outcome.signed.as_ref().map(|s| s.key_id.as_str()),
+        trusted_comment: outcome.signed.as_ref().map(|s| s.trusted_comment.as_str()),
+        members: outcome.members,
+        bytes: outcome.bytes,
+        problems: &outcome.problems,
+    };
+    if args.json {
+        print::json(&out)?;
+        return Ok(code);
+    }
+    if outcome.ok() {
+        println!("verified {}", args.bundle.display());
+        if let Some(s) = &outcome.signed {
+            println!("  signed by key {}: {}", s.key_id, print::safe(&s.trusted_comment));
+        }
+        println!("  {} members, {}, every hash and size checked", outcome.members, print::bytes(outcome.bytes));
+    } else {
+        println!("FAILED {} (exit {code})", args.bundle.display());
+        for p in &outcome.problems {
+            let class = serde_json::to_value(p.class).ok();
+            let class = class.as_ref().and_then(|v| v.as_str()).unwrap_or("problem");
+            match &p.member {
+                Some(m) => println!("  {class}: {}: {}", print::safe(m), print::safe(&p.reason)),
+                None => println!("  {class}: {}", print::safe(&p.reason)),
+            }
+        }
+    }
+    Ok(code)
+}
