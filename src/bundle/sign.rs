@@ -104,7 +104,7 @@ pub fn sign(sk: &SecretKey, pk: &PublicKey, data: &[u8], trusted_comment: &str) 
         sk,
         Cursor::new(data),
         Some(trusted_comment),
-        Some(&format!("signature from r2r secret key {}", key_id(pk.keynum()))),
+        Some(&untrusted_comment(&key_id(pk.keynum()))),
     )
     .context("cannot sign SHA256SUMS")?;
     Ok(sig.into_string())
@@ -134,6 +134,16 @@ pub fn verify(pk: &PublicKey, signature: &[u8], data: &[u8]) -> Result<Signed, S
     let text = std::str::from_utf8(signature)
         .map_err(|_| SignatureError::Malformed("not UTF-8".into()))?;
     let sig = SignatureBox::from_string(text).map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    // minisign leaves the untrusted comment unauthenticated and parses
+    // leniently (trimmed lines, CRLF, extra lines, loose base64). A bundle
+    // admits one spelling only, so that every byte of the file is checked.
+    if sig.to_string() != text {
+        return Err(SignatureError::Malformed("not in canonical minisign form".into()));
+    }
+    let expected = untrusted_comment(&key_id(sig.keynum()));
+    if sig.untrusted_comment().ok().as_deref() != Some(expected.as_str()) {
+        return Err(SignatureError::Malformed(format!("the untrusted comment must be {expected:?}")));
+    }
     if !sig.is_prehashed() {
         return Err(SignatureError::Legacy);
     }
@@ -152,6 +162,12 @@ pub fn verify(pk: &PublicKey, signature: &[u8], data: &[u8]) -> Result<Signed, S
         key_id: key_id(pk.keynum()),
         trusted_comment,
     })
+}
+
+/// The one untrusted comment a bundle signature carries. Stock minisign
+/// writes it with `-c`.
+pub fn untrusted_comment(key_id: &str) -> String {
+    format!("r2r bundle signature from key {key_id}")
 }
 
 /// The key id as `minisign` prints it: the 8 key-number bytes, little endian, in hex.

@@ -119,7 +119,7 @@ pub fn scan(file: &File) -> Result<Vec<Entry>, StoreError> {
                 entry.path, entry.size
             )));
         }
-        debug_assert!(data_end <= next);
+        check_zeros(file, data_end, next, &entry.path)?;
         entries.push(entry);
         pos = next;
     }
@@ -175,6 +175,18 @@ fn parse_header(header: &Header, pos: u64) -> Result<Entry, StoreError> {
         size,
         offset: pos + BLOCK,
     })
+}
+
+/// The padding after a member's data must be zeros: no byte of a bundle
+/// goes unchecked.
+fn check_zeros(file: &File, from: u64, to: u64, member: &MemberPath) -> Result<(), StoreError> {
+    let mut pad = [0u8; BLOCK as usize];
+    let n = (to - from) as usize;
+    file.read_exact_at(&mut pad[..n], from).map_err(StoreError::Io)?;
+    if pad[..n].iter().any(|&b| b != 0) {
+        return Err(StoreError::Malformed(format!("non-zero padding after member {member}")));
+    }
+    Ok(())
 }
 
 /// After the first zero block: a second one, then nothing but zeros (tar

@@ -1,0 +1,181 @@
+//! Helpers shared by the integration tests: running the real `r2r` binary,
+//! the fixtures, the stock tools, and crafting tar files byte by byte.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const R2R: &str = env!("CARGO_BIN_EXE_r2r");
+
+pub fn project() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn example_repo() -> PathBuf {
+    project().join("examples/community")
+}
+
+/// The real 2i2c repository subset in `../shared`.
+pub fn shared_infra() -> PathBuf {
+    let p = project().join("../shared/fixtures/2i2c-infrastructure");
+    assert!(
+        p.join("config/clusters").is_dir(),
+        "{} is missing: the tests need the shared fixtures beside the project",
+        p.display()
+    );
+    p
+}
+
+/// Fails the test, saying how to install it, when a stock tool is missing.
+pub fn require(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(found, "`{tool}` is not installed; install it with `apt-get install {package}` (or run scripts/test, which does)");
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let Output { status, stdout, stderr } = cmd.output().expect("cannot run command");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+pub fn r2r(args: &[&str]) -> Run {
+    run(Command::new(R2R).args(args).env_remove("R2R_KEY_PASSWORD"))
+}
+
+/// A fresh unencrypted key pair in its own temporary directory.
+pub struct Keys {
+    pub dir: tempfile::TempDir,
+    pub key: PathBuf,
+    pub public: PathBuf,
+}
+
+pub fn keys() -> Keys {
+    let dir = tempfile::tempdir().unwrap();
+    let out = r2r(&["keygen", "--out", s(dir.path()), "--no-password"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    Keys {
+        key: dir.path().join("r2r.key"),
+        public: dir.path().join("r2r.pub"),
+        dir,
+    }
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Exports `cluster` from `repo` to `out`, asserting success.
+pub fn export(repo: &Path, cluster: &str, keys: &Keys, out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "export", "--infra", s(repo), "--cluster", cluster, "--sign-key", s(&keys.key), "--output", s(out),
+    ];
+    args.extend_from_slice(extra);
+    let r = r2r(&args);
+    assert_eq!(r.code, 0, "export failed: {r:?}");
+    r
+}
+
+pub fn verify(bundle: &Path, public: &Path) -> Run {
+    r2r(&["verify", s(bundle), "--pubkey", s(public), "--json"])
+}
+
+/// Copies a directory tree (regular files and folders only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// One tar entry as the tests craft it: raw name bytes, type flag, data.
+pub struct Raw {
+    pub name: Vec<u8>,
+    pub kind: u8,
+    pub data: Vec<u8>,
+    pub link: Vec<u8>,
+}
+
+impl Raw {
+    pub fn file(name: &str, data: &[u8]) -> Raw {
+        Raw { name: name.as_bytes().to_vec(), kind: b'0', data: data.to_vec(), link: vec![] }
+    }
+}
+
+/// Writes a ustar archive with exactly these entries, bypassing every check
+/// a tar library would make, so that hostile names and types get through.
+pub fn write_raw_tar(path: &Path, entries: &[Raw]) {
+    let mut out = Vec::new();
+    for e in entries {
+        let mut h = tar::Header::new_ustar();
+        {
+            let u = h.as_ustar_mut().unwrap();
+            u.name[..e.name.len()].copy_from_slice(&e.name);
+            u.linkname[..e.link.len()].copy_from_slice(&e.link);
+        }
+        h.set_size(e.data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.as_mut_bytes()[156] = e.kind;
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(&e.data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    std::fs::write(path, out).unwrap();
+}
+
+/// Reads every member of a tar bundle, in order, with the `tar` crate
+/// (independently of r2r's reader): (name, data, byte offset of the data).
+pub fn read_tar(path: &Path) -> Vec<(String, Vec<u8>, u64)> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let offset = e.raw_file_position();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            (name, data, offset)
+        })
+        .collect()
+}
+
+pub fn raw_from(members: &[(String, Vec<u8>, u64)]) -> Vec<Raw> {
+    members.iter().map(|(n, d, _)| Raw::file(n, d)).collect()
+}
