@@ -13,7 +13,12 @@ fn members(manifest: &serde_json::Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["path"].as_str().unwrap().to_owned(), m["kind"].as_str().unwrap().to_owned()))
+        .map(|m| {
+            (
+                m["path"].as_str().unwrap().to_owned(),
+                m["kind"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -60,11 +65,20 @@ fn example_round_trips_as_tar_and_as_directory() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|h| (h["name"].as_str().unwrap(), h["domain"].as_str().unwrap(), h["helm_chart"].as_str().unwrap()))
+            .map(|h| {
+                (
+                    h["name"].as_str().unwrap(),
+                    h["domain"].as_str().unwrap(),
+                    h["helm_chart"].as_str().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(
             hubs,
-            [("staging", "staging.example-community.org", "basehub"), ("prod", "hub.example-community.org", "daskhub")]
+            [
+                ("staging", "staging.example-community.org", "basehub"),
+                ("prod", "hub.example-community.org", "daskhub")
+            ]
         );
         assert_eq!(j["kinds"]["chart"]["members"], 5);
         assert_eq!(j["kinds"]["infra"]["members"], 1);
@@ -75,17 +89,43 @@ fn example_round_trips_as_tar_and_as_directory() {
         &dir,
         &repo,
         &[
-            ("config/cluster.yaml", "config/clusters/example/cluster.yaml"),
-            ("config/prod/prod.values.yaml", "config/clusters/example/prod.values.yaml"),
-            ("charts/basehub/values.yaml", "helm-charts/basehub/values.yaml"),
-            ("charts/daskhub/Chart.yaml", "helm-charts/daskhub/Chart.yaml"),
-            ("infra/terraform/gcp/projects/example.tfvars", "terraform/gcp/projects/example.tfvars"),
+            (
+                "config/cluster.yaml",
+                "config/clusters/example/cluster.yaml",
+            ),
+            (
+                "config/prod/prod.values.yaml",
+                "config/clusters/example/prod.values.yaml",
+            ),
+            (
+                "charts/basehub/values.yaml",
+                "helm-charts/basehub/values.yaml",
+            ),
+            (
+                "charts/daskhub/Chart.yaml",
+                "helm-charts/daskhub/Chart.yaml",
+            ),
+            (
+                "infra/terraform/gcp/projects/example.tfvars",
+                "terraform/gcp/projects/example.tfvars",
+            ),
         ],
     );
     let m = manifest_of_dir(&dir);
     let prod = &m["source"]["hubs"][1];
-    assert_eq!(prod["values_files"], serde_json::json!(["config/prod/common.values.yaml", "config/prod/prod.values.yaml"]));
-    let daskhub = m["source"]["charts"].as_array().unwrap().iter().find(|c| c["name"] == "daskhub").unwrap();
+    assert_eq!(
+        prod["values_files"],
+        serde_json::json!([
+            "config/prod/common.values.yaml",
+            "config/prod/prod.values.yaml"
+        ])
+    );
+    let daskhub = m["source"]["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "daskhub")
+        .unwrap();
     assert_eq!(daskhub["file_dependencies"], serde_json::json!(["basehub"]));
 }
 
@@ -94,30 +134,59 @@ fn gcp_cluster_2i2c_uk_carries_chart_override_secrets_and_tfvars() {
     let keys = keys();
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("b");
-    export(&shared_infra(), "2i2c-uk", &keys, &out, &["--format", "dir"]);
+    export(
+        &shared_infra(),
+        "2i2c-uk",
+        &keys,
+        &out,
+        &["--format", "dir"],
+    );
     assert_eq!(verify(&out, &keys.public).code, 0);
     let m = manifest_of_dir(&out);
     let list = members(&m);
     assert_eq!(kind_of(&list, "config/lis/lis-chart.yaml"), "config");
-    assert_eq!(kind_of(&list, "secrets/lis/enc-lis.secret.values.yaml"), "secret");
-    assert_eq!(kind_of(&list, "secrets/_support/enc-support.secret.values.yaml"), "secret");
-    assert_eq!(kind_of(&list, "infra/terraform/gcp/projects/2i2c-uk.tfvars"), "infra");
+    assert_eq!(
+        kind_of(&list, "secrets/lis/enc-lis.secret.values.yaml"),
+        "secret"
+    );
+    assert_eq!(
+        kind_of(&list, "secrets/_support/enc-support.secret.values.yaml"),
+        "secret"
+    );
+    assert_eq!(
+        kind_of(&list, "infra/terraform/gcp/projects/2i2c-uk.tfvars"),
+        "infra"
+    );
     assert_eq!(kind_of(&list, "charts/basehub/values.schema.yaml"), "chart");
-    let lis = m["source"]["hubs"].as_array().unwrap().iter().find(|h| h["name"] == "lis").unwrap();
+    let lis = m["source"]["hubs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "lis")
+        .unwrap();
     assert_eq!(lis["domain"], "ds.lis.2i2c.cloud");
     assert_eq!(lis["chart_override"], "config/lis/lis-chart.yaml");
     assert_eq!(
         lis["values_files"],
-        serde_json::json!(["config/lis/lis.values.yaml", "secrets/lis/enc-lis.secret.values.yaml"])
+        serde_json::json!([
+            "config/lis/lis.values.yaml",
+            "secrets/lis/enc-lis.secret.values.yaml"
+        ])
     );
     // Secrets are carried exactly as sealed, never decrypted.
     assert_carried(
         &out,
         &shared_infra(),
-        &[("secrets/lis/enc-lis.secret.values.yaml", "config/clusters/2i2c-uk/enc-lis.secret.values.yaml")],
+        &[(
+            "secrets/lis/enc-lis.secret.values.yaml",
+            "config/clusters/2i2c-uk/enc-lis.secret.values.yaml",
+        )],
     );
     // The provider's deployer credentials are not the community's to carry.
-    assert!(!list.iter().any(|(p, _)| p.contains("deployer-credentials")), "{list:?}");
+    assert!(
+        !list.iter().any(|(p, _)| p.contains("deployer-credentials")),
+        "{list:?}"
+    );
 }
 
 #[test]
@@ -128,7 +197,12 @@ fn aws_cluster_nasa_cryo_follows_daskhub_to_basehub_in_merge_order() {
     export(&shared_infra(), "nasa-cryo", &keys, &out, &[]);
     assert_eq!(verify(&out, &keys.public).code, 0);
     let j = r2r(&["inspect", s(&out), "--pubkey", s(&keys.public), "--json"]).json();
-    let prod = j["source"]["hubs"].as_array().unwrap().iter().find(|h| h["name"] == "prod").unwrap();
+    let prod = j["source"]["hubs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "prod")
+        .unwrap();
     assert_eq!(
         prod["values_files"],
         serde_json::json!([
@@ -138,17 +212,36 @@ fn aws_cluster_nasa_cryo_follows_daskhub_to_basehub_in_merge_order() {
             "secrets/prod/enc-prod.secret.values.yaml"
         ])
     );
-    let charts: Vec<&str> = j["source"]["charts"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let charts: Vec<&str> = j["source"]["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(charts, ["basehub", "daskhub", "support"]);
     let names: Vec<String> = read_tar(&out).into_iter().map(|(n, _, _)| n).collect();
-    assert!(names.contains(&"charts/basehub/values.yaml".to_owned()), "{names:?}");
-    assert!(names.contains(&"infra/terraform/aws/projects/nasa-cryo.tfvars".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"charts/basehub/values.yaml".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"infra/terraform/aws/projects/nasa-cryo.tfvars".to_owned()),
+        "{names:?}"
+    );
     // The documented order: content grouped config, secrets, charts, infra;
     // then bundle.json, SHA256SUMS and the signature last.
-    let rank = |n: &str| ["config/", "secrets/", "charts/", "infra/"].iter().position(|p| n.starts_with(p)).unwrap_or(4);
+    let rank = |n: &str| {
+        ["config/", "secrets/", "charts/", "infra/"]
+            .iter()
+            .position(|p| n.starts_with(p))
+            .unwrap_or(4)
+    };
     let ranks: Vec<usize> = names.iter().map(|n| rank(n)).collect();
     assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
-    assert_eq!(names[names.len() - 3..], ["bundle.json", "SHA256SUMS", "SHA256SUMS.minisig"]);
+    assert_eq!(
+        names[names.len() - 3..],
+        ["bundle.json", "SHA256SUMS", "SHA256SUMS.minisig"]
+    );
 }
 
 #[test]
@@ -156,19 +249,46 @@ fn kubeconfig_cluster_utoronto_finds_its_azure_tfvars_and_selects_hubs() {
     let keys = keys();
     let work = tempfile::tempdir().unwrap();
     let all = work.path().join("all");
-    export(&shared_infra(), "utoronto", &keys, &all, &["--format", "dir"]);
+    export(
+        &shared_infra(),
+        "utoronto",
+        &keys,
+        &all,
+        &["--format", "dir"],
+    );
     assert_eq!(verify(&all, &keys.public).code, 0);
     let m = manifest_of_dir(&all);
     assert_eq!(m["source"]["provider"], "kubeconfig");
     assert_eq!(m["source"]["hubs"].as_array().unwrap().len(), 5);
-    assert_eq!(kind_of(&members(&m), "infra/terraform/azure/projects/utoronto.tfvars"), "infra");
+    assert_eq!(
+        kind_of(
+            &members(&m),
+            "infra/terraform/azure/projects/utoronto.tfvars"
+        ),
+        "infra"
+    );
 
     let two = work.path().join("two");
-    export(&shared_infra(), "utoronto", &keys, &two, &["--format", "dir", "--hub", "r-prod", "--hub", "staging"]);
+    export(
+        &shared_infra(),
+        "utoronto",
+        &keys,
+        &two,
+        &["--format", "dir", "--hub", "r-prod", "--hub", "staging"],
+    );
     let m = manifest_of_dir(&two);
-    let hubs: Vec<&str> = m["source"]["hubs"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+    let hubs: Vec<&str> = m["source"]["hubs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
     assert_eq!(hubs, ["r-prod", "staging"]);
-    assert!(!members(&m).iter().any(|(p, _)| p.starts_with("config/highmem/")));
+    assert!(
+        !members(&m)
+            .iter()
+            .any(|(p, _)| p.starts_with("config/highmem/"))
+    );
 }
 
 #[test]
@@ -177,14 +297,32 @@ fn unknown_hub_and_cluster_are_clear_errors() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("b.tar");
     let args = |cluster: &'static str, hub: &'static str| {
-        r2r(&["export", "--infra", s(&shared_infra()), "--cluster", cluster, "--hub", hub, "--sign-key", s(&keys.key), "--output", s(&out)])
+        r2r(&[
+            "export",
+            "--infra",
+            s(&shared_infra()),
+            "--cluster",
+            cluster,
+            "--hub",
+            hub,
+            "--sign-key",
+            s(&keys.key),
+            "--output",
+            s(&out),
+        ])
     };
     let r = args("2i2c-uk", "nope");
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("no hub named `nope`") && r.stderr.contains("staging, lis"), "{r:?}");
+    assert!(
+        r.stderr.contains("no hub named `nope`") && r.stderr.contains("staging, lis"),
+        "{r:?}"
+    );
     let r = args("atlantis", "x");
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("cluster `atlantis` not found") && r.stderr.contains("nasa-cryo"), "{r:?}");
+    assert!(
+        r.stderr.contains("cluster `atlantis` not found") && r.stderr.contains("nasa-cryo"),
+        "{r:?}"
+    );
     assert!(!out.exists());
 }
 
@@ -197,10 +335,24 @@ fn scratch_repo() -> tempfile::TempDir {
 
 fn export_fails(repo: &Path, keys: &Keys) -> Run {
     let out = repo.join("out.tar");
-    let r = r2r(&["export", "--infra", s(repo), "--cluster", "example", "--sign-key", s(&keys.key), "--output", s(&out)]);
+    let r = r2r(&[
+        "export",
+        "--infra",
+        s(repo),
+        "--cluster",
+        "example",
+        "--sign-key",
+        s(&keys.key),
+        "--output",
+        s(&out),
+    ]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(!out.exists(), "a failed export left {}", out.display());
-    let leftovers: Vec<_> = fs::read_dir(repo).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("partial")).collect();
+    let leftovers: Vec<_> = fs::read_dir(repo)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
     assert!(leftovers.is_empty(), "a failed export left temporary files");
     r
 }
@@ -211,7 +363,10 @@ fn a_missing_values_file_is_named() {
     let repo = scratch_repo();
     fs::remove_file(repo.path().join("config/clusters/example/prod.values.yaml")).unwrap();
     let r = export_fails(repo.path(), &keys);
-    assert!(r.stderr.contains("prod.values.yaml") && r.stderr.contains("does not exist"), "{r:?}");
+    assert!(
+        r.stderr.contains("prod.values.yaml") && r.stderr.contains("does not exist"),
+        "{r:?}"
+    );
     assert!(r.stderr.contains("hub prod"), "{r:?}");
 }
 
@@ -221,9 +376,16 @@ fn names_that_escape_the_repository_are_refused() {
     let repo = scratch_repo();
     let cluster = repo.path().join("config/clusters/example/cluster.yaml");
     let text = fs::read_to_string(&cluster).unwrap();
-    fs::write(&cluster, text.replace("- prod.values.yaml", "- ../../../../../../etc/passwd")).unwrap();
+    fs::write(
+        &cluster,
+        text.replace("- prod.values.yaml", "- ../../../../../../etc/passwd"),
+    )
+    .unwrap();
     let r = export_fails(repo.path(), &keys);
-    assert!(r.stderr.contains("etc/passwd") && r.stderr.contains("not a plain relative path"), "{r:?}");
+    assert!(
+        r.stderr.contains("etc/passwd") && r.stderr.contains("not a plain relative path"),
+        "{r:?}"
+    );
 
     // A symlink inside the repository that points outside it.
     fs::write(&cluster, &text).unwrap();
@@ -236,9 +398,16 @@ fn names_that_escape_the_repository_are_refused() {
     // A symlink inside a chart directory.
     fs::remove_file(&values).unwrap();
     fs::write(&values, "a: 1\n").unwrap();
-    std::os::unix::fs::symlink("/etc/hostname", repo.path().join("helm-charts/basehub/leak.txt")).unwrap();
+    std::os::unix::fs::symlink(
+        "/etc/hostname",
+        repo.path().join("helm-charts/basehub/leak.txt"),
+    )
+    .unwrap();
     let r = export_fails(repo.path(), &keys);
-    assert!(r.stderr.contains("leak.txt") && r.stderr.contains("symbolic link"), "{r:?}");
+    assert!(
+        r.stderr.contains("leak.txt") && r.stderr.contains("symbolic link"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -249,10 +418,23 @@ fn a_plaintext_file_named_as_a_secret_is_refused_without_echoing_it() {
     fs::write(dir.join("enc-prod.secret.values.yaml"), "jupyterhub:\n  hub:\n    config:\n      GitHubOAuthenticator:\n        client_secret: s3cr3t-v4lue-never-shown\n").unwrap();
     let cluster = dir.join("cluster.yaml");
     let text = fs::read_to_string(&cluster).unwrap();
-    fs::write(&cluster, text.replace("  - prod.values.yaml\n", "  - prod.values.yaml\n  - enc-prod.secret.values.yaml\n")).unwrap();
+    fs::write(
+        &cluster,
+        text.replace(
+            "  - prod.values.yaml\n",
+            "  - prod.values.yaml\n  - enc-prod.secret.values.yaml\n",
+        ),
+    )
+    .unwrap();
     let r = export_fails(repo.path(), &keys);
-    assert!(r.stderr.contains("enc-prod.secret.values.yaml") && r.stderr.contains("not sops-encrypted"), "{r:?}");
-    assert!(!r.stderr.contains("s3cr3t") && !r.stdout.contains("s3cr3t"), "{r:?}");
+    assert!(
+        r.stderr.contains("enc-prod.secret.values.yaml") && r.stderr.contains("not sops-encrypted"),
+        "{r:?}"
+    );
+    assert!(
+        !r.stderr.contains("s3cr3t") && !r.stdout.contains("s3cr3t"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -261,9 +443,22 @@ fn an_existing_output_is_kept_unless_forced() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("b.tar");
     fs::write(&out, "precious").unwrap();
-    let r = r2r(&["export", "--infra", s(&example_repo()), "--cluster", "example", "--sign-key", s(&keys.key), "--output", s(&out)]);
+    let r = r2r(&[
+        "export",
+        "--infra",
+        s(&example_repo()),
+        "--cluster",
+        "example",
+        "--sign-key",
+        s(&keys.key),
+        "--output",
+        s(&out),
+    ]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("already exists") && r.stderr.contains("--force"), "{r:?}");
+    assert!(
+        r.stderr.contains("already exists") && r.stderr.contains("--force"),
+        "{r:?}"
+    );
     assert_eq!(fs::read(&out).unwrap(), b"precious");
     export(&example_repo(), "example", &keys, &out, &["--force"]);
     assert_eq!(verify(&out, &keys.public).code, 0);
@@ -274,9 +469,20 @@ fn dry_run_lists_the_plan_and_writes_nothing() {
     let keys = keys();
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("b.tar");
-    let r = export(&example_repo(), "example", &keys, &out, &["--dry-run", "--json"]);
+    let r = export(
+        &example_repo(),
+        "example",
+        &keys,
+        &out,
+        &["--dry-run", "--json"],
+    );
     let plan = r.json();
-    let paths: Vec<&str> = plan.as_array().unwrap().iter().map(|m| m["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["path"].as_str().unwrap())
+        .collect();
     assert!(paths.contains(&"charts/basehub/Chart.yaml"), "{paths:?}");
     assert!(!out.exists());
     assert_eq!(fs::read_dir(work.path()).unwrap().count(), 0);
@@ -290,7 +496,19 @@ fn same_repository_and_time_give_the_same_signed_content() {
     for name in ["a", "b"] {
         let out = work.path().join(name);
         let r = run(std::process::Command::new(R2R)
-            .args(["export", "--infra", s(&example_repo()), "--cluster", "example", "--sign-key", s(&keys.key), "--output", s(&out), "--format", "dir"])
+            .args([
+                "export",
+                "--infra",
+                s(&example_repo()),
+                "--cluster",
+                "example",
+                "--sign-key",
+                s(&keys.key),
+                "--output",
+                s(&out),
+                "--format",
+                "dir",
+            ])
             .env("SOURCE_DATE_EPOCH", "1700000000"));
         assert_eq!(r.code, 0, "{r:?}");
         sums.push(fs::read(out.join("SHA256SUMS")).unwrap());

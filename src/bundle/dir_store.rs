@@ -19,7 +19,10 @@ pub struct DirSink {
 impl DirSink {
     pub fn create(output: &Path) -> Result<DirSink> {
         let dir = fsutil::parent_of(output);
-        let name = output.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".partial")
@@ -56,10 +59,17 @@ impl Sink for DirSink {
         // rename(2) refuses to replace a non-empty directory, and
         // create_dir-then-rename would race; check, then rename.
         if self.output.symlink_metadata().is_ok() {
-            anyhow::bail!("{} appeared while exporting; not replacing it", self.output.display());
+            anyhow::bail!(
+                "{} appeared while exporting; not replacing it",
+                self.output.display()
+            );
         }
-        fs::rename(&self.tmp, &self.output)
-            .with_context(|| format!("cannot move the finished bundle to {}", self.output.display()))?;
+        fs::rename(&self.tmp, &self.output).with_context(|| {
+            format!(
+                "cannot move the finished bundle to {}",
+                self.output.display()
+            )
+        })?;
         fsutil::sync_dir(fsutil::parent_of(&self.output));
         if let Some(old) = old {
             fsutil::remove_tree(&old)?;
@@ -98,7 +108,11 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Entry>) -> Result<(), StoreError>
             continue;
         }
         if !kind.is_file() {
-            let what = if kind.is_symlink() { "a symbolic link" } else { "a device, FIFO or socket" };
+            let what = if kind.is_symlink() {
+                "a symbolic link"
+            } else {
+                "a device, FIFO or socket"
+            };
             return Err(StoreError::Unsafe {
                 member: shown,
                 reason: format!("{what}; a bundle holds regular files only"),

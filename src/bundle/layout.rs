@@ -182,11 +182,15 @@ impl PathSet {
         if self.folders.contains(&folded) {
             return Err("is both a file and a folder of other members".into());
         }
-        let ancestors: Vec<&str> = folded.match_indices('/').map(|(i, _)| &folded[..i]).collect();
+        let ancestors: Vec<&str> = folded
+            .match_indices('/')
+            .map(|(i, _)| &folded[..i])
+            .collect();
         if let Some(file) = ancestors.iter().find(|a| self.files.contains(**a)) {
             return Err(format!("lies inside `{file}`, which is a file"));
         }
-        self.folders.extend(ancestors.iter().map(|a| (*a).to_owned()));
+        self.folders
+            .extend(ancestors.iter().map(|a| (*a).to_owned()));
         self.files.insert(folded);
         Ok(())
     }
@@ -204,7 +208,10 @@ mod tests {
             "charts/basehub/templates/_helpers.tpl",
             ".helmignore",
         ] {
-            assert_eq!(MemberPath::parse(p).map(|m| m.to_string()), Ok(p.to_owned()));
+            assert_eq!(
+                MemberPath::parse(p).map(|m| m.to_string()),
+                Ok(p.to_owned())
+            );
         }
     }
 

@@ -131,13 +131,13 @@ impl Manifest {
             if !is_sha256_hex(&m.sha256) {
                 return Err(bad("sha256 is not 64 lowercase hex digits".into()));
             }
-            if let Some(kind) = Kind::parse(&m.kind) {
-                if path.top() != kind.folder() {
-                    return Err(bad(format!(
-                        "kind `{kind}` members belong under `{}/`",
-                        kind.folder()
-                    )));
-                }
+            if let Some(kind) = Kind::parse(&m.kind)
+                && path.top() != kind.folder()
+            {
+                return Err(bad(format!(
+                    "kind `{kind}` members belong under `{}/`",
+                    kind.folder()
+                )));
             }
             if !seen.insert(m.path.as_str()) {
                 return Err(bad("listed twice".into()));
@@ -187,7 +187,10 @@ mod tests {
     fn rejects_newer_version() {
         let mut m = sample();
         m.format_version = 2;
-        assert!(matches!(Manifest::parse(&m.to_json()), Err(ManifestError::Version(2))));
+        assert!(matches!(
+            Manifest::parse(&m.to_json()),
+            Err(ManifestError::Version(2))
+        ));
     }
 
     #[test]
@@ -199,7 +202,12 @@ mod tests {
             ("SHA256SUMS", "config", "a".repeat(64)),
         ] {
             let mut m = sample();
-            m.members[0] = MemberRecord { path: path.into(), kind: kind.into(), size: 1, sha256: sha };
+            m.members[0] = MemberRecord {
+                path: path.into(),
+                kind: kind.into(),
+                size: 1,
+                sha256: sha,
+            };
             assert!(Manifest::parse(&m.to_json()).is_err(), "{path} {kind}");
         }
         let mut m = sample();

@@ -42,13 +42,18 @@ impl Bundle {
         let mut set = PathSet::default();
         let mut index = HashMap::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
-            set.insert(&entry.path).map_err(|reason| StoreError::Unsafe {
-                member: entry.path.to_string(),
-                reason,
-            })?;
+            set.insert(&entry.path)
+                .map_err(|reason| StoreError::Unsafe {
+                    member: entry.path.to_string(),
+                    reason,
+                })?;
             index.insert(entry.path.clone(), i);
         }
-        Ok(Bundle { form, entries, index })
+        Ok(Bundle {
+            form,
+            entries,
+            index,
+        })
     }
 
     /// Members in storage order.
@@ -77,7 +82,10 @@ impl Bundle {
     /// reading it.
     pub fn read_small(&self, entry: &Entry, limit: u64) -> Result<Vec<u8>, String> {
         if entry.size > limit {
-            return Err(format!("is {} bytes, more than the {limit} allowed", entry.size));
+            return Err(format!(
+                "is {} bytes, more than the {limit} allowed",
+                entry.size
+            ));
         }
         let mut buf = Vec::with_capacity(entry.size as usize);
         self.open_member(entry)

@@ -37,7 +37,10 @@ pub fn generate(dir: &Path, password: Option<String>) -> Result<(PathBuf, PathBu
     let pk_path = dir.join(PUBLIC_KEY_FILE);
     for path in [&sk_path, &pk_path] {
         if path.symlink_metadata().is_ok() {
-            bail!("{} already exists; refusing to replace a key", path.display());
+            bail!(
+                "{} already exists; refusing to replace a key",
+                path.display()
+            );
         }
     }
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -58,7 +61,10 @@ pub fn generate(dir: &Path, password: Option<String>) -> Result<(PathBuf, PathBu
 }
 
 /// Loads a minisign secret key, asking `passwords` only if it is encrypted.
-pub fn load_secret_key(path: &Path, passwords: &dyn PasswordSource) -> Result<(SecretKey, PublicKey)> {
+pub fn load_secret_key(
+    path: &Path,
+    passwords: &dyn PasswordSource,
+) -> Result<(SecretKey, PublicKey)> {
     let text = read_key_file(path)?;
     let sk_box = SecretKeyBox::from_string(&text)
         .with_context(|| format!("{} is not a minisign secret key", path.display()))?;
@@ -92,7 +98,8 @@ pub fn load_public_key(arg: &str) -> Result<PublicKey> {
             .map_err(|e| anyhow::anyhow!("{} is not a minisign public key: {e}", path.display()));
     }
     if arg.starts_with("RW") && arg.len() == 56 {
-        return PublicKey::from_base64(arg).map_err(|e| anyhow::anyhow!("bad public key {arg}: {e}"));
+        return PublicKey::from_base64(arg)
+            .map_err(|e| anyhow::anyhow!("bad public key {arg}: {e}"));
     }
     bail!("public key file {arg} does not exist")
 }
@@ -133,16 +140,21 @@ pub enum SignatureError {
 pub fn verify(pk: &PublicKey, signature: &[u8], data: &[u8]) -> Result<Signed, SignatureError> {
     let text = std::str::from_utf8(signature)
         .map_err(|_| SignatureError::Malformed("not UTF-8".into()))?;
-    let sig = SignatureBox::from_string(text).map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    let sig =
+        SignatureBox::from_string(text).map_err(|e| SignatureError::Malformed(e.to_string()))?;
     // minisign leaves the untrusted comment unauthenticated and parses
     // leniently (trimmed lines, CRLF, extra lines, loose base64). A bundle
     // admits one spelling only, so that every byte of the file is checked.
     if sig.to_string() != text {
-        return Err(SignatureError::Malformed("not in canonical minisign form".into()));
+        return Err(SignatureError::Malformed(
+            "not in canonical minisign form".into(),
+        ));
     }
     let expected = untrusted_comment(&key_id(sig.keynum()));
     if sig.untrusted_comment().ok().as_deref() != Some(expected.as_str()) {
-        return Err(SignatureError::Malformed(format!("the untrusted comment must be {expected:?}")));
+        return Err(SignatureError::Malformed(format!(
+            "the untrusted comment must be {expected:?}"
+        )));
     }
     if !sig.is_prehashed() {
         return Err(SignatureError::Legacy);
@@ -216,12 +228,17 @@ mod tests {
         for password in [None, Some("pw")] {
             let dir = tempfile::tempdir().unwrap();
             generate(dir.path(), password.map(str::to_owned)).unwrap();
-            let (sk, pk) = load_secret_key(&dir.path().join(SECRET_KEY_FILE), &Fixed("pw")).unwrap();
-            let pub_pk = load_public_key(dir.path().join(PUBLIC_KEY_FILE).to_str().unwrap()).unwrap();
+            let (sk, pk) =
+                load_secret_key(&dir.path().join(SECRET_KEY_FILE), &Fixed("pw")).unwrap();
+            let pub_pk =
+                load_public_key(dir.path().join(PUBLIC_KEY_FILE).to_str().unwrap()).unwrap();
             let sig = sign(&sk, &pk, b"data", "r2r test").unwrap();
             let ok = verify(&pub_pk, sig.as_bytes(), b"data").unwrap();
             assert_eq!(ok.trusted_comment, "r2r test");
-            assert!(matches!(verify(&pub_pk, sig.as_bytes(), b"datA"), Err(SignatureError::Invalid)));
+            assert!(matches!(
+                verify(&pub_pk, sig.as_bytes(), b"datA"),
+                Err(SignatureError::Invalid)
+            ));
         }
     }
 

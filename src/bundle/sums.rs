@@ -79,10 +79,10 @@ impl Sums {
             if path.as_str() == SIGNATURE {
                 return Err(bad("the signature cannot list itself"));
             }
-            if let Some(prev) = &previous {
-                if prev.as_str().as_bytes() >= path.as_str().as_bytes() {
-                    return Err(bad("paths are not sorted or not unique"));
-                }
+            if let Some(prev) = &previous
+                && prev.as_str().as_bytes() >= path.as_str().as_bytes()
+            {
+                return Err(bad("paths are not sorted or not unique"));
             }
             previous = Some(path.clone());
             sums.insert(path, hex.to_owned());
@@ -107,7 +107,11 @@ mod tests {
         let text = s.to_text();
         assert_eq!(
             text,
-            format!("{}  bundle.json\n{}  config/b\n", "a".repeat(64), "b".repeat(64))
+            format!(
+                "{}  bundle.json\n{}  config/b\n",
+                "a".repeat(64),
+                "b".repeat(64)
+            )
         );
         assert_eq!(Sums::parse(text.as_bytes()), Ok(s));
     }

@@ -30,7 +30,10 @@ pub struct TarSink {
 impl TarSink {
     pub fn create(output: &Path, mtime: u64) -> Result<TarSink> {
         let dir = fsutil::parent_of(output);
-        let name = output.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         // A leading dot and a `.partial` suffix: an interrupted export leaves
         // nothing that looks like a bundle.
         let tmp = tempfile::Builder::new()
@@ -71,12 +74,11 @@ impl Sink for TarSink {
             output,
             ..
         } = *self;
-        let file = builder
+        builder
             .into_inner()
             .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
             .and_then(|f| f.sync_all())
             .with_context(|| format!("cannot finish writing {}", tmp_path.display()))?;
-        let _ = file;
         let persisted = if replace {
             tmp_path.persist(&output)
         } else {
@@ -104,7 +106,8 @@ pub fn scan(file: &File) -> Result<Vec<Entry>, StoreError> {
                 "truncated: the archive ends at byte {len} without an end-of-archive marker"
             )));
         }
-        file.read_exact_at(&mut block, pos).map_err(StoreError::Io)?;
+        file.read_exact_at(&mut block, pos)
+            .map_err(StoreError::Io)?;
         if block.iter().all(|&b| b == 0) {
             check_trailer(file, pos, len)?;
             return Ok(entries);
@@ -127,7 +130,9 @@ pub fn scan(file: &File) -> Result<Vec<Entry>, StoreError> {
 
 fn parse_header(header: &Header, pos: u64) -> Result<Entry, StoreError> {
     let at = |what: String| StoreError::Malformed(format!("header at byte {pos}: {what}"));
-    let stored = header.cksum().map_err(|_| at("unreadable checksum".into()))?;
+    let stored = header
+        .cksum()
+        .map_err(|_| at("unreadable checksum".into()))?;
     let computed: u32 = header.as_bytes()[..148]
         .iter()
         .chain(&header.as_bytes()[156..])
@@ -146,9 +151,10 @@ fn parse_header(header: &Header, pos: u64) -> Result<Entry, StoreError> {
             EntryType::Symlink | EntryType::Link => "a link",
             EntryType::Char | EntryType::Block | EntryType::Fifo => "a device or FIFO",
             EntryType::Directory => "a directory entry",
-            EntryType::GNULongName | EntryType::GNULongLink | EntryType::XHeader | EntryType::XGlobalHeader => {
-                "an extension header (GNU long name or PAX)"
-            }
+            EntryType::GNULongName
+            | EntryType::GNULongLink
+            | EntryType::XHeader
+            | EntryType::XGlobalHeader => "an extension header (GNU long name or PAX)",
             _ => "not a regular file",
         };
         return Err(StoreError::Unsafe {
@@ -157,7 +163,9 @@ fn parse_header(header: &Header, pos: u64) -> Result<Entry, StoreError> {
         });
     }
     if !ustar {
-        return Err(at(format!("member {shown} does not have a POSIX ustar header")));
+        return Err(at(format!(
+            "member {shown} does not have a POSIX ustar header"
+        )));
     }
     let text = std::str::from_utf8(&raw_path).map_err(|_| StoreError::Unsafe {
         member: shown.clone(),
@@ -182,9 +190,12 @@ fn parse_header(header: &Header, pos: u64) -> Result<Entry, StoreError> {
 fn check_zeros(file: &File, from: u64, to: u64, member: &MemberPath) -> Result<(), StoreError> {
     let mut pad = [0u8; BLOCK as usize];
     let n = (to - from) as usize;
-    file.read_exact_at(&mut pad[..n], from).map_err(StoreError::Io)?;
+    file.read_exact_at(&mut pad[..n], from)
+        .map_err(StoreError::Io)?;
     if pad[..n].iter().any(|&b| b != 0) {
-        return Err(StoreError::Malformed(format!("non-zero padding after member {member}")));
+        return Err(StoreError::Malformed(format!(
+            "non-zero padding after member {member}"
+        )));
     }
     Ok(())
 }
@@ -201,7 +212,8 @@ fn check_trailer(file: &File, pos: u64, len: u64) -> Result<(), StoreError> {
     let mut at = pos + BLOCK;
     while at < len {
         let n = buf.len().min((len - at) as usize);
-        file.read_exact_at(&mut buf[..n], at).map_err(StoreError::Io)?;
+        file.read_exact_at(&mut buf[..n], at)
+            .map_err(StoreError::Io)?;
         if buf[..n].iter().any(|&b| b != 0) {
             return Err(StoreError::Malformed(format!(
                 "data after the end-of-archive marker at byte {at}"
@@ -238,7 +250,10 @@ impl Read for MemberReader<'_> {
         }
         let n = self.file.read_at(&mut buf[..want], self.pos)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "bundle file shrank while being read"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "bundle file shrank while being read",
+            ));
         }
         self.pos += n as u64;
         Ok(n)

@@ -125,14 +125,19 @@ pub fn check(path: &Path, pk: Option<&PublicKey>, depth: Depth) -> Outcome {
     if depth == Depth::Full {
         hash_members(&bundle, &sums, &mut out);
     }
-    out.problems.sort_by(|a, b| (a.class, &a.member).cmp(&(b.class, &b.member)));
+    out.problems
+        .sort_by(|a, b| (a.class, &a.member).cmp(&(b.class, &b.member)));
     out
 }
 
 fn signed_sums(bundle: &Bundle, pk: Option<&PublicKey>, out: &mut Outcome) -> Option<Sums> {
     let read = |name: &str, limit: u64, out: &mut Outcome| -> Option<Vec<u8>> {
         let Some(entry) = bundle.get(name) else {
-            out.add(Class::Missing, Some(name), "not in the bundle; nothing can be verified without it");
+            out.add(
+                Class::Missing,
+                Some(name),
+                "not in the bundle; nothing can be verified without it",
+            );
             return None;
         };
         bundle
@@ -159,19 +164,30 @@ fn signed_sums(bundle: &Bundle, pk: Option<&PublicKey>, out: &mut Outcome) -> Op
 fn compare_sets(bundle: &Bundle, sums: &Sums, out: &mut Outcome) {
     for (path, _) in sums.iter() {
         if bundle.get(path.as_str()).is_none() {
-            out.add(Class::Missing, Some(path.as_str()), "listed in SHA256SUMS but not in the bundle");
+            out.add(
+                Class::Missing,
+                Some(path.as_str()),
+                "listed in SHA256SUMS but not in the bundle",
+            );
         }
     }
     for entry in bundle.entries() {
         let p = entry.path.as_str();
         if p != SUMS && p != SIGNATURE && sums.get(&entry.path).is_none() {
-            out.add(Class::Unexpected, Some(p), "in the bundle but not listed in SHA256SUMS");
+            out.add(
+                Class::Unexpected,
+                Some(p),
+                "in the bundle but not listed in SHA256SUMS",
+            );
         }
     }
 }
 
 fn read_manifest(bundle: &Bundle, sums: &Sums, out: &mut Outcome) -> Option<Manifest> {
-    let listed = sums.iter().find(|(p, _)| p.as_str() == MANIFEST).map(|(_, h)| h.to_owned());
+    let listed = sums
+        .iter()
+        .find(|(p, _)| p.as_str() == MANIFEST)
+        .map(|(_, h)| h.to_owned());
     let Some(expected) = listed else {
         out.add(Class::Malformed, Some(SUMS), "does not list bundle.json");
         return None;
@@ -205,26 +221,39 @@ fn cross_check(bundle: &Bundle, sums: &Sums, manifest: &Manifest, out: &mut Outc
         listed.insert(record.path.as_str());
         let member = Some(record.path.as_str());
         match sums.iter().find(|(p, _)| p.as_str() == record.path) {
-            None => out.add(Class::Malformed, member, "in bundle.json but not in SHA256SUMS"),
-            Some((_, hex)) if hex != record.sha256 => {
-                out.add(Class::Malformed, member, "bundle.json and SHA256SUMS give different sha256")
-            }
+            None => out.add(
+                Class::Malformed,
+                member,
+                "in bundle.json but not in SHA256SUMS",
+            ),
+            Some((_, hex)) if hex != record.sha256 => out.add(
+                Class::Malformed,
+                member,
+                "bundle.json and SHA256SUMS give different sha256",
+            ),
             Some(_) => {}
         }
-        if let Some(entry) = bundle.get(&record.path) {
-            if entry.size != record.size {
-                out.add(
-                    Class::Corrupt,
-                    member,
-                    format!("size is {} bytes, bundle.json says {}", entry.size, record.size),
-                );
-            }
+        if let Some(entry) = bundle.get(&record.path)
+            && entry.size != record.size
+        {
+            out.add(
+                Class::Corrupt,
+                member,
+                format!(
+                    "size is {} bytes, bundle.json says {}",
+                    entry.size, record.size
+                ),
+            );
         }
     }
     for (path, _) in sums.iter() {
         let p = path.as_str();
         if p != MANIFEST && !listed.contains(p) {
-            out.add(Class::Malformed, Some(p), "in SHA256SUMS but not in bundle.json");
+            out.add(
+                Class::Malformed,
+                Some(p),
+                "in SHA256SUMS but not in bundle.json",
+            );
         }
     }
 }
@@ -240,24 +269,30 @@ fn hash_members(bundle: &Bundle, sums: &Sums, out: &mut Outcome) {
     let next = AtomicUsize::new(0);
     let found = Mutex::new(Vec::new());
     let hashed = AtomicU64::new(0);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
                 let mut buf = vec![0u8; super::digest::BUF_BYTES];
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(entry, expected)) = work.get(i) else { break };
+                    let Some(&(entry, expected)) = work.get(i) else {
+                        break;
+                    };
                     let problem = match hash_one(bundle, entry, &mut buf) {
                         Ok(actual) if actual == expected => None,
-                        Ok(actual) => Some(format!("sha256 is {actual}, SHA256SUMS says {expected}")),
+                        Ok(actual) => {
+                            Some(format!("sha256 is {actual}, SHA256SUMS says {expected}"))
+                        }
                         Err(e) => Some(format!("cannot be read: {e}")),
                     };
                     hashed.fetch_add(entry.size, Ordering::Relaxed);
-                    if let Some(reason) = problem {
-                        if let Ok(mut f) = found.lock() {
-                            f.push((entry.path.to_string(), reason));
-                        }
+                    if let Some(reason) = problem
+                        && let Ok(mut f) = found.lock()
+                    {
+                        f.push((entry.path.to_string(), reason));
                     }
                 }
             });
@@ -275,7 +310,10 @@ fn hash_one(bundle: &Bundle, entry: &Entry, buf: &mut [u8]) -> std::io::Result<S
     while r.read(buf)? != 0 {}
     let (hex, n, _) = r.finish();
     if n != entry.size {
-        return Err(std::io::Error::other(format!("read {n} of {} bytes", entry.size)));
+        return Err(std::io::Error::other(format!(
+            "read {n} of {} bytes",
+            entry.size
+        )));
     }
     Ok(hex)
 }

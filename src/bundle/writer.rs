@@ -67,7 +67,12 @@ impl BundleWriter {
     /// Starts a bundle at `output`. An existing output is refused unless
     /// `replace`, and even then it is only replaced once the new bundle is
     /// complete. `created` is the Unix time recorded as the creation time.
-    pub fn create(output: &Path, format: Format, created: u64, replace: bool) -> Result<BundleWriter> {
+    pub fn create(
+        output: &Path,
+        format: Format,
+        created: u64,
+        replace: bool,
+    ) -> Result<BundleWriter> {
         if !replace && output.symlink_metadata().is_ok() {
             bail!("{} already exists", output.display());
         }
@@ -92,8 +97,11 @@ impl BundleWriter {
 
     /// Streams the file at `src` into the bundle as member `path`.
     pub fn add_file(&mut self, path: MemberPath, kind: Kind, src: &Path) -> Result<()> {
-        let file = fsutil::open_nofollow(src).with_context(|| format!("cannot open {}", src.display()))?;
-        let meta = file.metadata().with_context(|| format!("cannot stat {}", src.display()))?;
+        let file =
+            fsutil::open_nofollow(src).with_context(|| format!("cannot open {}", src.display()))?;
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot stat {}", src.display()))?;
         if !meta.is_file() {
             bail!("{} is not a regular file", src.display());
         }
@@ -108,7 +116,10 @@ impl BundleWriter {
 
     fn add(&mut self, path: MemberPath, kind: Kind, size: u64, data: impl Read) -> Result<()> {
         if path.top() != kind.folder() {
-            bail!("member {path} of kind {kind} must be under {}/", kind.folder());
+            bail!(
+                "member {path} of kind {kind} must be under {}/",
+                kind.folder()
+            );
         }
         let sha256 = self.put(&path, size, data)?;
         self.records.push(MemberRecord {
@@ -127,7 +138,10 @@ impl BundleWriter {
         self.paths
             .insert(path)
             .map_err(|reason| anyhow::anyhow!("member {path} {reason}"))?;
-        let mut exact = HashingReader::new(Exact { inner: data, left: size });
+        let mut exact = HashingReader::new(Exact {
+            inner: data,
+            left: size,
+        });
         self.sink
             .put(path, size, &mut exact)
             .with_context(|| format!("cannot write member {path}"))?;
@@ -168,7 +182,11 @@ impl BundleWriter {
             manifest.source.cluster, manifest.created
         );
         let signature = sign::sign(&signer.sk, &signer.pk, text.as_bytes(), &comment)?;
-        self.put(&control(SIGNATURE)?, signature.len() as u64, signature.as_bytes())?;
+        self.put(
+            &control(SIGNATURE)?,
+            signature.len() as u64,
+            signature.as_bytes(),
+        )?;
 
         self.sink.commit(self.replace)?;
         Ok(Written {
@@ -195,7 +213,9 @@ impl<R: Read> Read for Exact<R> {
         if self.left == 0 {
             return Ok(0);
         }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
             return Err(io::Error::new(

@@ -89,7 +89,9 @@ pub fn run(args: Args) -> Result<u8> {
     }
     let (sk, pk) = sign::load_secret_key(&args.sign_key, &EnvOrPrompt { confirm: false })?;
     let signer = Signer { sk, pk };
-    let format = args.format.unwrap_or_else(|| Format::from_path(&args.output));
+    let format = args
+        .format
+        .unwrap_or_else(|| Format::from_path(&args.output));
     let created = writer::creation_time()?;
     let mut bundle = BundleWriter::create(&args.output, format, created, args.force).map_err(|e| {
         if args.output.exists() && !args.force {
@@ -119,7 +121,13 @@ pub fn run(args: Args) -> Result<u8> {
         },
         key_id: written.key_id,
         cluster: written.manifest.source.cluster.clone(),
-        hubs: written.manifest.source.hubs.iter().map(|h| h.name.clone()).collect(),
+        hubs: written
+            .manifest
+            .source
+            .hubs
+            .iter()
+            .map(|h| h.name.clone())
+            .collect(),
         members: written.members,
         bytes: written.bytes,
     };
@@ -153,7 +161,10 @@ fn dry_run(repo: &InfraRepo, plan: &plan::ExportPlan, json: bool) -> Result<u8> 
     if json {
         print::json(&rows)?;
     } else {
-        println!("would export cluster {} ({}):", plan.source.cluster, plan.source.provider);
+        println!(
+            "would export cluster {} ({}):",
+            plan.source.cluster, plan.source.provider
+        );
         for r in &rows {
             println!("  {:<7} {}  ← {}", r.kind, r.path, r.source);
         }

@@ -54,15 +54,26 @@ struct Output<'a> {
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let pk = args.pubkey.as_deref().map(sign::load_public_key).transpose()?;
+    let pk = args
+        .pubkey
+        .as_deref()
+        .map(sign::load_public_key)
+        .transpose()?;
     let outcome = verify::check(&args.bundle, pk.as_ref(), Depth::Manifest);
     if !outcome.ok() {
         for p in &outcome.problems {
-            print::warn(&format!("{}: {}", p.member.as_deref().unwrap_or("bundle"), p.reason));
+            print::warn(&format!(
+                "{}: {}",
+                p.member.as_deref().unwrap_or("bundle"),
+                p.reason
+            ));
         }
         let code = outcome.exit_code();
         if outcome.manifest.is_none() || code == exit::BAD_SIGNATURE {
-            bail!("cannot inspect {}: it failed verification (see above)", args.bundle.display());
+            bail!(
+                "cannot inspect {}: it failed verification (see above)",
+                args.bundle.display()
+            );
         }
         print::warn("showing the bundle despite the problems above");
     }
@@ -72,13 +83,21 @@ pub fn run(args: Args) -> Result<u8> {
     if pk.is_none() {
         print::warn("NOT VERIFIED: no --pubkey given, so this is only what the bundle claims");
     }
-    let out = summarise(&args.bundle, manifest, outcome.signed.as_ref().map(|s| s.key_id.as_str()));
+    let out = summarise(
+        &args.bundle,
+        manifest,
+        outcome.signed.as_ref().map(|s| s.key_id.as_str()),
+    );
     if args.json {
         print::json(&out)?;
     } else {
         show(&out);
     }
-    Ok(if outcome.ok() { exit::OK } else { outcome.exit_code() })
+    Ok(if outcome.ok() {
+        exit::OK
+    } else {
+        outcome.exit_code()
+    })
 }
 
 fn summarise<'a>(bundle: &'a PathBuf, m: &'a Manifest, key_id: Option<&'a str>) -> Output<'a> {
@@ -109,8 +128,17 @@ fn show(o: &Output) {
         Some(k) => println!("  signature:  verified, key {k}"),
         None => println!("  signature:  NOT VERIFIED"),
     }
-    println!("  format:     version {}, written by r2r {} at {}", o.format_version, s(o.r2r_version), s(o.created));
-    println!("  cluster:    {} (provider {})", s(&o.source.cluster), s(&o.source.provider));
+    println!(
+        "  format:     version {}, written by r2r {} at {}",
+        o.format_version,
+        s(o.r2r_version),
+        s(o.created)
+    );
+    println!(
+        "  cluster:    {} (provider {})",
+        s(&o.source.cluster),
+        s(&o.source.provider)
+    );
     println!("  hubs:");
     for h in &o.source.hubs {
         println!(
@@ -119,7 +147,11 @@ fn show(o: &Output) {
             s(&h.domain),
             s(&h.helm_chart),
             h.values_files.len(),
-            if h.chart_override.is_some() { ", chart override" } else { "" }
+            if h.chart_override.is_some() {
+                ", chart override"
+            } else {
+                ""
+            }
         );
     }
     if !o.source.charts.is_empty() {
@@ -135,7 +167,17 @@ fn show(o: &Output) {
     }
     println!("  members:");
     for (kind, t) in &o.kinds {
-        println!("    {:<8} {:>5}  {:>10}", s(kind), t.members, print::bytes(t.bytes));
+        println!(
+            "    {:<8} {:>5}  {:>10}",
+            s(kind),
+            t.members,
+            print::bytes(t.bytes)
+        );
     }
-    println!("    {:<8} {:>5}  {:>10}", "total", o.members, print::bytes(o.bytes));
+    println!(
+        "    {:<8} {:>5}  {:>10}",
+        "total",
+        o.members,
+        print::bytes(o.bytes)
+    );
 }

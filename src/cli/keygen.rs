@@ -58,8 +58,15 @@ pub fn run(args: Args) -> Result<u8> {
         })?;
     } else {
         println!("key {key_id}");
-        println!("  secret key: {} (keep it private{})", sk.display(), if encrypted { "" } else { "; not encrypted" });
-        println!("  public key: {} (give it to whoever verifies your bundles)", pk.display());
+        println!(
+            "  secret key: {} (keep it private{})",
+            sk.display(),
+            if encrypted { "" } else { "; not encrypted" }
+        );
+        println!(
+            "  public key: {} (give it to whoever verifies your bundles)",
+            pk.display()
+        );
     }
     Ok(exit::OK)
 }

@@ -21,7 +21,9 @@ mod verify;
 /// install it on infrastructure the community owns.
 #[derive(Debug, Parser)]
 #[command(name = "r2r", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Start with `r2r keygen --out keys --no-password`, then `r2r export --help`.")]
+#[command(
+    after_help = "Start with `r2r keygen --out keys --no-password`, then `r2r export --help`."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

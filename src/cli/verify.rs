@@ -66,9 +66,17 @@ pub fn run(args: Args) -> Result<u8> {
     if outcome.ok() {
         println!("verified {}", args.bundle.display());
         if let Some(s) = &outcome.signed {
-            println!("  signed by key {}: {}", s.key_id, print::safe(&s.trusted_comment));
+            println!(
+                "  signed by key {}: {}",
+                s.key_id,
+                print::safe(&s.trusted_comment)
+            );
         }
-        println!("  {} members, {}, every hash and size checked", outcome.members, print::bytes(outcome.bytes));
+        println!(
+            "  {} members, {}, every hash and size checked",
+            outcome.members,
+            print::bytes(outcome.bytes)
+        );
     } else {
         println!("FAILED {} (exit {code})", args.bundle.display());
         for p in &outcome.problems {

@@ -83,7 +83,12 @@ pub fn collect(repo: &InfraRepo, requests: &[ChartRequest]) -> Result<Vec<ChartD
             }
         }
         let chart = read_chart_yaml(&dir.join("Chart.yaml"))?;
-        let mut deps = local_deps(repo, &dir, &chart, &format!("{}/Chart.yaml", repo.shown(&dir)))?;
+        let mut deps = local_deps(
+            repo,
+            &dir,
+            &chart,
+            &format!("{}/Chart.yaml", repo.shown(&dir)),
+        )?;
         if let Some(over) = &override_file {
             let over_chart = read_chart_yaml(over)?;
             deps.extend(local_deps(repo, &dir, &over_chart, &repo.shown(over))?);
@@ -119,24 +124,44 @@ pub fn collect(repo: &InfraRepo, requests: &[ChartRequest]) -> Result<Vec<ChartD
 
 fn chart_name(repo: &InfraRepo, dir: &Path, asked_by: &str) -> Result<String> {
     if !dir.starts_with(repo.root()) {
-        bail!("{asked_by}: chart {} is outside the repository", dir.display());
+        bail!(
+            "{asked_by}: chart {} is outside the repository",
+            dir.display()
+        );
     }
     dir.file_name()
         .and_then(|n| n.to_str())
         .map(str::to_owned)
-        .with_context(|| format!("{asked_by}: chart directory {} has no usable name", dir.display()))
+        .with_context(|| {
+            format!(
+                "{asked_by}: chart directory {} has no usable name",
+                dir.display()
+            )
+        })
 }
 
 fn read_chart_yaml(path: &Path) -> Result<ChartYaml> {
     let text = read_text(path, MAX_CHART_YAML_BYTES)?;
-    yaml_serde::from_str(&text).with_context(|| format!("{} is not a valid Chart.yaml", path.display()))
+    yaml_serde::from_str(&text)
+        .with_context(|| format!("{} is not a valid Chart.yaml", path.display()))
 }
 
 /// The directories named by `file://` repositories, resolved against `dir`.
-fn local_deps(repo: &InfraRepo, dir: &Path, chart: &ChartYaml, named_in: &str) -> Result<Vec<PathBuf>> {
+fn local_deps(
+    repo: &InfraRepo,
+    dir: &Path,
+    chart: &ChartYaml,
+    named_in: &str,
+) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for repo_url in chart.dependencies.iter().filter_map(|d| d.repository.as_deref()) {
-        let Some(rel) = repo_url.strip_prefix("file://") else { continue };
+    for repo_url in chart
+        .dependencies
+        .iter()
+        .filter_map(|d| d.repository.as_deref())
+    {
+        let Some(rel) = repo_url.strip_prefix("file://") else {
+            continue;
+        };
         let target = dir.join(rel);
         let real = target
             .canonicalize()
@@ -165,9 +190,9 @@ fn list_files(dir: &Path, chart: &str) -> Result<Vec<(String, PathBuf)>> {
             if meta.is_dir() {
                 stack.push(path);
             } else if meta.is_file() {
-                let rel = rel
-                    .to_str()
-                    .with_context(|| format!("chart {chart}: file name {} is not UTF-8", rel.display()))?;
+                let rel = rel.to_str().with_context(|| {
+                    format!("chart {chart}: file name {} is not UTF-8", rel.display())
+                })?;
                 out.push((rel.to_owned(), path.clone()));
             } else {
                 bail!(

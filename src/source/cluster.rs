@@ -47,7 +47,9 @@ impl ClusterConfig {
         let text = super::repo::read_text(path, MAX_CLUSTER_YAML_BYTES)?;
         let config: ClusterConfig = yaml_serde::from_str(&text)
             .with_context(|| format!("{} is not a valid cluster.yaml", path.display()))?;
-        config.validate().with_context(|| format!("in {}", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("in {}", path.display()))?;
         Ok(config)
     }
 
@@ -100,14 +102,17 @@ impl ClusterConfig {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
 
 fn check_label(what: &str, s: &str) -> Result<()> {
     if !is_dns_label(s) {
-        bail!("{what} {s:?} is not a DNS-1123 label (lowercase letters, digits and `-`, at most 63)");
+        bail!(
+            "{what} {s:?} is not a DNS-1123 label (lowercase letters, digits and `-`, at most 63)"
+        );
     }
     Ok(())
 }

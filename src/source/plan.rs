@@ -48,7 +48,11 @@ pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Resul
         members: Vec::new(),
         warnings: Vec::new(),
     };
-    b.add(&["config", "cluster.yaml"], Kind::Config, cluster_yaml.clone())?;
+    b.add(
+        &["config", "cluster.yaml"],
+        Kind::Config,
+        cluster_yaml.clone(),
+    )?;
 
     let mut hubs = Vec::new();
     let mut requests = Vec::new();
@@ -125,9 +129,15 @@ pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Resul
     for chart in charts::collect(repo, &requests)? {
         for (rel, src) in &chart.files {
             let path = format!("charts/{}/{rel}", chart.name);
-            let file_name = Path::new(rel).file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let file_name = Path::new(rel)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
             if sops::named_as_secret(file_name) && !sops::is_sealed(src)? {
-                bail!("{} is named as a secret but is not sops-encrypted; refusing to carry a plaintext secret", repo.shown(src));
+                bail!(
+                    "{} is named as a secret but is not sops-encrypted; refusing to carry a plaintext secret",
+                    repo.shown(src)
+                );
             }
             b.add(&[&path], Kind::Chart, src.clone())?;
         }
@@ -157,7 +167,10 @@ pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Resul
 
 /// Members are stored grouped by folder, in this order.
 fn kind_rank(kind: Kind) -> usize {
-    Kind::ALL.iter().position(|k| *k == kind).unwrap_or(usize::MAX)
+    Kind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(usize::MAX)
 }
 
 struct Builder<'a> {
@@ -169,7 +182,10 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn add(&mut self, parts: &[&str], kind: Kind, src: PathBuf) -> Result<MemberPath> {
         let path = MemberPath::join(parts).with_context(|| {
-            format!("cannot carry {}: its name cannot be a bundle member", self.repo.shown(&src))
+            format!(
+                "cannot carry {}: its name cannot be a bundle member",
+                self.repo.shown(&src)
+            )
         })?;
         self.members.push(Planned {
             path: path.clone(),
@@ -182,7 +198,10 @@ impl Builder<'_> {
     /// A values file goes under `secrets/` when it is sealed with sops, and
     /// must be sealed when its name says it is a secret.
     fn add_values_file(&mut self, folder: &str, name: &str, src: PathBuf) -> Result<String> {
-        let file_name = Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or(name);
+        let file_name = Path::new(name)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(name);
         let sealed = sops::is_sealed(&src)?;
         if sops::named_as_secret(file_name) && !sealed {
             bail!(
@@ -191,11 +210,15 @@ impl Builder<'_> {
             );
         }
         let kind = if sealed { Kind::Secret } else { Kind::Config };
-        Ok(self.add(&[kind.folder(), folder, name], kind, src)?.to_string())
+        Ok(self
+            .add(&[kind.folder(), folder, name], kind, src)?
+            .to_string())
     }
 
     fn add_config(&mut self, folder: &str, name: &str, src: PathBuf) -> Result<String> {
-        Ok(self.add(&["config", folder, name], Kind::Config, src)?.to_string())
+        Ok(self
+            .add(&["config", folder, name], Kind::Config, src)?
+            .to_string())
     }
 
     /// The cluster's terraform variables and eksctl config, where they exist.
@@ -211,7 +234,9 @@ impl Builder<'_> {
             let rel = format!("terraform/{p}/projects/{}.tfvars", cluster.name);
             let path = self.repo.root().join(&rel);
             if path.symlink_metadata().is_ok() {
-                let src = self.repo.existing_file(&path, "the terraform projects folder")?;
+                let src = self
+                    .repo
+                    .existing_file(&path, "the terraform projects folder")?;
                 self.add(&["infra", &rel], Kind::Infra, src)?;
                 found = true;
             }

@@ -62,7 +62,9 @@ impl InfraRepo {
                 .components()
                 .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
         if !clean {
-            bail!("{named_in} names {name:?}, which is not a plain relative path inside the repository");
+            bail!(
+                "{named_in} names {name:?}, which is not a plain relative path inside the repository"
+            );
         }
         self.existing_file(&base.join(rel), named_in)
     }
@@ -72,7 +74,10 @@ impl InfraRepo {
         let real = match path.canonicalize() {
             Ok(p) => p,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                bail!("{named_in} names {}, which does not exist", self.shown(path))
+                bail!(
+                    "{named_in} names {}, which does not exist",
+                    self.shown(path)
+                )
             }
             Err(e) => return Err(e).with_context(|| format!("cannot resolve {}", path.display())),
         };
@@ -84,14 +89,20 @@ impl InfraRepo {
             );
         }
         if !real.is_file() {
-            bail!("{named_in} names {}, which is not a regular file", self.shown(path));
+            bail!(
+                "{named_in} names {}, which is not a regular file",
+                self.shown(path)
+            );
         }
         Ok(real)
     }
 
     /// A path as the user knows it: relative to the repository root.
     pub fn shown(&self, path: &Path) -> String {
-        path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 }
 

@@ -23,12 +23,13 @@ pub fn is_sealed(path: &Path) -> Result<bool> {
 }
 
 pub fn is_sealed_text(text: &str) -> bool {
-    if let Ok(yaml_serde::Value::Mapping(top)) = yaml_serde::from_str::<yaml_serde::Value>(text) {
-        if let Some(yaml_serde::Value::Mapping(sops)) = top.get("sops") {
-            return sops.get("mac").is_some();
-        }
+    if let Ok(yaml_serde::Value::Mapping(top)) = yaml_serde::from_str::<yaml_serde::Value>(text)
+        && let Some(yaml_serde::Value::Mapping(sops)) = top.get("sops")
+    {
+        return sops.get("mac").is_some();
     }
-    text.lines().any(|l| l.trim_start().starts_with("sops_mac="))
+    text.lines()
+        .any(|l| l.trim_start().starts_with("sops_mac="))
 }
 
 #[cfg(test)]
@@ -38,7 +39,9 @@ mod tests {
     #[test]
     fn recognises_sealed_documents() {
         assert!(is_sealed_text("a: ENC[x]\nsops:\n  mac: ENC[y]\n"));
-        assert!(is_sealed_text("{\"a\": \"ENC[x]\", \"sops\": {\"mac\": \"ENC[y]\"}}"));
+        assert!(is_sealed_text(
+            "{\"a\": \"ENC[x]\", \"sops\": {\"mac\": \"ENC[y]\"}}"
+        ));
         assert!(is_sealed_text("A=ENC[x]\nsops_mac=ENC[y]\n"));
         assert!(!is_sealed_text("client_secret: hunter2\n"));
         assert!(!is_sealed_text("sops: {}\n"));

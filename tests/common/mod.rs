@@ -33,7 +33,10 @@ pub fn require(tool: &str, package: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(found, "`{tool}` is not installed; install it with `apt-get install {package}` (or run scripts/test, which does)");
+    assert!(
+        found,
+        "`{tool}` is not installed; install it with `apt-get install {package}` (or run scripts/test, which does)"
+    );
 }
 
 pub struct Run {
@@ -44,19 +47,31 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
 pub fn run(cmd: &mut Command) -> Run {
-    let Output { status, stdout, stderr } = cmd.output().expect("cannot run command");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("cannot run command");
     Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -93,7 +108,15 @@ pub fn s(p: &Path) -> &str {
 /// Exports `cluster` from `repo` to `out`, asserting success.
 pub fn export(repo: &Path, cluster: &str, keys: &Keys, out: &Path, extra: &[&str]) -> Run {
     let mut args = vec![
-        "export", "--infra", s(repo), "--cluster", cluster, "--sign-key", s(&keys.key), "--output", s(out),
+        "export",
+        "--infra",
+        s(repo),
+        "--cluster",
+        cluster,
+        "--sign-key",
+        s(&keys.key),
+        "--output",
+        s(out),
     ];
     args.extend_from_slice(extra);
     let r = r2r(&args);
@@ -129,7 +152,12 @@ pub struct Raw {
 
 impl Raw {
     pub fn file(name: &str, data: &[u8]) -> Raw {
-        Raw { name: name.as_bytes().to_vec(), kind: b'0', data: data.to_vec(), link: vec![] }
+        Raw {
+            name: name.as_bytes().to_vec(),
+            kind: b'0',
+            data: data.to_vec(),
+            link: vec![],
+        }
     }
 }
 
