@@ -278,6 +278,28 @@ fn resign(f: &Fixture, dir: &Path) {
     assert_eq!(r.code, 0, "{r:?}");
 }
 
+/// Replaces bundle.json, updates its line in SHA256SUMS and re-signs: the
+/// bundle is then validly signed, and only the manifest's content is wrong.
+fn replace_manifest(f: &Fixture, dir: &Path, text: &str) {
+    fs::write(dir.join("bundle.json"), text).unwrap();
+    let sha = run(std::process::Command::new("sha256sum").arg(dir.join("bundle.json"))).stdout
+        [..64]
+        .to_owned();
+    let sums: String = fs::read_to_string(dir.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.ends_with("  bundle.json") {
+                format!("{sha}  bundle.json\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fs::write(dir.join("SHA256SUMS"), sums).unwrap();
+    resign(f, dir);
+}
+
 fn signed_dir(f: &Fixture, name: &str) -> PathBuf {
     let dir = f.dir.path().join(name);
     export(
@@ -317,24 +339,7 @@ fn a_size_that_disagrees_with_the_manifest_is_corrupt() {
     m["members"][0]["size"] = (size + 1).into();
     let path = m["members"][0]["path"].as_str().unwrap().to_owned();
     let text = serde_json::to_string_pretty(&m).unwrap() + "\n";
-    fs::write(dir.join("bundle.json"), &text).unwrap();
-    let sha = {
-        let r = run(std::process::Command::new("sha256sum").arg(dir.join("bundle.json")));
-        r.stdout[..64].to_owned()
-    };
-    let sums = fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
-    let sums: String = sums
-        .lines()
-        .map(|l| {
-            if l.ends_with("  bundle.json") {
-                format!("{sha}  bundle.json\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    fs::write(dir.join("SHA256SUMS"), sums).unwrap();
-    resign(&f, &dir);
+    replace_manifest(&f, &dir, &text);
     let j = rejects(&f, &dir, CORRUPT, Some(&path));
     assert!(j.to_string().contains("bundle.json says"), "{j:#}");
 }
@@ -344,27 +349,11 @@ fn a_newer_format_version_is_refused_clearly() {
     let f = fixture();
     let dir = signed_dir(&f, "version");
     let manifest = fs::read_to_string(dir.join("bundle.json")).unwrap();
-    fs::write(
-        dir.join("bundle.json"),
-        manifest.replace("\"format_version\": 1", "\"format_version\": 2"),
-    )
-    .unwrap();
-    let sha = run(std::process::Command::new("sha256sum").arg(dir.join("bundle.json"))).stdout
-        [..64]
-        .to_owned();
-    let sums = fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
-    let sums: String = sums
-        .lines()
-        .map(|l| {
-            if l.ends_with("  bundle.json") {
-                format!("{sha}  bundle.json\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    fs::write(dir.join("SHA256SUMS"), sums).unwrap();
-    resign(&f, &dir);
+    replace_manifest(
+        &f,
+        &dir,
+        &manifest.replace("\"format_version\": 1", "\"format_version\": 2"),
+    );
     let j = rejects(&f, &dir, MALFORMED, Some("bundle.json"));
     assert!(
         j.to_string().contains("format version 2 is not supported"),
