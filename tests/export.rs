@@ -297,19 +297,7 @@ fn unknown_hub_and_cluster_are_clear_errors() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("b.tar");
     let args = |cluster: &'static str, hub: &'static str| {
-        r2r(&[
-            "export",
-            "--infra",
-            s(&shared_infra()),
-            "--cluster",
-            cluster,
-            "--hub",
-            hub,
-            "--sign-key",
-            s(&keys.key),
-            "--output",
-            s(&out),
-        ])
+        run(export_cmd(&shared_infra(), cluster, &keys.key, &out).args(["--hub", hub]))
     };
     let r = args("2i2c-uk", "nope");
     assert_eq!(r.code, 1, "{r:?}");
@@ -335,17 +323,7 @@ fn scratch_repo() -> tempfile::TempDir {
 
 fn export_fails(repo: &Path, keys: &Keys) -> Run {
     let out = repo.join("out.tar");
-    let r = r2r(&[
-        "export",
-        "--infra",
-        s(repo),
-        "--cluster",
-        "example",
-        "--sign-key",
-        s(&keys.key),
-        "--output",
-        s(&out),
-    ]);
+    let r = run(&mut export_cmd(repo, "example", &keys.key, &out));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(!out.exists(), "a failed export left {}", out.display());
     let leftovers: Vec<_> = fs::read_dir(repo)
@@ -443,17 +421,7 @@ fn an_existing_output_is_kept_unless_forced() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("b.tar");
     fs::write(&out, "precious").unwrap();
-    let r = r2r(&[
-        "export",
-        "--infra",
-        s(&example_repo()),
-        "--cluster",
-        "example",
-        "--sign-key",
-        s(&keys.key),
-        "--output",
-        s(&out),
-    ]);
+    let r = run(&mut export_cmd(&example_repo(), "example", &keys.key, &out));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr.contains("already exists") && r.stderr.contains("--force"),
@@ -495,20 +463,8 @@ fn same_repository_and_time_give_the_same_signed_content() {
     let mut sums = Vec::new();
     for name in ["a", "b"] {
         let out = work.path().join(name);
-        let r = run(std::process::Command::new(R2R)
-            .args([
-                "export",
-                "--infra",
-                s(&example_repo()),
-                "--cluster",
-                "example",
-                "--sign-key",
-                s(&keys.key),
-                "--output",
-                s(&out),
-                "--format",
-                "dir",
-            ])
+        let r = run(export_cmd(&example_repo(), "example", &keys.key, &out)
+            .args(["--format", "dir"])
             .env("SOURCE_DATE_EPOCH", "1700000000"));
         assert_eq!(r.code, 0, "{r:?}");
         sums.push(fs::read(out.join("SHA256SUMS")).unwrap());

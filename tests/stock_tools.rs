@@ -137,17 +137,7 @@ fn r2r_signs_with_keys_stock_minisign_made() {
     let r = run(Command::new("minisign").args(["-G", "-W", "-p", s(&public), "-s", s(&key)]));
     assert_eq!(r.code, 0, "{r:?}");
     let out = work.path().join("b.tar");
-    let r = r2r(&[
-        "export",
-        "--infra",
-        s(&example_repo()),
-        "--cluster",
-        "example",
-        "--sign-key",
-        s(&key),
-        "--output",
-        s(&out),
-    ]);
+    let r = run(&mut export_cmd(&example_repo(), "example", &key, &out));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(verify(&out, &public).code, 0);
 
@@ -164,18 +154,7 @@ fn r2r_signs_with_keys_stock_minisign_made() {
     assert!(child.wait().unwrap().success());
     let out = work.path().join("e.tar");
     let export = |pw: &str| {
-        run(Command::new(R2R)
-            .args([
-                "export",
-                "--infra",
-                s(&example_repo()),
-                "--cluster",
-                "example",
-                "--sign-key",
-                s(&key),
-                "--output",
-                s(&out),
-            ])
+        run(export_cmd(&example_repo(), "example", &key, &out)
             .env("R2R_KEY_PASSWORD", pw)
             .stdin(Stdio::null()))
     };
@@ -196,20 +175,14 @@ fn an_encrypted_key_without_a_password_fails_instead_of_hanging() {
         .args(["keygen", "--out", s(work.path())])
         .env("R2R_KEY_PASSWORD", "x"));
     assert_eq!(r.code, 0, "{r:?}");
-    let r = run(Command::new(R2R)
-        .args([
-            "export",
-            "--infra",
-            s(&example_repo()),
-            "--cluster",
-            "example",
-            "--sign-key",
-            s(&work.path().join("r2r.key")),
-            "--output",
-            s(&work.path().join("b.tar")),
-        ])
-        .env_remove("R2R_KEY_PASSWORD")
-        .stdin(Stdio::null()));
+    let r = run(export_cmd(
+        &example_repo(),
+        "example",
+        &work.path().join("r2r.key"),
+        &work.path().join("b.tar"),
+    )
+    .env_remove("R2R_KEY_PASSWORD")
+    .stdin(Stdio::null()));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("R2R_KEY_PASSWORD"), "{r:?}");
 }

@@ -126,17 +126,12 @@ fn an_extra_member_is_unexpected() {
 
     // The same in a directory bundle.
     let dir = f.dir.path().join("extra-dir");
-    let r = r2r(&[
-        "export",
-        "--infra",
-        s(&example_repo()),
-        "--cluster",
+    let r = run(&mut export_cmd(
+        &example_repo(),
         "example",
-        "--sign-key",
-        s(&f.keys.key),
-        "--output",
-        s(&dir),
-    ]);
+        &f.keys.key,
+        &dir,
+    ));
     assert_eq!(r.code, 0, "{r:?}");
     fs::write(dir.join("charts/evil.yaml"), "x").unwrap();
     rejects(&f, &dir, UNEXPECTED, Some("charts/evil.yaml"));

@@ -64,12 +64,18 @@ impl Sink for DirSink {
                 self.output.display()
             );
         }
-        fs::rename(&self.tmp, &self.output).with_context(|| {
-            format!(
-                "cannot move the finished bundle to {}",
-                self.output.display()
-            )
-        })?;
+        if let Err(e) = fs::rename(&self.tmp, &self.output) {
+            // Never lose the bundle being replaced: put it back.
+            if let Some(old) = &old {
+                let _ = fs::rename(old, &self.output);
+            }
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot move the finished bundle to {}",
+                    self.output.display()
+                )
+            });
+        }
         fsutil::sync_dir(fsutil::parent_of(&self.output));
         if let Some(old) = old {
             fsutil::remove_tree(&old)?;

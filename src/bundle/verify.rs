@@ -5,14 +5,13 @@
 //! only a `bundle.json` whose hash it lists is believed.
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use minisign::PublicKey;
 use serde::Serialize;
 
 use super::digest::{HashingReader, sha256_bytes};
-use super::layout::{MANIFEST, SIGNATURE, SUMS};
+use super::layout::{MANIFEST, MemberPath, SIGNATURE, SUMS};
 use super::manifest::{MAX_MANIFEST_BYTES, Manifest};
 use super::reader::Bundle;
 use super::sign::{self, MAX_SIGNATURE_BYTES, Signed};
@@ -38,6 +37,17 @@ pub enum Class {
 }
 
 impl Class {
+    /// The name `--json` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Malformed => "malformed",
+            Class::BadSignature => "bad_signature",
+            Class::Corrupt => "corrupt",
+            Class::Missing => "missing",
+            Class::Unexpected => "unexpected",
+        }
+    }
+
     pub fn exit_code(self) -> u8 {
         match self {
             Class::Malformed => exit::MALFORMED,
@@ -184,10 +194,9 @@ fn compare_sets(bundle: &Bundle, sums: &Sums, out: &mut Outcome) {
 }
 
 fn read_manifest(bundle: &Bundle, sums: &Sums, out: &mut Outcome) -> Option<Manifest> {
-    let listed = sums
-        .iter()
-        .find(|(p, _)| p.as_str() == MANIFEST)
-        .map(|(_, h)| h.to_owned());
+    let listed = MemberPath::parse(MANIFEST)
+        .ok()
+        .and_then(|p| sums.get(&p).map(str::to_owned));
     let Some(expected) = listed else {
         out.add(Class::Malformed, Some(SUMS), "does not list bundle.json");
         return None;
@@ -220,13 +229,17 @@ fn cross_check(bundle: &Bundle, sums: &Sums, manifest: &Manifest, out: &mut Outc
     for record in &manifest.members {
         listed.insert(record.path.as_str());
         let member = Some(record.path.as_str());
-        match sums.iter().find(|(p, _)| p.as_str() == record.path) {
+        // Manifest::parse has already checked every path.
+        let listed_hash = MemberPath::parse(&record.path)
+            .ok()
+            .and_then(|p| sums.get(&p));
+        match listed_hash {
             None => out.add(
                 Class::Malformed,
                 member,
                 "in bundle.json but not in SHA256SUMS",
             ),
-            Some((_, hex)) if hex != record.sha256 => out.add(
+            Some(hex) if hex != record.sha256 => out.add(
                 Class::Malformed,
                 member,
                 "bundle.json and SHA256SUMS give different sha256",
@@ -267,39 +280,46 @@ fn hash_members(bundle: &Bundle, sums: &Sums, out: &mut Outcome) {
         .filter_map(|e| sums.get(&e.path).map(|h| (e, h)))
         .collect();
     let next = AtomicUsize::new(0);
-    let found = Mutex::new(Vec::new());
     let hashed = AtomicU64::new(0);
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(8);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                let mut buf = vec![0u8; super::digest::BUF_BYTES];
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(entry, expected)) = work.get(i) else {
-                        break;
-                    };
-                    let problem = match hash_one(bundle, entry, &mut buf) {
-                        Ok(actual) if actual == expected => None,
-                        Ok(actual) => {
-                            Some(format!("sha256 is {actual}, SHA256SUMS says {expected}"))
+    let found: Vec<(String, String)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut found = Vec::new();
+                    let mut buf = vec![0u8; super::digest::BUF_BYTES];
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(entry, expected)) = work.get(i) else {
+                            break;
+                        };
+                        let problem = match hash_one(bundle, entry, &mut buf) {
+                            Ok(actual) if actual == expected => None,
+                            Ok(actual) => {
+                                Some(format!("sha256 is {actual}, SHA256SUMS says {expected}"))
+                            }
+                            Err(e) => Some(format!("cannot be read: {e}")),
+                        };
+                        hashed.fetch_add(entry.size, Ordering::Relaxed);
+                        if let Some(reason) = problem {
+                            found.push((entry.path.to_string(), reason));
                         }
-                        Err(e) => Some(format!("cannot be read: {e}")),
-                    };
-                    hashed.fetch_add(entry.size, Ordering::Relaxed);
-                    if let Some(reason) = problem
-                        && let Ok(mut f) = found.lock()
-                    {
-                        f.push((entry.path.to_string(), reason));
                     }
-                }
-            });
-        }
+                    found
+                })
+            })
+            .collect();
+        // A worker can only fail by panicking, and a panic is a bug: let it
+        // propagate rather than pass the bundle with members unhashed.
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     });
     out.hashed_bytes = hashed.into_inner();
-    for (member, reason) in found.into_inner().unwrap_or_default() {
+    for (member, reason) in found {
         out.add(Class::Corrupt, Some(&member), reason);
     }
 }

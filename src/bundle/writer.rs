@@ -19,7 +19,7 @@ use super::tar_store::TarSink;
 use crate::fsutil;
 
 /// The two stored forms of a bundle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// One uncompressed tar file.
     Tar,

@@ -48,7 +48,7 @@ pub struct Args {
     /// Store the bundle as one tar file or as a directory. Default: `tar`
     /// when PATH ends in .tar, else `dir`.
     #[arg(long, value_enum)]
-    format: Option<Format>,
+    format: Option<FormatArg>,
     /// Replace an existing bundle at PATH (only once the new one is complete).
     #[arg(long)]
     force: bool,
@@ -58,6 +58,24 @@ pub struct Args {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// `--format`; the bundle layer's `Format` stays free of clap.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    /// One uncompressed tar file.
+    Tar,
+    /// A directory holding the members as files.
+    Dir,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Tar => Format::Tar,
+            FormatArg::Dir => Format::Dir,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -91,7 +109,7 @@ pub fn run(args: Args) -> Result<u8> {
     let signer = Signer { sk, pk };
     let format = args
         .format
-        .unwrap_or_else(|| Format::from_path(&args.output));
+        .map_or_else(|| Format::from_path(&args.output), Format::from);
     let created = writer::creation_time()?;
     let mut bundle = BundleWriter::create(&args.output, format, created, args.force).map_err(|e| {
         if args.output.exists() && !args.force {

@@ -80,8 +80,7 @@ pub fn run(args: Args) -> Result<u8> {
     } else {
         println!("FAILED {} (exit {code})", args.bundle.display());
         for p in &outcome.problems {
-            let class = serde_json::to_value(p.class).ok();
-            let class = class.as_ref().and_then(|v| v.as_str()).unwrap_or("problem");
+            let class = p.class.name();
             match &p.member {
                 Some(m) => println!("  {class}: {}: {}", print::safe(m), print::safe(&p.reason)),
                 None => println!("  {class}: {}", print::safe(&p.reason)),

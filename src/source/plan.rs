@@ -129,15 +129,8 @@ pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Resul
     for chart in charts::collect(repo, &requests)? {
         for (rel, src) in &chart.files {
             let path = format!("charts/{}/{rel}", chart.name);
-            let file_name = Path::new(rel)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("");
-            if sops::named_as_secret(file_name) && !sops::is_sealed(src)? {
-                bail!(
-                    "{} is named as a secret but is not sops-encrypted; refusing to carry a plaintext secret",
-                    repo.shown(src)
-                );
+            if sops::named_as_secret(file_name(rel)) {
+                refuse_plaintext(repo, src, false)?;
             }
             b.add(&[&path], Kind::Chart, src.clone())?;
         }
@@ -163,6 +156,25 @@ pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Resul
         members: b.members,
         warnings: b.warnings,
     })
+}
+
+fn file_name(name: &str) -> &str {
+    Path::new(name)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(name)
+}
+
+/// A file named as a secret must be sealed: plaintext secrets never enter a
+/// bundle. The message names the file, never its content.
+fn refuse_plaintext(repo: &InfraRepo, src: &Path, known_sealed: bool) -> Result<()> {
+    if known_sealed || sops::is_sealed(src)? {
+        return Ok(());
+    }
+    bail!(
+        "{} is named as a secret but is not sops-encrypted; refusing to carry a plaintext secret",
+        repo.shown(src)
+    )
 }
 
 /// Members are stored grouped by folder, in this order.
@@ -198,16 +210,9 @@ impl Builder<'_> {
     /// A values file goes under `secrets/` when it is sealed with sops, and
     /// must be sealed when its name says it is a secret.
     fn add_values_file(&mut self, folder: &str, name: &str, src: PathBuf) -> Result<String> {
-        let file_name = Path::new(name)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(name);
         let sealed = sops::is_sealed(&src)?;
-        if sops::named_as_secret(file_name) && !sealed {
-            bail!(
-                "{} is named as a secret but is not sops-encrypted; refusing to carry a plaintext secret",
-                self.repo.shown(&src)
-            );
+        if sops::named_as_secret(file_name(name)) {
+            refuse_plaintext(self.repo, &src, sealed)?;
         }
         let kind = if sealed { Kind::Secret } else { Kind::Config };
         Ok(self

@@ -105,21 +105,19 @@ pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `r2r export` of `cluster` from `repo` to `out`, signed with `key`, not
+/// yet run: callers add flags or environment. R2R_KEY_PASSWORD is cleared.
+pub fn export_cmd(repo: &Path, cluster: &str, key: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new(R2R);
+    cmd.args(["export", "--infra", s(repo), "--cluster", cluster])
+        .args(["--sign-key", s(key), "--output", s(out)])
+        .env_remove("R2R_KEY_PASSWORD");
+    cmd
+}
+
 /// Exports `cluster` from `repo` to `out`, asserting success.
 pub fn export(repo: &Path, cluster: &str, keys: &Keys, out: &Path, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "export",
-        "--infra",
-        s(repo),
-        "--cluster",
-        cluster,
-        "--sign-key",
-        s(&keys.key),
-        "--output",
-        s(out),
-    ];
-    args.extend_from_slice(extra);
-    let r = r2r(&args);
+    let r = run(export_cmd(repo, cluster, &keys.key, out).args(extra));
     assert_eq!(r.code, 0, "export failed: {r:?}");
     r
 }
