@@ -7,5 +7,9 @@
 pub mod bundle;
 pub mod cli;
 pub mod exit;
+pub mod export;
 pub mod fsutil;
+pub mod report;
+pub mod secrets;
 pub mod source;
+pub mod values;

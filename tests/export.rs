@@ -228,13 +228,13 @@ fn aws_cluster_nasa_cryo_follows_daskhub_to_basehub_in_merge_order() {
         names.contains(&"infra/terraform/aws/projects/nasa-cryo.tfvars".to_owned()),
         "{names:?}"
     );
-    // The documented order: content grouped config, secrets, charts, infra;
-    // then bundle.json, SHA256SUMS and the signature last.
+    // The documented order: content grouped config, secrets, charts, infra,
+    // report; then bundle.json, SHA256SUMS and the signature last.
     let rank = |n: &str| {
-        ["config/", "secrets/", "charts/", "infra/"]
+        ["config/", "secrets/", "charts/", "infra/", "report.json"]
             .iter()
             .position(|p| n.starts_with(p))
-            .unwrap_or(4)
+            .unwrap_or(5)
     };
     let ranks: Vec<usize> = names.iter().map(|n| rank(n)).collect();
     assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{names:?}");

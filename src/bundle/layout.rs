@@ -13,6 +13,9 @@ pub const SUMS: &str = "SHA256SUMS";
 /// minisign signature (Ed25519, prehashed) of [`SUMS`].
 pub const SIGNATURE: &str = "SHA256SUMS.minisig";
 
+/// The portability report (docs/portability-report.md).
+pub const REPORT: &str = "report.json";
+
 /// The three members that describe and seal the rest, in the order a tar
 /// bundle stores them, last.
 pub const CONTROL_MEMBERS: [&str; 3] = [MANIFEST, SUMS, SIGNATURE];
@@ -30,10 +33,18 @@ pub enum Kind {
     Secret,
     Chart,
     Infra,
+    /// The portability report, `report.json` at the top of the bundle.
+    Report,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Config, Kind::Secret, Kind::Chart, Kind::Infra];
+    pub const ALL: [Kind; 5] = [
+        Kind::Config,
+        Kind::Secret,
+        Kind::Chart,
+        Kind::Infra,
+        Kind::Report,
+    ];
 
     /// The name written in `bundle.json`.
     pub fn as_str(self) -> &'static str {
@@ -42,16 +53,19 @@ impl Kind {
             Kind::Secret => "secret",
             Kind::Chart => "chart",
             Kind::Infra => "infra",
+            Kind::Report => "report",
         }
     }
 
-    /// The top-level folder every member of this kind lives under.
+    /// The top-level folder every member of this kind lives under; for the
+    /// report, its one top-level file.
     pub fn folder(self) -> &'static str {
         match self {
             Kind::Config => "config",
             Kind::Secret => "secrets",
             Kind::Chart => "charts",
             Kind::Infra => "infra",
+            Kind::Report => REPORT,
         }
     }
 

@@ -2,16 +2,24 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use super::password::EnvOrPrompt;
 use super::print;
+use crate::bundle::layout::Kind;
 use crate::bundle::sign;
 use crate::bundle::writer::{self, BundleWriter, Format, Signer};
 use crate::exit;
+use crate::export::{self, Options};
+use crate::report::profile::Profile;
+use crate::secrets::leak::Allowed;
+use crate::secrets::open::Openers;
+use crate::secrets::seal::Recipients;
+use crate::secrets::sops_age::AgeIdentities;
 use crate::source::plan;
 use crate::source::repo::InfraRepo;
+use crate::values::validate::Z2jh;
 
 /// Export a cluster from a 2i2c-style infrastructure repository into one
 /// signed bundle.
@@ -19,15 +27,30 @@ use crate::source::repo::InfraRepo;
 /// The bundle carries cluster.yaml; each selected hub's values files in merge
 /// order; chart overrides and domain override files; the chart directories
 /// the hubs use, with file:// dependencies followed; the cluster's terraform
-/// variables and eksctl config. sops-encrypted secret files are carried
-/// sealed, marked `secret`. A file cluster.yaml names but the repository
-/// lacks is an error. The bundle appears at --output only when complete.
+/// variables and eksctl config. sops-encrypted files are carried sealed.
+///
+/// It adds, per hub, standalone values (config/HUB/values.yaml: chart
+/// defaults, provider-derived values, values files, provider staff settings
+/// removed); the hub's secrets opened and re-sealed with age for the
+/// community (secrets/HUB/secret-values.yaml.age) when --recipient is given
+/// and the secrets can be opened; and report.json, the portability report
+/// (`r2r inspect --report`).
+///
+/// Every member is scanned for plaintext secrets first; a hit stops the
+/// export and names the file and key path. The bundle appears at --output
+/// only when complete.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
     r2r export --infra infrastructure --cluster 2i2c-uk --sign-key keys/r2r.key --output 2i2c-uk.r2r.tar\n  \
     r2r export --infra infrastructure --cluster utoronto --hub staging --hub prod \\\n      \
     --sign-key keys/r2r.key --output utoronto-bundle --format dir\n  \
-    r2r export --infra infrastructure --cluster nasa-cryo --sign-key k --output b.tar --dry-run")]
+    r2r export --infra infrastructure --cluster nasa-cryo --sign-key k --output b.tar --dry-run\n  \
+    # open age-sealed secrets with your key, re-seal them for the community:\n  \
+    r2r export --infra infra --cluster c --sign-key k --output b.tar \\\n      \
+    --age-identity ~/.config/sops/age/keys.txt --recipient age1community…\n  \
+    # as the provider's operator, with sops and KMS access:\n  \
+    r2r export --infra infra --cluster c --sign-key k --output b.tar \\\n      \
+    --decrypt-with sops --recipients-file community.recipients --z2jh charts/jupyterhub")]
 pub struct Args {
     /// The infrastructure repository (holds config/clusters/ and helm-charts/).
     #[arg(long, value_name = "REPO")]
@@ -58,6 +81,39 @@ pub struct Args {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Seal opened secrets to this age recipient (age1…); repeatable.
+    #[arg(long = "recipient", value_name = "AGE1…")]
+    recipients: Vec<String>,
+    /// Seal opened secrets to every recipient in FILE (one per line, as
+    /// `age -R` reads); repeatable.
+    #[arg(long = "recipients-file", value_name = "FILE")]
+    recipients_files: Vec<PathBuf>,
+    /// An age identity file that opens sops files sealed to age; repeatable.
+    /// SOPS_AGE_KEY_FILE is used too when set.
+    #[arg(long = "age-identity", value_name = "FILE")]
+    age_identities: Vec<PathBuf>,
+    /// Open sops files that no age identity opens with this tool (the
+    /// provider's own sops, with its KMS access).
+    #[arg(long, value_enum, value_name = "TOOL")]
+    decrypt_with: Option<DecryptWith>,
+    /// Let one leak-scan hit through: MEMBER:KEYPATH exactly as the refusal
+    /// prints it; repeatable.
+    #[arg(long = "allow-plaintext", value_name = "MEMBER:KEYPATH")]
+    allow_plaintext: Vec<String>,
+    /// The Zero to JupyterHub chart (a directory with values.yaml and
+    /// values.schema.yaml) to validate each hub against.
+    #[arg(long, value_name = "DIR")]
+    z2jh: Option<PathBuf>,
+    /// What identifies the provider being left; default: the built-in 2i2c
+    /// profile (blueprints/providers/2i2c.yaml).
+    #[arg(long, value_name = "FILE")]
+    provider_profile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DecryptWith {
+    /// The `sops` binary on PATH (or R2R_SOPS).
+    Sops,
 }
 
 /// `--format`; the bundle layer's `Format` stays free of clap.
@@ -96,14 +152,71 @@ struct Output {
     bytes: u64,
 }
 
+fn options(args: &Args) -> Result<Options> {
+    let mut recipients = Recipients::default();
+    for r in &args.recipients {
+        recipients.add(r, "--recipient")?;
+    }
+    for f in &args.recipients_files {
+        recipients.add_file(f)?;
+    }
+    let mut age = AgeIdentities::empty();
+    for f in &args.age_identities {
+        age.add_file(f)?;
+    }
+    let opening = !args.age_identities.is_empty() || args.decrypt_with.is_some();
+    if opening && recipients.is_empty() {
+        bail!(
+            "--age-identity and --decrypt-with open secrets, which must then be sealed for the community\nhint: add --recipient age1… or --recipients-file FILE"
+        );
+    }
+    if !recipients.is_empty()
+        && let Some(f) = std::env::var_os("SOPS_AGE_KEY_FILE")
+    {
+        age.add_file(std::path::Path::new(&f))
+            .context("SOPS_AGE_KEY_FILE is set")?;
+    }
+    let (profile, profile_name) = match &args.provider_profile {
+        Some(p) => (Profile::load(p)?, p.display().to_string()),
+        None => (Profile::built_in()?, "built-in".to_owned()),
+    };
+    Ok(Options {
+        openers: Openers {
+            age,
+            sops_binary: args.decrypt_with.is_some(),
+        },
+        recipients,
+        allowed: Allowed::parse(&args.allow_plaintext)?,
+        z2jh: args.z2jh.as_deref().map(Z2jh::load).transpose()?,
+        profile,
+        profile_name,
+    })
+}
+
 pub fn run(args: Args) -> Result<u8> {
+    let opts = options(&args)?;
     let repo = InfraRepo::open(&args.infra)?;
     let plan = plan::plan(&repo, &args.cluster, &args.hubs)?;
     for w in &plan.warnings {
         print::warn(w);
     }
+    let prepared = export::prepare(&repo, &plan, &opts)?;
+    for w in &prepared.warnings {
+        print::warn(w);
+    }
+    for h in &prepared.allowed {
+        print::warn(&format!(
+            "carrying a plaintext value at {}:{} ({}), as --allow-plaintext asked",
+            h.member, h.key_path, h.reason
+        ));
+    }
+    let s = &prepared.report.summary;
+    print::progress(&format!(
+        "portability: {} blockers, {} actions, {} warnings (r2r inspect --report)",
+        s.blockers, s.actions, s.warnings
+    ));
     if args.dry_run {
-        return dry_run(&repo, &plan, args.json);
+        return dry_run(&repo, &plan, &prepared, args.json);
     }
     let (sk, pk) = sign::load_secret_key(&args.sign_key, &EnvOrPrompt { confirm: false })?;
     let signer = Signer { sk, pk };
@@ -125,10 +238,19 @@ pub fn run(args: Args) -> Result<u8> {
         plan.source.hubs.len(),
         plan.members.len()
     ));
-    for m in &plan.members {
-        bundle
-            .add_file(m.path.clone(), m.kind, &m.src)
-            .with_context(|| format!("exporting {}", repo.shown(&m.src)))?;
+    // Members stay grouped by kind, in the documented order, with what r2r
+    // generated after the repository's files of the same kind.
+    for kind in Kind::ALL {
+        for m in plan.members.iter().filter(|m| m.kind == kind) {
+            bundle
+                .add_file(m.path.clone(), m.kind, &m.src)
+                .with_context(|| format!("exporting {}", repo.shown(&m.src)))?;
+        }
+        for g in prepared.generated.iter().filter(|g| g.kind == kind) {
+            bundle
+                .add_bytes(g.path.clone(), g.kind, &g.bytes)
+                .with_context(|| format!("writing {}", g.path))?;
+        }
     }
     let written = bundle.finish(plan.source, &signer)?;
     let out = Output {
@@ -166,8 +288,13 @@ pub fn run(args: Args) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn dry_run(repo: &InfraRepo, plan: &plan::ExportPlan, json: bool) -> Result<u8> {
-    let rows: Vec<PlannedOut> = plan
+fn dry_run(
+    repo: &InfraRepo,
+    plan: &plan::ExportPlan,
+    prepared: &export::Prepared,
+    json: bool,
+) -> Result<u8> {
+    let mut rows: Vec<PlannedOut> = plan
         .members
         .iter()
         .map(|m| PlannedOut {
@@ -176,6 +303,11 @@ fn dry_run(repo: &InfraRepo, plan: &plan::ExportPlan, json: bool) -> Result<u8> 
             source: repo.shown(&m.src),
         })
         .collect();
+    rows.extend(prepared.generated.iter().map(|g| PlannedOut {
+        path: g.path.as_str(),
+        kind: g.kind.as_str(),
+        source: "(generated by r2r)".into(),
+    }));
     if json {
         print::json(&rows)?;
     } else {

@@ -3,17 +3,23 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
 use super::print;
+use crate::bundle::digest::sha256_bytes;
+use crate::bundle::layout::{MANIFEST, REPORT};
 use crate::bundle::manifest::{Manifest, Source};
+use crate::bundle::reader::Bundle;
 use crate::bundle::sign;
 use crate::bundle::verify::{self, Depth};
 use crate::exit;
+use crate::report::{REPORT_VERSION, Report, markdown};
 
 /// Show what a bundle holds: cluster, provider, hubs with domains and charts,
-/// and members and bytes per kind.
+/// and members and bytes per kind. With --report, show the portability
+/// report instead: every way each hub still depends on the provider, and
+/// what to do about it (markdown, or JSON with --json).
 ///
 /// With --pubkey the signature, SHA256SUMS and bundle.json are verified first
 /// (member contents are not hashed; `r2r verify` does that). Without it the
@@ -21,7 +27,9 @@ use crate::exit;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
     r2r inspect 2i2c-uk.r2r.tar --pubkey r2r.pub\n  \
-    r2r inspect 2i2c-uk.r2r.tar --json | jq '.source.hubs[].domain'")]
+    r2r inspect 2i2c-uk.r2r.tar --json | jq '.source.hubs[].domain'\n  \
+    r2r inspect 2i2c-uk.r2r.tar --pubkey r2r.pub --report > portability.md\n  \
+    r2r inspect 2i2c-uk.r2r.tar --pubkey r2r.pub --report --json | jq '.hubs[].findings[] | select(.severity == \"blocker\")'")]
 pub struct Args {
     /// The bundle: a .tar file or a directory.
     bundle: PathBuf,
@@ -31,7 +39,14 @@ pub struct Args {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Show the portability report (report.json), checked against the
+    /// signed manifest: markdown, or the JSON itself with --json.
+    #[arg(long)]
+    report: bool,
 }
+
+/// report.json is a few hundred KiB at most for a large cluster.
+const MAX_REPORT_BYTES: u64 = 64 << 20;
 
 #[derive(Serialize, Default)]
 struct KindTotal {
@@ -82,6 +97,14 @@ pub fn run(args: Args) -> Result<u8> {
     };
     if pk.is_none() {
         print::warn("NOT VERIFIED: no --pubkey given, so this is only what the bundle claims");
+    }
+    if args.report {
+        report(&args, manifest)?;
+        return Ok(if outcome.ok() {
+            exit::OK
+        } else {
+            outcome.exit_code()
+        });
     }
     let out = summarise(
         &args.bundle,
@@ -180,4 +203,40 @@ fn show(o: &Output) {
         o.members,
         print::bytes(o.bytes)
     );
+}
+
+/// Reads report.json and checks it against the manifest's digest, so a
+/// verified manifest means a verified report.
+fn report(args: &Args, manifest: &Manifest) -> Result<()> {
+    let Some(record) = manifest.members.iter().find(|m| m.path == REPORT) else {
+        bail!(
+            "{} has no {REPORT}: it was written before portability reports (r2r < 0.2)",
+            args.bundle.display()
+        );
+    };
+    let bundle =
+        Bundle::open(&args.bundle).map_err(|e| anyhow!("{}: {e}", args.bundle.display()))?;
+    let entry = bundle
+        .get(REPORT)
+        .with_context(|| format!("{}: {REPORT} is listed but missing", args.bundle.display()))?;
+    let bytes = bundle
+        .read_small(entry, MAX_REPORT_BYTES)
+        .map_err(|e| anyhow!("{REPORT} {e}"))?;
+    if sha256_bytes(&bytes) != record.sha256 {
+        bail!("{REPORT} does not match its digest in {MANIFEST}: the bundle is corrupt");
+    }
+    let parsed: Report = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{REPORT} is not a portability report r2r can read"))?;
+    if parsed.report_version != REPORT_VERSION {
+        bail!(
+            "{REPORT} is version {}, this r2r reads version {REPORT_VERSION}",
+            parsed.report_version
+        );
+    }
+    if args.json {
+        print::json(&parsed)?;
+    } else {
+        print!("{}", print::safe(&markdown::render(&parsed)));
+    }
+    Ok(())
 }

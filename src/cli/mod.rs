@@ -11,7 +11,7 @@ mod export;
 mod inspect;
 mod keygen;
 mod password;
-mod print;
+pub mod print;
 mod verify;
 
 /// r2r — the Right to Replicate for JupyterHub communities.
@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Keygen(keygen::Args),
-    Export(export::Args),
+    Export(Box<export::Args>),
     Verify(verify::Args),
     Inspect(inspect::Args),
 }
@@ -41,7 +41,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(args) => keygen::run(args),
-        Command::Export(args) => export::run(args),
+        Command::Export(args) => export::run(*args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
     };

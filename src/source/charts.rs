@@ -10,8 +10,10 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use super::repo::{InfraRepo, read_text};
+use crate::values::tree::Values;
 
 const MAX_CHART_YAML_BYTES: u64 = 1 << 20;
+const MAX_VALUES_BYTES: u64 = 16 << 20;
 
 /// One chart directory, with every file in it.
 #[derive(Debug, Clone)]
@@ -37,6 +39,10 @@ struct ChartYaml {
 
 #[derive(Debug, Deserialize)]
 struct Dependency {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    alias: Option<String>,
     #[serde(default)]
     repository: Option<String>,
 }
@@ -116,7 +122,7 @@ pub fn collect(repo: &InfraRepo, requests: &[ChartRequest]) -> Result<Vec<ChartD
         entry.file_deps.sort();
         entry.file_deps.dedup();
         if entry.files.is_empty() {
-            entry.files = list_files(&dir, &name)?;
+            entry.files = list_files(repo, &dir, &name)?;
         }
     }
     Ok(found.into_values().collect())
@@ -153,17 +159,32 @@ fn local_deps(
     chart: &ChartYaml,
     named_in: &str,
 ) -> Result<Vec<PathBuf>> {
+    Ok(local_dep_dirs(repo, dir, chart, named_in)?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// For each dependency, in order, its directory when it is a `file://` one.
+fn local_dep_dirs(
+    repo: &InfraRepo,
+    dir: &Path,
+    chart: &ChartYaml,
+    named_in: &str,
+) -> Result<Vec<Option<PathBuf>>> {
     let mut out = Vec::new();
-    for repo_url in chart
-        .dependencies
-        .iter()
-        .filter_map(|d| d.repository.as_deref())
-    {
-        let Some(rel) = repo_url.strip_prefix("file://") else {
+    for dep in &chart.dependencies {
+        let Some(rel) = dep
+            .repository
+            .as_deref()
+            .and_then(|r| r.strip_prefix("file://"))
+        else {
+            out.push(None);
             continue;
         };
-        let target = dir.join(rel);
-        let real = target
+        let repo_url = format!("file://{rel}");
+        let real = dir
+            .join(rel)
             .canonicalize()
             .with_context(|| format!("{named_in}: dependency {repo_url} does not exist"))?;
         if !real.starts_with(repo.root()) {
@@ -172,14 +193,73 @@ fn local_deps(
         if !real.join("Chart.yaml").is_file() {
             bail!("{named_in}: dependency {repo_url} has no Chart.yaml");
         }
-        out.push(real);
+        out.push(Some(real));
     }
     Ok(out)
 }
 
-/// Every regular file under a chart directory. A symlink is refused: it
-/// could carry a file from anywhere on the exporter's machine.
-fn list_files(dir: &Path, chart: &str) -> Result<Vec<(String, PathBuf)>> {
+/// A chart's default values as Helm computes them: its own `values.yaml`
+/// layered over each `file://` dependency's defaults, nested under the
+/// dependency's alias or name (daskhub → `basehub:`). Remote dependencies
+/// (the jupyterhub chart) are not in the repository and are left to Helm.
+pub fn default_values(
+    repo: &InfraRepo,
+    chart: &str,
+    override_file: Option<&Path>,
+) -> Result<Values> {
+    let dir = repo.root().join("helm-charts").join(chart);
+    default_values_in(repo, &dir, override_file, 0)
+}
+
+fn default_values_in(
+    repo: &InfraRepo,
+    dir: &Path,
+    override_file: Option<&Path>,
+    depth: usize,
+) -> Result<Values> {
+    if depth > 8 {
+        bail!("{}: file:// dependencies nest too deep", repo.shown(dir));
+    }
+    let chart_yaml = override_file.map_or_else(|| dir.join("Chart.yaml"), Path::to_owned);
+    let chart = read_chart_yaml(&chart_yaml)?;
+    let mut values = Values::Mapping(Default::default());
+    let named_in = repo.shown(&chart_yaml);
+    for (dep, real) in chart
+        .dependencies
+        .iter()
+        .zip(local_dep_dirs(repo, dir, &chart, &named_in)?)
+    {
+        let Some(real) = real else { continue };
+        let key = dep
+            .alias
+            .clone()
+            .or_else(|| dep.name.clone())
+            .with_context(|| {
+                format!("{named_in}: a file:// dependency has neither name nor alias")
+            })?;
+        let nested = default_values_in(repo, &real, None, depth + 1)?;
+        crate::values::tree::set(
+            &mut values,
+            &crate::values::tree::KeyPath::keys(&[&key]),
+            nested,
+        );
+    }
+    let own = dir.join("values.yaml");
+    if own.symlink_metadata().is_ok() {
+        let own = repo.existing_file(&own, &repo.shown(dir))?;
+        let text = read_text(&own, MAX_VALUES_BYTES)?;
+        let parsed = crate::values::tree::parse_yaml(&text)
+            .with_context(|| format!("{} is not valid YAML", repo.shown(&own)))?;
+        crate::values::merge::layer(&mut values, parsed);
+    }
+    Ok(values)
+}
+
+/// Every regular file under a chart directory. A symlink is carried as the
+/// file it points to only when that is a regular file inside the repository
+/// (2i2c's daskhub/values.jsonnet points at basehub's); anything else could
+/// carry a file from anywhere on the exporter's machine, and is refused.
+fn list_files(repo: &InfraRepo, dir: &Path, chart: &str) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -189,11 +269,16 @@ fn list_files(dir: &Path, chart: &str) -> Result<Vec<(String, PathBuf)>> {
             let meta = fs::symlink_metadata(&path)?;
             if meta.is_dir() {
                 stack.push(path);
-            } else if meta.is_file() {
+            } else if meta.is_file() || meta.is_symlink() {
                 let rel = rel.to_str().with_context(|| {
                     format!("chart {chart}: file name {} is not UTF-8", rel.display())
                 })?;
-                out.push((rel.to_owned(), path.clone()));
+                let src = if meta.is_symlink() {
+                    repo.existing_file(&path, &format!("chart {chart}: symbolic link {rel}"))?
+                } else {
+                    path.clone()
+                };
+                out.push((rel.to_owned(), src));
             } else {
                 bail!(
                     "chart {chart}: {} is a symbolic link or special file; r2r carries regular files only",

@@ -7,4 +7,3 @@ pub mod charts;
 pub mod cluster;
 pub mod plan;
 pub mod repo;
-pub mod sops;

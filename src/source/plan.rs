@@ -9,9 +9,9 @@ use anyhow::{Context, Result, bail};
 use super::charts::{self, ChartRequest};
 use super::cluster::ClusterConfig;
 use super::repo::InfraRepo;
-use super::sops;
 use crate::bundle::layout::{Kind, MemberPath};
 use crate::bundle::manifest::{Chart, Hub, Source, Support};
+use crate::secrets::sops;
 
 /// Folder for cluster-wide support files. Hub names are DNS labels, which
 /// cannot start with `_`, so it never collides with a hub.

@@ -1,0 +1,460 @@
+//! The export pipeline between reading a repository and writing a bundle:
+//! open what secrets can be opened, build each hub's standalone values,
+//! validate them, seal the secrets for the community, scan every member for
+//! plaintext secrets, and write the portability report. Nothing here writes
+//! to disk; the result is a list of generated members for the bundle writer.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::bundle::layout::{Kind, MemberPath, REPORT};
+use crate::report::findings::{self, SealedFile};
+use crate::report::profile::Profile;
+use crate::report::{HubReport, ProviderRef, Report, Summary, Validation};
+use crate::secrets::leak::{self, Allowed, Hit};
+use crate::secrets::open::{Opened, Openers};
+use crate::secrets::seal::Recipients;
+use crate::source::cluster::ClusterConfig;
+use crate::source::plan::{ExportPlan, Planned, SUPPORT_FOLDER};
+use crate::source::repo::{InfraRepo, read_text};
+use crate::values::derived::DeployVars;
+use crate::values::standalone::{self, Inputs};
+use crate::values::tree::{self, KeyPath, Map, Values};
+use crate::values::validate::Z2jh;
+use crate::values::{merge, params};
+
+/// The name of the sealed, merged secrets of a hub (or of the support chart).
+pub const SECRETS_FILE: &str = "secret-values.yaml.age";
+/// The name of a hub's standalone values.
+pub const VALUES_FILE: &str = "values.yaml";
+
+const MAX_SCAN_BYTES: u64 = 16 << 20;
+
+pub struct Options {
+    pub openers: Openers,
+    pub recipients: Recipients,
+    pub allowed: Allowed,
+    pub z2jh: Option<Z2jh>,
+    pub profile: Profile,
+    /// `built-in` or the profile file's name.
+    pub profile_name: String,
+}
+
+pub struct Generated {
+    pub path: MemberPath,
+    pub kind: Kind,
+    pub bytes: Vec<u8>,
+}
+
+pub struct Prepared {
+    pub generated: Vec<Generated>,
+    pub report: Report,
+    /// Leak-scan hits let through by --allow-plaintext.
+    pub allowed: Vec<Hit>,
+    pub warnings: Vec<String>,
+}
+
+pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Prepared> {
+    let cluster_dir = repo.cluster_dir(&plan.source.cluster)?;
+    let cluster_yaml_path = cluster_dir.join("cluster.yaml");
+    let cluster = ClusterConfig::load(&cluster_yaml_path)?;
+    let raw_cluster = tree::parse_yaml(&read_text(&cluster_yaml_path, 4 << 20)?)
+        .context("cluster.yaml is not valid YAML")?;
+    let member = |path: &str| plan.members.iter().find(|m| m.path.as_str() == path);
+    let mut generated = Vec::new();
+    let mut warnings = Vec::new();
+    let mut hubs = Vec::new();
+
+    for hub in &plan.source.hubs {
+        let mut plain_files = Vec::new();
+        let mut sealed = Vec::new();
+        let mut secrets = Values::Mapping(Map::new());
+        let mut opened_any = false;
+        for path in &hub.values_files {
+            let m = member(path).with_context(|| format!("{path} is not in the plan"))?;
+            if m.kind == Kind::Secret {
+                let (file, values) = open_sealed(repo, m, opts)?;
+                if let Some(v) = values {
+                    merge::layer(&mut secrets, v);
+                    opened_any = true;
+                }
+                sealed.push(file);
+            } else {
+                plain_files.push((path.clone(), m.src.clone()));
+            }
+        }
+        let mut domain = hub.domain.clone();
+        if let Some(path) = &hub.domain_override_file {
+            let m = member(path).with_context(|| format!("{path} is not in the plan"))?;
+            let doc = if m.kind == Kind::Secret {
+                let (file, values) = open_sealed(repo, m, opts)?;
+                sealed.push(file);
+                values
+            } else {
+                Some(tree::parse_yaml(&read_text(&m.src, MAX_SCAN_BYTES)?)?)
+            };
+            match doc
+                .as_ref()
+                .and_then(|d| d.get("domain"))
+                .and_then(Values::as_str)
+            {
+                Some(d) => domain = d.to_owned(),
+                None => warnings.push(format!(
+                    "hub {}: its domain is overridden by {path}, which could not be read; using {}",
+                    hub.name, hub.domain
+                )),
+            }
+        }
+        merge::prune_nulls(&mut secrets);
+
+        let vars = DeployVars {
+            cluster: cluster.name.clone(),
+            hub: hub.name.clone(),
+            domain: domain.clone(),
+            provider: cluster.provider.clone(),
+            account_id: account_id(&raw_cluster, &cluster.provider),
+        };
+        let override_src = hub
+            .chart_override
+            .as_deref()
+            .and_then(member)
+            .map(|m| m.src.clone());
+        let built = standalone::build(&Inputs {
+            repo,
+            chart: &hub.helm_chart,
+            chart_override: override_src.as_deref(),
+            vars: &vars,
+            files: &plain_files,
+            remove: &opts.profile.staff.remove,
+            remove_reason: &format!("{} staff settings", opts.profile.display_name),
+        })
+        .with_context(|| format!("hub {}: building standalone values", hub.name))?;
+        let values_path = MemberPath::join(["config", &hub.name, VALUES_FILE])?;
+        if member(values_path.as_str()).is_some() {
+            bail!(
+                "hub {}: the repository already has a values file named {VALUES_FILE}; r2r writes the standalone values under that name",
+                hub.name
+            );
+        }
+        let sources: Vec<String> = plain_files.iter().map(|(s, _)| s.clone()).collect();
+        let text = standalone::render(&built.values, &hub.name, &sources)?;
+        generated.push(Generated {
+            path: values_path.clone(),
+            kind: Kind::Config,
+            bytes: text.into_bytes(),
+        });
+
+        let secrets_member = if opened_any {
+            let path = MemberPath::join(["secrets", &hub.name, SECRETS_FILE])?;
+            generated.push(seal(&secrets, &opts.recipients, path.clone(), &hub.name)?);
+            Some(path.to_string())
+        } else {
+            None
+        };
+
+        let validation = match &opts.z2jh {
+            Some(z) => {
+                let prefix = built.root.key("jupyterhub");
+                let section = tree::get(&built.values, &prefix)
+                    .cloned()
+                    .unwrap_or_else(|| Values::Mapping(Map::new()));
+                Validation {
+                    checked: true,
+                    schema: Some(z.dir.join("values.schema.yaml").display().to_string()),
+                    violations: z.check(&section, &prefix),
+                }
+            }
+            None => Validation {
+                checked: false,
+                schema: None,
+                violations: Vec::new(),
+            },
+        };
+
+        let vm = values_path.as_str();
+        let mut found = findings::sealed_files(&sealed, &opts.profile, secrets_member.as_deref());
+        found.push(findings::domain(&domain, vm, &opts.profile));
+        found.extend(findings::oauth(
+            &built.values,
+            &built.root,
+            &domain,
+            vm,
+            &opts.profile,
+        ));
+        found.extend(findings::images(&built.values, vm, &opts.profile));
+        found.extend(findings::staff(&built.removed, vm, &opts.profile));
+        found.extend(findings::nfs(&built.values, &built.root, vm));
+        hubs.push(HubReport {
+            name: hub.name.clone(),
+            domain: domain.clone(),
+            helm_chart: hub.helm_chart.clone(),
+            values: values_path.to_string(),
+            secrets: secrets_member,
+            derived_by: built.derived_by,
+            findings: found,
+            parameters: params::find(&built.values, &built.root, &domain),
+            removed: built.removed,
+            validation,
+        });
+    }
+
+    let mut cluster_findings = Vec::new();
+    if let Some(support) = &plan.source.support {
+        let mut sealed = Vec::new();
+        let mut secrets = Values::Mapping(Map::new());
+        let mut opened_any = false;
+        for path in &support.values_files {
+            let m = member(path).with_context(|| format!("{path} is not in the plan"))?;
+            if m.kind == Kind::Secret {
+                let (file, values) = open_sealed(repo, m, opts)?;
+                if let Some(v) = values {
+                    merge::layer(&mut secrets, v);
+                    opened_any = true;
+                }
+                sealed.push(file);
+            }
+        }
+        let sealed_to = if opened_any {
+            let path = MemberPath::join(["secrets", SUPPORT_FOLDER, SECRETS_FILE])?;
+            generated.push(seal(&secrets, &opts.recipients, path.clone(), "support")?);
+            Some(path.to_string())
+        } else {
+            None
+        };
+        cluster_findings.extend(findings::sealed_files(
+            &sealed,
+            &opts.profile,
+            sealed_to.as_deref(),
+        ));
+    }
+    let mut provider_hosts = Vec::new();
+    for m in plan.members.iter().filter(|m| m.kind == Kind::Config) {
+        if !m
+            .path
+            .as_str()
+            .starts_with(&format!("config/{SUPPORT_FOLDER}/"))
+        {
+            continue;
+        }
+        let doc = tree::parse_yaml(&read_text(&m.src, MAX_SCAN_BYTES)?)
+            .with_context(|| format!("{} is not valid YAML", repo.shown(&m.src)))?;
+        tree::for_each_leaf(&doc, &mut |p, v| {
+            if let Some(s) = v.as_str()
+                && p.key_names().any(|k| k == "hosts")
+                && opts.profile.dns_zone_of(s).is_some()
+            {
+                provider_hosts.push((s.to_owned(), format!("{}:{p}", m.path)));
+            }
+        });
+    }
+    provider_hosts.sort();
+    provider_hosts.dedup_by(|a, b| a.0 == b.0);
+    let monitoring_files: Vec<String> = opts
+        .profile
+        .monitoring
+        .secret_files
+        .iter()
+        .filter(|f| cluster_dir.join(f).is_file())
+        .map(|f| format!("config/clusters/{}/{f}", cluster.name))
+        .collect();
+    cluster_findings.extend(findings::monitoring(
+        &monitoring_files,
+        &provider_hosts,
+        &opts.profile,
+    ));
+    let tfvars: Vec<(String, String)> = plan
+        .members
+        .iter()
+        .filter(|m| m.kind == Kind::Infra && m.path.as_str().ends_with(".tfvars"))
+        .filter_map(|m| Some((m.path.to_string(), read_text(&m.src, MAX_SCAN_BYTES).ok()?)))
+        .collect();
+    cluster_findings.extend(findings::cloud_ids(&raw_cluster, &tfvars));
+    cluster_findings.push(findings::terraform_state(
+        terraform_backend(repo, &cluster.provider),
+        &opts.profile,
+    ));
+
+    let mut report = Report {
+        report_version: crate::report::REPORT_VERSION,
+        provider: ProviderRef {
+            name: opts.profile.name.clone(),
+            display_name: opts.profile.display_name.clone(),
+            profile: opts.profile_name.clone(),
+        },
+        cluster: cluster.name.clone(),
+        cloud: cluster.provider.clone(),
+        recipients: if generated.iter().any(|g| g.kind == Kind::Secret) {
+            opts.recipients.to_strings()
+        } else {
+            Vec::new()
+        },
+        summary: Summary {
+            blockers: 0,
+            actions: 0,
+            warnings: 0,
+        },
+        cluster_findings,
+        hubs,
+    };
+    report.summarise();
+    generated.push(Generated {
+        path: MemberPath::parse(REPORT)?,
+        kind: Kind::Report,
+        bytes: report.to_json()?,
+    });
+
+    let allowed = leak_scan(plan, &generated, &opts.allowed)?;
+    Ok(Prepared {
+        generated,
+        report,
+        allowed,
+        warnings,
+    })
+}
+
+fn open_sealed(
+    repo: &InfraRepo,
+    m: &Planned,
+    opts: &Options,
+) -> Result<(SealedFile, Option<Values>)> {
+    let shown = repo.shown(&m.src);
+    Ok(match opts.openers.open(&m.src, &shown)? {
+        Opened::Plain {
+            values,
+            route,
+            keys,
+        } => (
+            SealedFile {
+                member: m.path.to_string(),
+                keys,
+                opened_by: Some(route),
+                why_sealed: String::new(),
+            },
+            Some(values),
+        ),
+        Opened::Sealed { keys, why } => (
+            SealedFile {
+                member: m.path.to_string(),
+                keys,
+                opened_by: None,
+                why_sealed: why,
+            },
+            None,
+        ),
+    })
+}
+
+fn seal(
+    secrets: &Values,
+    recipients: &Recipients,
+    path: MemberPath,
+    whose: &str,
+) -> Result<Generated> {
+    let plain = yaml_serde::to_string(secrets)
+        .with_context(|| format!("cannot serialise the secrets of {whose}"))?;
+    let header = format!(
+        "# Secret Helm values for {whose}, opened from the provider's sops files by r2r.\n"
+    );
+    let bytes = recipients
+        .seal(format!("{header}{plain}").as_bytes())
+        .with_context(|| format!("sealing the secrets of {whose}"))?;
+    Ok(Generated {
+        path,
+        kind: Kind::Secret,
+        bytes,
+    })
+}
+
+/// GCP project or AWS account number, as the provider's deployer passes
+/// them to values.jsonnet.
+fn account_id(cluster_yaml: &Values, provider: &str) -> String {
+    let path = match provider {
+        "gcp" => "gcp.project",
+        "aws" => "aws.account",
+        _ => return String::new(),
+    };
+    KeyPath::parse(path)
+        .and_then(|p| tree::get(cluster_yaml, &p).map(tree::key_text))
+        .unwrap_or_default()
+}
+
+/// The state bucket from a `backend` block in terraform/<cloud>/*.tf.
+fn terraform_backend(repo: &InfraRepo, provider: &str) -> Option<String> {
+    let dir: PathBuf = repo.root().join("terraform").join(provider);
+    let re = regex::Regex::new(
+        r#"backend\s+"(\w+)"\s*\{[^}]*?(?:bucket|storage_account_name)\s*=\s*"([^"]+)""#,
+    )
+    .ok()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .collect();
+    entries.sort();
+    for path in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "tf"))
+    {
+        let Ok(text) = read_text(path, 1 << 20) else {
+            continue;
+        };
+        if let Some(c) = re.captures(&text) {
+            return Some(format!(
+                "the {} backend `{}` ({})",
+                &c[1],
+                &c[2],
+                repo.shown(path)
+            ));
+        }
+    }
+    None
+}
+
+/// Every member the bundle will hold, scanned before a byte is written.
+fn leak_scan(plan: &ExportPlan, generated: &[Generated], allowed: &Allowed) -> Result<Vec<Hit>> {
+    let mut hits = Vec::new();
+    for m in &plan.members {
+        hits.extend(scan_file(m.path.as_str(), &m.src)?);
+    }
+    for g in generated.iter().filter(|g| g.kind == Kind::Config) {
+        hits.extend(leak::scan_member(g.path.as_str(), &g.bytes));
+    }
+    hits.sort();
+    hits.dedup();
+    let (refused, let_through) = allowed.filter(hits);
+    if !refused.is_empty() {
+        let lines: Vec<String> = refused
+            .iter()
+            .map(|h| {
+                format!(
+                    "  {}: {} {}\n    to carry it anyway: {}",
+                    h.member,
+                    h.key_path,
+                    h.reason,
+                    h.allow_flag()
+                )
+            })
+            .collect();
+        bail!(
+            "refusing to export: {} plaintext secret{} found (values not shown)\n{}\nhint: seal them with sops, or move them to an enc-*.secret.* file",
+            refused.len(),
+            if refused.len() == 1 { "" } else { "s" },
+            lines.join("\n")
+        );
+    }
+    Ok(let_through)
+}
+
+fn scan_file(member: &str, src: &Path) -> Result<Vec<Hit>> {
+    let len = std::fs::metadata(src)
+        .with_context(|| format!("cannot read {}", src.display()))?
+        .len();
+    if len > MAX_SCAN_BYTES {
+        let file =
+            std::fs::File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
+        return leak::scan_stream(member, std::io::BufReader::new(file))
+            .with_context(|| format!("scanning {}", src.display()));
+    }
+    let bytes = std::fs::read(src).with_context(|| format!("cannot read {}", src.display()))?;
+    Ok(leak::scan_member(member, &bytes))
+}

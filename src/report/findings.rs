@@ -1,0 +1,320 @@
+//! Finding the provider in a hub's configuration. Each check reads the
+//! standalone values (or cluster files) and the provider profile; none
+//! knows a provider by name.
+
+use super::profile::Profile;
+use super::{Finding, Severity};
+use crate::secrets::sops::SealingKey;
+use crate::values::params;
+use crate::values::tree::{self, KeyPath, Values};
+
+/// One sealed file as the export found it.
+pub struct SealedFile {
+    pub member: String,
+    pub keys: Vec<SealingKey>,
+    /// `age` or `sops` when it was opened; `None` when carried sealed.
+    pub opened_by: Option<&'static str>,
+    pub why_sealed: String,
+}
+
+fn finding(
+    category: &str,
+    severity: Severity,
+    subject: String,
+    location: Option<String>,
+    action: String,
+) -> Finding {
+    Finding {
+        category: category.into(),
+        severity,
+        subject,
+        location,
+        action,
+    }
+}
+
+pub fn sealed_files(
+    files: &[SealedFile],
+    profile: &Profile,
+    sealed_to: Option<&str>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for f in files {
+        let keys = if f.keys.is_empty() {
+            "an unknown key".to_owned()
+        } else {
+            f.keys
+                .iter()
+                .map(SealingKey::describe)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let owner = if f.keys.iter().any(|k| profile.owns_key(&k.id)) {
+            format!("{}'s ", profile.display_name)
+        } else {
+            String::new()
+        };
+        match (f.opened_by, sealed_to) {
+            (Some(route), Some(to)) => out.push(finding(
+                "kms",
+                Severity::Info,
+                format!("sealed with {owner}{keys}; opened with {route} and re-sealed for the community"),
+                Some(f.member.clone()),
+                format!("nothing: its values are in {to}, sealed to the community's age recipients"),
+            )),
+            _ => out.push(finding(
+                "kms",
+                Severity::Blocker,
+                format!("secrets sealed with {owner}{keys}, which the community cannot open ({})", f.why_sealed),
+                Some(f.member.clone()),
+                "re-export with the key's holder: `r2r export --decrypt-with sops --recipient age1…` where sops can reach the KMS key, or have the provider re-encrypt the file to your age key; otherwise recreate these secrets (OAuth client, tokens) yourself".into(),
+            )),
+        }
+    }
+    out
+}
+
+pub fn domain(domain: &str, values_member: &str, profile: &Profile) -> Finding {
+    match profile.dns_zone_of(domain) {
+        Some(zone) => finding(
+            "domain",
+            Severity::Action,
+            format!("{domain} is in {}'s DNS zone {zone}", profile.display_name),
+            Some(values_member.to_owned()),
+            "choose a domain in your own DNS zone and answer the installer's `domain` parameter; the provider decides what this name points to".into(),
+        ),
+        None => finding(
+            "domain",
+            Severity::Action,
+            format!("{domain} is the community's own domain"),
+            Some(values_member.to_owned()),
+            "after installing, point its DNS record at the new ingress; TLS certificates are issued anew".into(),
+        ),
+    }
+}
+
+pub fn oauth(
+    values: &Values,
+    root: &KeyPath,
+    domain: &str,
+    values_member: &str,
+    profile: &Profile,
+) -> Option<Finding> {
+    let config = root.key("jupyterhub").key("hub").key("config");
+    let class = tree::get(values, &config.key("JupyterHub").key("authenticator_class"))
+        .and_then(Values::as_str)?;
+    let (what, fix) = match class.to_ascii_lowercase().as_str() {
+        c if c.contains("cilogon") => (
+            "a CILogon client",
+            "register a new CILogon client (https://cilogon.org/oauth2/register) for this callback URL",
+        ),
+        c if c.contains("github") => (
+            "a GitHub OAuth app",
+            "create a GitHub OAuth app owned by your organisation with this callback URL",
+        ),
+        c if c.contains("auth0") => (
+            "an Auth0 application",
+            "create an Auth0 application in your tenant with this callback URL",
+        ),
+        c if c.contains("google") => (
+            "a Google OAuth client",
+            "create a Google OAuth client in your project with this callback URL",
+        ),
+        c if c.contains("generic") => (
+            "an OAuth client",
+            "register an OAuth client with your identity provider for this callback URL",
+        ),
+        _ => return None,
+    };
+    let callback = format!("https://{domain}/hub/oauth_callback");
+    Some(finding(
+        "oauth",
+        Severity::Action,
+        format!("authenticator `{class}` uses {what} bound to {callback}"),
+        Some(format!(
+            "{values_member}:{}",
+            config.key("JupyterHub").key("authenticator_class")
+        )),
+        format!(
+            "{fix}, then put its client id and secret in the hub's secrets. {}",
+            profile.oauth.explain
+        ),
+    ))
+}
+
+pub fn images(values: &Values, values_member: &str, profile: &Profile) -> Vec<Finding> {
+    let mut out = Vec::new();
+    tree::for_each_leaf(values, &mut |p, v| {
+        let Some(s) = v.as_str() else { return };
+        if params::is_image_ref(p)
+            && let Some(reg) = profile.registry_of(s)
+        {
+            out.push(finding(
+                "image",
+                Severity::Action,
+                format!("image {s} is in {}'s registry {reg}", profile.display_name),
+                Some(format!("{values_member}:{p}")),
+                "copy it to a registry you control (the bundle's images, once exported, or skopeo copy) and answer its image parameter".into(),
+            ));
+        } else if let Some(prefix) = profile.building_prefix_of(s) {
+            out.push(finding(
+                "image-building",
+                Severity::Action,
+                format!("images are built and pushed under {}'s prefix {prefix}", profile.display_name),
+                Some(format!("{values_member}:{p}")),
+                "set an image prefix in a registry you control, with push credentials in the hub's secrets".into(),
+            ));
+        }
+    });
+    out
+}
+
+pub fn staff(
+    removed: &[crate::report::Removed],
+    values_member: &str,
+    profile: &Profile,
+) -> Vec<Finding> {
+    removed
+        .iter()
+        .map(|r| {
+            finding(
+                "staff",
+                Severity::Info,
+                format!("{} staff settings at {} removed", profile.display_name, r.key_path),
+                Some(values_member.to_owned()),
+                format!("nothing; add your own admins under jupyterhub.hub.config.Authenticator.admin_users. {}", profile.staff.explain),
+            )
+        })
+        .collect()
+}
+
+pub fn nfs(values: &Values, root: &KeyPath, values_member: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let server = root.key("nfs").key("pv").key("serverIP");
+    if let Some(ip) = tree::get(values, &server).and_then(Values::as_str) {
+        out.push(finding(
+            "nfs",
+            Severity::Action,
+            format!("home directories are served by the provider's NFS server {ip}"),
+            Some(format!("{values_member}:{server}")),
+            "run your own NFS server (or jupyterhub-home-nfs), answer the `nfs_server` parameter, and restore homes into it".into(),
+        ));
+    }
+    let home_nfs = root.key("jupyterhub-home-nfs");
+    for cloud in ["gke", "eks", "azureFile"] {
+        let at = home_nfs.key(cloud).key("volumeId");
+        if let Some(id) = tree::get(values, &at).and_then(Values::as_str) {
+            out.push(finding(
+                "nfs",
+                Severity::Action,
+                format!("home directories are on the provider's volume {id}"),
+                Some(format!("{values_member}:{at}")),
+                "create a volume in your own account and set its id here; the provider's volume is not yours to attach".into(),
+            ));
+        }
+    }
+    out
+}
+
+/// Cloud account, project and billing identifiers in cluster.yaml and the
+/// terraform variables.
+pub fn cloud_ids(cluster_yaml: &Values, tfvars: &[(String, String)]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let wanted = [
+        ("gcp.project", "GCP project"),
+        ("gcp.billing.bigquery.project", "GCP billing-export project"),
+        ("gcp.billing.bigquery.billing_id", "GCP billing account"),
+        ("aws.account", "AWS account"),
+        ("azure.subscription_id", "Azure subscription"),
+        ("azure.resource_group", "Azure resource group"),
+    ];
+    for (path, what) in wanted {
+        let Some(kp) = KeyPath::parse(path) else {
+            continue;
+        };
+        if let Some(v) = tree::get(cluster_yaml, &kp).filter(|v| !v.is_mapping()) {
+            out.push(cloud_id(
+                what,
+                &tree::key_text(v),
+                format!("config/cluster.yaml:{path}"),
+            ));
+        }
+    }
+    let keys = [
+        ("project_id", "GCP project"),
+        ("billing_account_id", "GCP billing account"),
+        ("subscription_id", "Azure subscription"),
+        ("tenant_id", "Azure tenant"),
+        ("global_storage_account_name", "Azure storage account"),
+    ];
+    for (member, text) in tfvars {
+        for (n, line) in text.lines().enumerate() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            let k = k.trim();
+            if let Some((_, what)) = keys.iter().find(|(key, _)| *key == k) {
+                let v = v.trim().trim_matches('"');
+                out.push(cloud_id(what, v, format!("{member}:line {}", n + 1)));
+            }
+        }
+    }
+    out
+}
+
+fn cloud_id(what: &str, id: &str, location: String) -> Finding {
+    finding(
+        "cloud-account",
+        Severity::Action,
+        format!("{what} {id} belongs to the provider's cloud setup"),
+        Some(location),
+        "create your own and give it to the installer; these ids name resources you cannot use"
+            .into(),
+    )
+}
+
+pub fn terraform_state(backend: Option<String>, profile: &Profile) -> Finding {
+    finding(
+        "terraform-state",
+        Severity::Action,
+        match backend {
+            Some(b) => format!("terraform state is kept in {b}"),
+            None => profile.terraform_state.explain.clone(),
+        },
+        None,
+        "start fresh state in a backend you own (the installer's terraform), or `terraform import` the resources you take over; never point at the provider's state".into(),
+    )
+}
+
+pub fn monitoring(
+    present: &[String],
+    provider_domains: &[(String, String)],
+    profile: &Profile,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for file in present {
+        out.push(finding(
+            "monitoring",
+            Severity::Action,
+            format!(
+                "{file} holds a token for {}'s central monitoring",
+                profile.display_name
+            ),
+            None,
+            format!(
+                "not carried; run your own Grafana against the support chart's Prometheus. {}",
+                profile.monitoring.explain
+            ),
+        ));
+    }
+    for (host, location) in provider_domains {
+        out.push(finding(
+            "monitoring",
+            Severity::Action,
+            format!("support service published at {host}, in the provider's DNS zone"),
+            Some(location.clone()),
+            "publish Grafana and Prometheus under your own domain, or not at all".into(),
+        ));
+    }
+    out
+}

@@ -1,0 +1,145 @@
+//! The portability report: for each hub, every way it still depends on the
+//! provider it is leaving, and what the community must do about it. Written
+//! into the bundle as `report.json` (format in docs/portability-report.md)
+//! and shown by `r2r inspect --report`.
+
+pub mod findings;
+pub mod markdown;
+pub mod profile;
+
+use serde::{Deserialize, Serialize};
+
+pub const REPORT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The replica cannot run until this is resolved.
+    Blocker,
+    /// The replica runs, but still leans on the provider until this is done.
+    Action,
+    /// Worth checking; the configuration may be wrong.
+    Warning,
+    /// Recorded so nothing is silent.
+    Info,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    pub category: String,
+    pub severity: Severity,
+    /// What depends on the provider.
+    pub subject: String,
+    /// Where: a bundle member, with a key path after `:` when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// What the community must do.
+    pub action: String,
+}
+
+/// A setting the installer asks for. Each listed key path in the hub's
+/// standalone values holds `value` as (part of) a string; the installer
+/// replaces it with the answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Parameter {
+    pub name: String,
+    pub description: String,
+    pub value: String,
+    pub key_paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Removed {
+    pub key_path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Validation {
+    /// Whether the z2jh schema was available.
+    pub checked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    #[serde(default)]
+    pub violations: Vec<crate::values::validate::Violation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HubReport {
+    pub name: String,
+    pub domain: String,
+    pub helm_chart: String,
+    /// The standalone values member.
+    pub values: String,
+    /// The age-sealed merged secrets member, when secrets were opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<String>,
+    /// How the provider-derived values were obtained.
+    pub derived_by: String,
+    pub findings: Vec<Finding>,
+    pub parameters: Vec<Parameter>,
+    pub removed: Vec<Removed>,
+    pub validation: Validation,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub blockers: usize,
+    pub actions: usize,
+    pub warnings: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderRef {
+    pub name: String,
+    pub display_name: String,
+    /// `built-in` or the profile file's name.
+    pub profile: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub report_version: u32,
+    pub provider: ProviderRef,
+    pub cluster: String,
+    pub cloud: String,
+    /// Age recipients the opened secrets are sealed to.
+    pub recipients: Vec<String>,
+    pub summary: Summary,
+    pub cluster_findings: Vec<Finding>,
+    pub hubs: Vec<HubReport>,
+}
+
+impl Report {
+    pub fn summarise(&mut self) {
+        let all = self
+            .cluster_findings
+            .iter()
+            .chain(self.hubs.iter().flat_map(|h| h.findings.iter()));
+        let mut s = Summary {
+            blockers: 0,
+            actions: 0,
+            warnings: 0,
+        };
+        for f in all {
+            match f.severity {
+                Severity::Blocker => s.blockers += 1,
+                Severity::Action => s.actions += 1,
+                Severity::Warning => s.warnings += 1,
+                Severity::Info => {}
+            }
+        }
+        s.warnings += self
+            .hubs
+            .iter()
+            .map(|h| h.validation.violations.len())
+            .sum::<usize>();
+        self.summary = s;
+    }
+
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = serde_json::to_vec_pretty(self)?;
+        out.push(b'\n');
+        Ok(out)
+    }
+}

@@ -1,0 +1,111 @@
+//! A provider profile: the data that says what belongs to the provider a
+//! community is leaving (its DNS zones, registries, KMS keys, staff
+//! settings). 2i2c's is built in from `blueprints/providers/2i2c.yaml`;
+//! another provider is a file of the same shape, not a code change.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+const BUILT_IN: &str = include_str!("../../blueprints/providers/2i2c.yaml");
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub dns_zones: Vec<String>,
+    #[serde(default)]
+    pub registries: Vec<String>,
+    #[serde(default)]
+    pub image_building_prefixes: Vec<String>,
+    #[serde(default)]
+    pub kms_keys: Vec<String>,
+    #[serde(default)]
+    pub staff: Staff,
+    #[serde(default)]
+    pub monitoring: Monitoring,
+    #[serde(default)]
+    pub terraform_state: Explained,
+    #[serde(default)]
+    pub oauth: Explained,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Staff {
+    #[serde(default)]
+    pub remove: Vec<String>,
+    #[serde(default)]
+    pub explain: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    #[serde(default)]
+    pub secret_files: Vec<String>,
+    #[serde(default)]
+    pub explain: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Explained {
+    #[serde(default)]
+    pub explain: String,
+}
+
+impl Profile {
+    pub fn built_in() -> Result<Profile> {
+        yaml_serde::from_str(BUILT_IN).context("the built-in 2i2c provider profile is invalid")
+    }
+
+    pub fn load(path: &Path) -> Result<Profile> {
+        let text = crate::source::repo::read_text(path, 1 << 20)?;
+        yaml_serde::from_str(&text)
+            .with_context(|| format!("{} is not a valid provider profile", path.display()))
+    }
+
+    /// The zone a domain falls under, when it is the provider's.
+    pub fn dns_zone_of(&self, domain: &str) -> Option<&str> {
+        let d = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.dns_zones
+            .iter()
+            .find(|z| d == z.as_str() || d.ends_with(&format!(".{z}")))
+            .map(String::as_str)
+    }
+
+    pub fn registry_of(&self, image: &str) -> Option<&str> {
+        self.registries
+            .iter()
+            .find(|r| image.starts_with(r.as_str()))
+            .map(String::as_str)
+    }
+
+    pub fn building_prefix_of(&self, value: &str) -> Option<&str> {
+        self.image_building_prefixes
+            .iter()
+            .find(|r| value.starts_with(r.as_str()))
+            .map(String::as_str)
+    }
+
+    pub fn owns_key(&self, id: &str) -> bool {
+        self.kms_keys.iter().any(|k| id.contains(k.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_profile_parses() {
+        let p = Profile::built_in().unwrap();
+        assert_eq!(p.dns_zone_of("staging.uk.2i2c.cloud"), Some("2i2c.cloud"));
+        assert_eq!(p.dns_zone_of("hub.cryointhecloud.com"), None);
+        assert!(p.registry_of("quay.io/2i2c/utoronto-image").is_some());
+    }
+}

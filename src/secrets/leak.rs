@@ -1,0 +1,280 @@
+//! The leak scan: no plaintext secret enters a bundle. Every member is
+//! scanned before anything is written, for secret-named keys holding
+//! plaintext (`client_secret`, `password`, `apiToken`, …) and for values
+//! shaped like credentials wherever they sit (private keys, cloud and forge
+//! tokens, JWTs, age secret keys). A hit names the member and key path,
+//! never the value. The only way past a hit is `--allow-plaintext
+//! MEMBER:KEYPATH`, one exact place at a time.
+
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::sync::LazyLock;
+
+use anyhow::{Result, bail};
+use regex::Regex;
+use serde::Serialize;
+
+use crate::values::tree::{self, KeyPath, Values};
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Hit {
+    pub member: String,
+    pub key_path: String,
+    pub reason: String,
+}
+
+impl Hit {
+    /// The flag that would let exactly this one through.
+    pub fn allow_flag(&self) -> String {
+        format!("--allow-plaintext '{}:{}'", self.member, self.key_path)
+    }
+}
+
+/// Key names (lower-cased, `_`, `-` and `.` removed) whose plaintext string
+/// values are secrets.
+const SECRET_KEY_ENDINGS: &[&str] = &[
+    "secret",
+    "password",
+    "passwd",
+    "passphrase",
+    "token",
+    "apikey",
+    "accesskey",
+    "secretkey",
+    "privatekey",
+    "cryptkey",
+    "credentials",
+];
+
+/// Key names that end like a secret but hold the name of one
+/// (`existingSecret`, `envFromSecret`).
+const REFERENCE_KEY_PREFIXES: &[&str] = &["existing", "envfrom"];
+
+static SHAPES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY", "a PEM private key"),
+        (r"\bAGE-SECRET-KEY-1[0-9A-Z]{58}\b", "an age secret key"),
+        (r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", "an AWS access key id"),
+        (r"\bgh[pousr]_[A-Za-z0-9]{36,}\b", "a GitHub token"),
+        (r"\bgithub_pat_[A-Za-z0-9_]{40,}\b", "a GitHub token"),
+        (r"\bglpat-[A-Za-z0-9_-]{20,}\b", "a GitLab token"),
+        (r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b", "a Slack token"),
+        (r"\bAIza[0-9A-Za-z_-]{35}\b", "a Google API key"),
+        (r"\bsk_live_[0-9A-Za-z]{16,}\b", "a Stripe secret key"),
+        (r#""private_key_id"\s*:"#, "a cloud service-account key"),
+        (
+            r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
+            "a JSON Web Token",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(re, what)| Regex::new(re).ok().map(|r| (r, what)))
+    .collect()
+});
+
+fn secret_key(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    SECRET_KEY_ENDINGS.iter().any(|e| k.ends_with(e))
+        && !REFERENCE_KEY_PREFIXES.iter().any(|p| k.starts_with(p))
+}
+
+/// A value under a secret-named key that is not itself a secret: empty,
+/// sealed, a placeholder (`${X}`, `{{ x }}`, `{env:X}`, `<x>`, `$X`), or
+/// several lines of code or prose (multi-line credentials, such as private
+/// keys, are caught by their shape instead).
+fn inert(s: &str) -> bool {
+    let s = s.trim();
+    s.is_empty()
+        || s.starts_with("ENC[")
+        || s.contains('\n')
+        || (s.starts_with('{') && s.ends_with('}'))
+        || (s.starts_with("${") && s.ends_with('}'))
+        || (s.starts_with('<') && s.ends_with('>'))
+        || (s.starts_with('$')
+            && s[1..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_'))
+}
+
+fn shape(s: &str) -> Option<&'static str> {
+    SHAPES
+        .iter()
+        .find(|(re, _)| re.is_match(s))
+        .map(|(_, w)| *w)
+}
+
+/// Scans a values document. `sops` metadata of a sealed file is skipped: it
+/// holds wrapped keys, not plaintext.
+pub fn scan_values(member: &str, doc: &Values) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    let sops = KeyPath::keys(&["sops"]);
+    tree::for_each_leaf(doc, &mut |path, v| {
+        if path.starts_with(&sops) {
+            return;
+        }
+        let Some(s) = v.as_str() else { return };
+        let reason = if let Some(what) = shape(s) {
+            Some(format!("holds {what} in plaintext"))
+        } else if !inert(s) && path.last_key().is_some_and(secret_key) {
+            Some("is a secret-named key holding a plaintext value".to_owned())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            hits.push(Hit {
+                member: member.to_owned(),
+                key_path: path.to_string(),
+                reason,
+            });
+        }
+    });
+    hits
+}
+
+/// Scans a text member line by line for credential shapes, and for
+/// `key = "value"` / `key: value` lines with secret-named keys.
+pub fn scan_text(member: &str, text: &str) -> Vec<Hit> {
+    static ASSIGN: LazyLock<Option<Regex>> =
+        LazyLock::new(|| Regex::new(r#"^\s*"?([A-Za-z0-9_.-]+)"?\s*[:=]\s*"?([^"\s#]*)"#).ok());
+    let mut hits = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let at = format!("line {}", n + 1);
+        let reason = if let Some(what) = shape(line) {
+            Some(format!("holds {what} in plaintext"))
+        } else {
+            ASSIGN
+                .as_ref()
+                .and_then(|re| re.captures(line))
+                .and_then(|c| {
+                    let key = c.get(1)?.as_str();
+                    let value = c.get(2)?.as_str();
+                    (secret_key(key)
+                        && !inert(value)
+                        && value.len() >= 8
+                        && !value.contains("var."))
+                    .then(|| format!("assigns a plaintext value to the secret-named `{key}`"))
+                })
+        };
+        if let Some(reason) = reason {
+            hits.push(Hit {
+                member: member.to_owned(),
+                key_path: at,
+                reason,
+            });
+        }
+    }
+    hits
+}
+
+/// Scans one member by its name: YAML and JSON as documents, other UTF-8
+/// text line by line; binary files are not text and cannot hold a YAML key.
+pub fn scan_member(member: &str, bytes: &[u8]) -> Vec<Hit> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Vec::new();
+    };
+    let structured = [".yaml", ".yml", ".json"]
+        .iter()
+        .any(|ext| member.ends_with(ext));
+    if structured && let Ok(doc) = tree::parse_yaml(text) {
+        let mut hits = scan_values(member, &doc);
+        // Shapes inside comments never reach the document.
+        hits.extend(
+            scan_text(member, text)
+                .into_iter()
+                .filter(|h| h.reason.starts_with("holds")),
+        );
+        dedup_by_reason(hits)
+    } else {
+        scan_text(member, text)
+    }
+}
+
+/// A credential inside a document shows up both under its key path and on
+/// its line; the key path is the more useful place to name.
+fn dedup_by_reason(mut hits: Vec<Hit>) -> Vec<Hit> {
+    let by_path: BTreeSet<String> = hits
+        .iter()
+        .filter(|h| !h.key_path.starts_with("line "))
+        .map(|h| h.reason.clone())
+        .collect();
+    hits.retain(|h| !(h.key_path.starts_with("line ") && by_path.contains(&h.reason)));
+    hits
+}
+
+/// `--allow-plaintext MEMBER:KEYPATH` entries.
+#[derive(Debug, Default)]
+pub struct Allowed(BTreeSet<(String, String)>);
+
+impl Allowed {
+    pub fn parse(entries: &[String]) -> Result<Allowed> {
+        let mut set = BTreeSet::new();
+        for e in entries {
+            let Some((member, path)) = e.split_once(':') else {
+                bail!(
+                    "--allow-plaintext {e:?}: expected MEMBER:KEYPATH, e.g. config/prod/prod.values.yaml:jupyterhub.hub.services.x.apiToken"
+                );
+            };
+            if path.is_empty() || member.is_empty() {
+                bail!("--allow-plaintext {e:?}: both the member and the key path are needed");
+            }
+            set.insert((member.to_owned(), path.to_owned()));
+        }
+        Ok(Allowed(set))
+    }
+
+    /// Splits hits into those still refused and the allowances used.
+    pub fn filter(&self, hits: Vec<Hit>) -> (Vec<Hit>, Vec<Hit>) {
+        hits.into_iter()
+            .partition(|h| !self.0.contains(&(h.member.clone(), h.key_path.clone())))
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &(String, String)> {
+        self.0.iter()
+    }
+}
+
+/// Scans a large text member line by line without holding it; lines are
+/// capped so one enormous line cannot exhaust memory.
+pub fn scan_stream(member: &str, mut r: impl std::io::BufRead) -> std::io::Result<Vec<Hit>> {
+    const MAX_LINE: u64 = 1 << 20;
+    let mut hits = Vec::new();
+    let mut line = Vec::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        let read = std::io::Read::take(&mut r, MAX_LINE).read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok(hits);
+        }
+        n += 1;
+        if let Ok(text) = std::str::from_utf8(&line) {
+            for mut h in scan_text(member, text) {
+                h.key_path = format!("line {n}");
+                hits.push(h);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_shapes() {
+        let doc = tree::parse_yaml(
+            "a:\n  client_secret: hunter2hunter2\n  secretName: tls\n  existingSecret: x\n  token: ''\n  sealed_token: ENC[AES256_GCM,data:x]\nb: [\"AKIAABCDEFGHIJKLMNOP\"]\nsops:\n  password: nope\n",
+        )
+        .unwrap();
+        let hits = scan_values("m.yaml", &doc);
+        let paths: Vec<_> = hits.iter().map(|h| h.key_path.as_str()).collect();
+        assert_eq!(paths, ["a.client_secret", "b[0]"]);
+        assert!(hits.iter().all(|h| !h.reason.contains("hunter2")));
+        let text = scan_text("x.tfvars", "ok = 1\ndb_password = \"s3cr3tvalue\"\n");
+        assert_eq!(text[0].key_path, "line 2");
+    }
+}

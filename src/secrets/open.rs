@@ -1,0 +1,59 @@
+//! Opening one sealed file by the first route that works: natively with an
+//! age identity the exporter holds, then (only when asked) through the
+//! provider's own `sops` binary. A file no route opens stays sealed, and the
+//! keys that seal it are what the report names.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::sops::{self, SealingKey};
+use super::sops_age::{self, AgeIdentities, OpenError};
+use super::sops_cli;
+use crate::values::tree::Values;
+
+pub struct Openers {
+    pub age: AgeIdentities,
+    /// `--decrypt-with sops`.
+    pub sops_binary: bool,
+}
+
+pub enum Opened {
+    Plain {
+        values: Values,
+        /// `age` or `sops`.
+        route: &'static str,
+        keys: Vec<SealingKey>,
+    },
+    Sealed {
+        keys: Vec<SealingKey>,
+        why: String,
+    },
+}
+
+impl Openers {
+    pub fn open(&self, path: &Path, shown: &str) -> Result<Opened> {
+        let text = crate::source::repo::read_text(path, sops::MAX_SECRET_BYTES)?;
+        let keys = sops::sealing_keys(&text);
+        let why = match sops_age::open(&text, &self.age) {
+            Ok(values) => {
+                return Ok(Opened::Plain {
+                    values,
+                    route: "age",
+                    keys,
+                });
+            }
+            Err(OpenError::Bad(e)) => return Err(e.context(format!("cannot open {shown}"))),
+            Err(OpenError::NotForUs(why)) => why,
+        };
+        if self.sops_binary {
+            let values = sops_cli::open(path, shown)?;
+            return Ok(Opened::Plain {
+                values,
+                route: "sops",
+                keys,
+            });
+        }
+        Ok(Opened::Sealed { keys, why })
+    }
+}

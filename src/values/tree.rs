@@ -1,0 +1,355 @@
+//! Paths into a values tree, written the way an operator reads them:
+//! `jupyterhub.hub.config.GitHubOAuthenticator.client_secret`, list items as
+//! `[0]`, and keys that hold dots or brackets quoted:
+//! `userServiceAccount.annotations["iam.gke.io/gcp-service-account"]`.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// A Helm values document.
+pub type Values = yaml_serde::Value;
+pub type Map = yaml_serde::Mapping;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyPath(Vec<Step>);
+
+impl KeyPath {
+    pub fn root() -> KeyPath {
+        KeyPath(Vec::new())
+    }
+
+    /// A path of map keys only.
+    pub fn keys(keys: &[&str]) -> KeyPath {
+        KeyPath(keys.iter().map(|k| Step::Key((*k).to_owned())).collect())
+    }
+
+    pub fn key(&self, key: &str) -> KeyPath {
+        let mut p = self.clone();
+        p.0.push(Step::Key(key.to_owned()));
+        p
+    }
+
+    pub fn index(&self, i: usize) -> KeyPath {
+        let mut p = self.clone();
+        p.0.push(Step::Index(i));
+        p
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.0
+    }
+
+    /// The map keys along the path, list positions left out.
+    pub fn key_names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(|s| match s {
+            Step::Key(k) => Some(k.as_str()),
+            Step::Index(_) => None,
+        })
+    }
+
+    pub fn last_key(&self) -> Option<&str> {
+        self.key_names().last()
+    }
+
+    pub fn starts_with(&self, prefix: &KeyPath) -> bool {
+        self.0.starts_with(&prefix.0)
+    }
+
+    /// Parses the written form back; `None` when it is not one.
+    pub fn parse(s: &str) -> Option<KeyPath> {
+        let mut steps = Vec::new();
+        let mut rest = s;
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix("[\"") {
+                let end = r.find("\"]")?;
+                steps.push(Step::Key(r[..end].to_owned()));
+                rest = &r[end + 2..];
+            } else if let Some(r) = rest.strip_prefix('[') {
+                let end = r.find(']')?;
+                steps.push(Step::Index(r[..end].parse().ok()?));
+                rest = &r[end + 1..];
+            } else {
+                let r = if steps.is_empty() {
+                    rest
+                } else {
+                    rest.strip_prefix('.')?
+                };
+                let end = r.find(['.', '[']).unwrap_or(r.len());
+                if end == 0 {
+                    return None;
+                }
+                steps.push(Step::Key(r[..end].to_owned()));
+                rest = &r[end..];
+            }
+        }
+        Some(KeyPath(steps))
+    }
+}
+
+fn plain(key: &str) -> bool {
+    !key.is_empty() && !key.contains(['.', '[', ']', '"'])
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.0.iter().enumerate() {
+            match step {
+                Step::Key(k) if plain(k) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    f.write_str(k)?;
+                }
+                Step::Key(k) => write!(f, "[\"{k}\"]")?,
+                Step::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for KeyPath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A map key as text: YAML allows numbers and booleans as keys.
+pub fn key_text(key: &Values) -> String {
+    match key {
+        Values::String(s) => s.clone(),
+        Values::Number(n) => n.to_string(),
+        Values::Bool(b) => b.to_string(),
+        Values::Null => "null".into(),
+        other => yaml_serde::to_string(other)
+            .unwrap_or_default()
+            .trim_end()
+            .to_owned(),
+    }
+}
+
+pub fn get<'a>(v: &'a Values, path: &KeyPath) -> Option<&'a Values> {
+    let mut cur = v;
+    for step in path.steps() {
+        cur = match (step, cur) {
+            (Step::Key(k), Values::Mapping(m)) => m.get(k.as_str())?,
+            (Step::Index(i), Values::Sequence(s)) => s.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Sets a value, creating maps along a key-only path. Returns false when
+/// the path crosses a value that is not a map (nothing is changed then).
+pub fn set(v: &mut Values, path: &KeyPath, new: Values) -> bool {
+    let Some((last, parents)) = path.steps().split_last() else {
+        *v = new;
+        return true;
+    };
+    let mut cur = v;
+    for step in parents {
+        cur = match step {
+            Step::Key(k) => {
+                if cur.is_null() {
+                    *cur = Values::Mapping(Map::new());
+                }
+                let Values::Mapping(m) = cur else {
+                    return false;
+                };
+                m.entry(Values::String(k.clone()))
+                    .or_insert_with(|| Values::Mapping(Map::new()))
+            }
+            Step::Index(i) => match cur {
+                Values::Sequence(s) if *i < s.len() => &mut s[*i],
+                _ => return false,
+            },
+        };
+    }
+    match (last, cur) {
+        (Step::Key(k), cur) => {
+            if cur.is_null() {
+                *cur = Values::Mapping(Map::new());
+            }
+            let Values::Mapping(m) = cur else {
+                return false;
+            };
+            m.insert(Values::String(k.clone()), new);
+            true
+        }
+        (Step::Index(i), Values::Sequence(s)) if *i < s.len() => {
+            s[*i] = new;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Removes the value at a path and returns it.
+pub fn remove(v: &mut Values, path: &KeyPath) -> Option<Values> {
+    let (last, parents) = path.steps().split_last()?;
+    let mut cur = v;
+    for step in parents {
+        cur = match (step, cur) {
+            (Step::Key(k), Values::Mapping(m)) => m.get_mut(k.as_str())?,
+            (Step::Index(i), Values::Sequence(s)) => s.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    match (last, cur) {
+        (Step::Key(k), Values::Mapping(m)) => m.shift_remove(k.as_str()),
+        (Step::Index(i), Values::Sequence(s)) if *i < s.len() => Some(s.remove(*i)),
+        _ => None,
+    }
+}
+
+/// Calls `f` for every scalar (and empty collection) with its path, in
+/// document order.
+pub fn for_each_leaf(v: &Values, f: &mut dyn FnMut(&KeyPath, &Values)) {
+    fn walk(v: &Values, at: &KeyPath, f: &mut dyn FnMut(&KeyPath, &Values)) {
+        match v {
+            Values::Mapping(m) if !m.is_empty() => {
+                for (k, child) in m {
+                    walk(child, &at.key(&key_text(k)), f);
+                }
+            }
+            Values::Sequence(s) if !s.is_empty() => {
+                for (i, child) in s.iter().enumerate() {
+                    walk(child, &at.index(i), f);
+                }
+            }
+            Values::Tagged(t) => walk(&t.value, at, f),
+            _ => f(at, v),
+        }
+    }
+    walk(v, &KeyPath::root(), f);
+}
+
+/// Parses a YAML values document as Helm reads it; an empty file is an
+/// empty map.
+pub fn parse_yaml(text: &str) -> Result<Values, yaml_serde::Error> {
+    let mut v: Values = yaml_serde::from_str(text)?;
+    v.apply_merge()?;
+    if v.is_null() {
+        v = Values::Mapping(Map::new());
+    }
+    yaml11_octals(&mut v, text);
+    Ok(v)
+}
+
+/// Helm reads values with a YAML 1.1 parser, where a plain `0755` is the
+/// octal integer 493; yaml_serde follows YAML 1.2 and keeps it a string,
+/// which written back out would be quoted and change its meaning (file
+/// modes in `extraFiles` are the common case). The parser does not report
+/// quoting, so a string of octal digits becomes an integer only when the
+/// source has it unquoted after its key.
+fn yaml11_octals(v: &mut Values, text: &str) {
+    fn octal(s: &str) -> Option<i64> {
+        let digits = s.strip_prefix('0')?;
+        if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            return None;
+        }
+        i64::from_str_radix(digits, 8).ok()
+    }
+    fn walk(v: &mut Values, key: Option<&str>, text: &str) {
+        match v {
+            Values::Mapping(m) => {
+                for (k, child) in m.iter_mut() {
+                    walk(child, k.as_str(), text);
+                }
+            }
+            Values::Sequence(items) => {
+                for child in items {
+                    walk(child, None, text);
+                }
+            }
+            Values::String(s) => {
+                let (Some(key), Some(n)) = (key, octal(s)) else {
+                    return;
+                };
+                let plain = text.lines().any(|line| {
+                    line.trim_start()
+                        .strip_prefix(key)
+                        .and_then(|r| r.trim_start().strip_prefix(':'))
+                        .map(|r| r.split(" #").next().unwrap_or("").trim() == s.as_str())
+                        .unwrap_or(false)
+                });
+                if plain {
+                    *v = Values::Number(n.into());
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(v, None, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_paths_round_trip() {
+        let p = KeyPath::keys(&["userServiceAccount", "annotations"])
+            .key("iam.gke.io/gcp-service-account")
+            .key("x")
+            .index(2);
+        let text = p.to_string();
+        assert_eq!(
+            text,
+            "userServiceAccount.annotations[\"iam.gke.io/gcp-service-account\"].x[2]"
+        );
+        assert_eq!(KeyPath::parse(&text), Some(p));
+        assert_eq!(KeyPath::parse("a..b"), None);
+    }
+
+    #[test]
+    fn set_get_remove() {
+        let mut v = parse_yaml("a: {b: 1}\nl: [1, 2]\n").unwrap();
+        assert!(set(
+            &mut v,
+            &KeyPath::keys(&["a", "c", "d"]),
+            Values::from("x")
+        ));
+        assert!(!set(
+            &mut v,
+            &KeyPath::keys(&["a", "b", "z"]),
+            Values::from("x")
+        ));
+        assert_eq!(
+            get(&v, &KeyPath::keys(&["a", "c", "d"])),
+            Some(&Values::from("x"))
+        );
+        assert_eq!(
+            remove(&mut v, &KeyPath::keys(&["l"]).index(0)),
+            Some(Values::from(1))
+        );
+        let mut leaves = Vec::new();
+        for_each_leaf(&v, &mut |p, _| leaves.push(p.to_string()));
+        assert_eq!(leaves, ["a.b", "a.c.d", "l[0]"]);
+    }
+
+    #[test]
+    fn plain_octal_is_an_integer_as_in_helm() {
+        let v = parse_yaml("f:\n  mode: 0755\n  quoted: '0755'\n  dec: 0899\n").unwrap();
+        assert_eq!(
+            get(&v, &KeyPath::keys(&["f", "mode"])),
+            Some(&Values::from(493))
+        );
+        assert_eq!(
+            get(&v, &KeyPath::keys(&["f", "quoted"])),
+            Some(&Values::from("0755"))
+        );
+        assert_eq!(
+            get(&v, &KeyPath::keys(&["f", "dec"])),
+            Some(&Values::from("0899"))
+        );
+    }
+}
