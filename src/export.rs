@@ -351,7 +351,7 @@ fn seal(
     path: MemberPath,
     whose: &str,
 ) -> Result<Generated> {
-    let plain = yaml_serde::to_string(secrets)
+    let plain = tree::to_helm_text(secrets)
         .with_context(|| format!("cannot serialise the secrets of {whose}"))?;
     let header = format!(
         "# Secret Helm values for {whose}, opened from the provider's sops files by r2r.\n"

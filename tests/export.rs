@@ -80,8 +80,12 @@ fn example_round_trips_as_tar_and_as_directory() {
                 ("prod", "hub.example-community.org", "daskhub")
             ]
         );
-        assert_eq!(j["kinds"]["chart"]["members"], 5);
+        // basehub: Chart.yaml, values.yaml, values.jsonnet; daskhub:
+        // Chart.yaml and its values.jsonnet symlink, carried as the file;
+        // support: Chart.yaml, values.yaml.
+        assert_eq!(j["kinds"]["chart"]["members"], 7);
         assert_eq!(j["kinds"]["infra"]["members"], 1);
+        assert_eq!(j["kinds"]["report"]["members"], 1);
     }
     let dir = work.path().join("example-dir");
     let repo = example_repo();
@@ -115,10 +119,7 @@ fn example_round_trips_as_tar_and_as_directory() {
     let prod = &m["source"]["hubs"][1];
     assert_eq!(
         prod["values_files"],
-        serde_json::json!([
-            "config/prod/common.values.yaml",
-            "config/prod/prod.values.yaml"
-        ])
+        serde_json::json!(["config/prod/prod.values.yaml"])
     );
     let daskhub = m["source"]["charts"]
         .as_array()

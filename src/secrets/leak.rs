@@ -73,6 +73,9 @@ static SHAPES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 });
 
 fn secret_key(key: &str) -> bool {
+    // sops leaves a `…_unencrypted` key in plaintext by design; what it
+    // holds is judged by the name before the suffix.
+    let key = key.strip_suffix("_unencrypted").unwrap_or(key);
     let k: String = key
         .chars()
         .filter(|c| !matches!(c, '_' | '-' | '.'))

@@ -107,9 +107,9 @@ pub fn build(i: &Inputs<'_>) -> Result<Standalone> {
 /// The YAML text of the standalone values, with a header saying where it
 /// came from.
 pub fn render(values: &Values, hub: &str, sources: &[String]) -> Result<String> {
-    let body = yaml_serde::to_string(values).context("cannot write the standalone values")?;
+    let body = tree::to_helm_text(values).context("cannot write the standalone values")?;
     let mut out = format!(
-        "# Standalone Helm values for hub `{hub}`, written by r2r.\n# Chart defaults, provider-derived values, then: {}.\n# Secrets are not here: see secrets/{hub}/ in the bundle.\n",
+        "# Standalone Helm values for hub `{hub}`, written by r2r.\n# Chart defaults, provider-derived values, then: {}.\n# Secrets are not here: see secrets/{hub}/ in the bundle.\n# Written as JSON, which is YAML, so that Helm's YAML 1.1 reader sees every\n# value with the type it had (`2024-10-07` stays a string).\n",
         if sources.is_empty() {
             "no values files".to_owned()
         } else {

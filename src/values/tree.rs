@@ -135,6 +135,35 @@ pub fn key_text(key: &Values) -> String {
     }
 }
 
+/// The same document as JSON. YAML allows non-string keys; JSON (and so
+/// JSON Schema) sees them as strings.
+pub fn to_json(v: &Values) -> Result<serde_json::Value, serde_json::Error> {
+    Ok(match v {
+        Values::Mapping(m) => serde_json::Value::Object(
+            m.iter()
+                .map(|(k, v)| Ok((key_text(k), to_json(v)?)))
+                .collect::<Result<_, serde_json::Error>>()?,
+        ),
+        Values::Sequence(s) => serde_json::Value::Array(
+            s.iter()
+                .map(to_json)
+                .collect::<Result<_, serde_json::Error>>()?,
+        ),
+        Values::Tagged(t) => to_json(&t.value)?,
+        other => serde_json::to_value(other)?,
+    })
+}
+
+/// Writes values for Helm. The text is JSON, which every YAML reader takes:
+/// Helm reads YAML 1.1, where an unquoted `2024-10-07`, `yes` or `0755` is
+/// not a string, and a YAML 1.2 writer leaves such strings unquoted. In JSON
+/// every string is quoted, so no value changes type on the way to Helm.
+pub fn to_helm_text(v: &Values) -> Result<String, serde_json::Error> {
+    let mut out = serde_json::to_string_pretty(&to_json(v)?)?;
+    out.push('\n');
+    Ok(out)
+}
+
 pub fn get<'a>(v: &'a Values, path: &KeyPath) -> Option<&'a Values> {
     let mut cur = v;
     for step in path.steps() {

@@ -58,7 +58,7 @@ impl Z2jh {
         let mut merged = self.defaults.clone();
         merge::layer(&mut merged, section.clone());
         merge::prune_nulls(&mut merged);
-        let instance = match to_json(&merged) {
+        let instance = match tree::to_json(&merged) {
             Ok(v) => v,
             Err(e) => {
                 return vec![Violation {
@@ -79,22 +79,6 @@ impl Z2jh {
         out.dedup();
         out
     }
-}
-
-/// YAML allows non-string keys; JSON Schema sees them as strings.
-fn to_json(v: &Values) -> Result<serde_json::Value> {
-    Ok(match v {
-        Values::Mapping(m) => serde_json::Value::Object(
-            m.iter()
-                .map(|(k, v)| Ok((tree::key_text(k), to_json(v)?)))
-                .collect::<Result<_>>()?,
-        ),
-        Values::Sequence(s) => {
-            serde_json::Value::Array(s.iter().map(to_json).collect::<Result<_>>()?)
-        }
-        Values::Tagged(t) => to_json(&t.value)?,
-        other => serde_json::to_value(other)?,
-    })
 }
 
 fn pointer_to_path(prefix: &KeyPath, pointer: &str) -> KeyPath {

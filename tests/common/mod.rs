@@ -2,6 +2,8 @@
 //! the fixtures, the stock tools, and crafting tar files byte by byte.
 #![allow(dead_code)]
 
+pub mod sops;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -126,13 +128,16 @@ pub fn verify(bundle: &Path, public: &Path) -> Run {
     r2r(&["verify", s(bundle), "--pubkey", s(public), "--json"])
 }
 
-/// Copies a directory tree (regular files and folders only).
+/// Copies a directory tree: folders, regular files, and symlinks as links.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), dest).unwrap();
+        } else if kind.is_dir() {
             copy_tree(&entry.path(), &dest);
         } else {
             std::fs::copy(entry.path(), dest).unwrap();
