@@ -106,7 +106,6 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
                 )),
             }
         }
-        merge::prune_nulls(&mut secrets);
 
         let vars = DeployVars {
             cluster: cluster.name.clone(),
@@ -395,7 +394,12 @@ fn terraform_backend(repo: &InfraRepo, provider: &str) -> Option<String> {
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "tf"))
     {
-        let Ok(text) = read_text(path, 1 << 20) else {
+        // Only regular files inside the repository: a symlink could name
+        // another project's backend.
+        let Ok(real) = repo.existing_file(path, "terraform") else {
+            continue;
+        };
+        let Ok(text) = read_text(&real, 1 << 20) else {
             continue;
         };
         if let Some(c) = re.captures(&text) {

@@ -340,6 +340,27 @@ fn opening_secrets_needs_a_recipient_and_a_failing_sops_is_named() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("--recipient"), "{}", r.stderr);
 
+    // An identity passed where the recipient belongs is named, not printed.
+    let identity = fs::read_to_string(&id).unwrap();
+    let secret = identity
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap();
+    let r = run(export_cmd(
+        &example_repo(),
+        "example",
+        &keys.key,
+        &work.path().join("b"),
+    )
+    .args(["--recipient", secret]));
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("this is an age identity"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains(secret),
+        "the secret key was printed: {}",
+        r.stderr
+    );
+
     let (_, community) = age_keygen(work.path(), "c.txt");
     let stand_in = work.path().join("failing-sops");
     fs::write(&stand_in, "#!/bin/sh\necho 'Failed to get the data key required to decrypt the SOPS file.' >&2\nexit 128\n").unwrap();

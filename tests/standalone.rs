@@ -116,7 +116,8 @@ fn gcp_cluster_2i2c_uk_hubs_get_derived_values() {
             "quay.io/2i2c/pilot-hub"
         );
         // Staff injection is gone; the rest of `custom` stays.
-        assert!(v.pointer("/jupyterhub/custom/2i2c").is_none());
+        // Set to null, so that Helm also drops the chart's default there.
+        assert_eq!(v.pointer("/jupyterhub/custom/2i2c"), Some(&Value::Null));
         assert!(v.pointer("/jupyterhub/custom/homepage").is_some());
         // A plain `0755` in basehub's values is octal to Helm, and stays so.
         let modes: Vec<&Value> = at(&v, "/jupyterhub/singleuser/extraFiles")
@@ -266,7 +267,10 @@ fn aws_daskhub_cluster_nasa_cryo_nests_under_basehub() {
         ),
         "/export/prod"
     );
-    assert!(prod.pointer("/basehub/jupyterhub/custom/2i2c").is_none());
+    assert_eq!(
+        prod.pointer("/basehub/jupyterhub/custom/2i2c"),
+        Some(&Value::Null)
+    );
     assert_eq!(
         at(&values(&out, "staging"), "/basehub/nfs/pv/serverIP"),
         "10.100.95.149"
@@ -495,10 +499,9 @@ fn a_provider_is_described_by_a_data_file() {
         st["removed"][0]["key_path"],
         "jupyterhub.hub.config.JupyterHub.admin_access"
     );
-    assert!(
-        values(&out, "staging")
-            .pointer("/jupyterhub/hub/config/JupyterHub/admin_access")
-            .is_none()
+    assert_eq!(
+        values(&out, "staging").pointer("/jupyterhub/hub/config/JupyterHub/admin_access"),
+        Some(&Value::Null)
     );
 
     fs::write(&profile, "name: x\ndisplay_name: X\nregistrys: []\n").unwrap();

@@ -150,6 +150,10 @@ struct Output {
     hubs: Vec<String>,
     members: usize,
     bytes: u64,
+    /// The portability report's counts (`r2r inspect --report`).
+    report: crate::report::Summary,
+    /// Members holding secrets re-sealed for the community.
+    sealed_for_community: Vec<String>,
 }
 
 fn options(args: &Args) -> Result<Options> {
@@ -270,6 +274,13 @@ pub fn run(args: Args) -> Result<u8> {
             .collect(),
         members: written.members,
         bytes: written.bytes,
+        report: prepared.report.summary.clone(),
+        sealed_for_community: prepared
+            .generated
+            .iter()
+            .filter(|g| g.kind == Kind::Secret)
+            .map(|g| g.path.to_string())
+            .collect(),
     };
     if args.json {
         print::json(&out)?;

@@ -94,7 +94,8 @@ fn inert(s: &str) -> bool {
     s.is_empty()
         || s.starts_with("ENC[")
         || s.contains('\n')
-        || (s.starts_with('{') && s.ends_with('}'))
+        || (s.starts_with("{env:") && s.ends_with('}'))
+        || (s.starts_with("{{") && s.ends_with("}}"))
         || (s.starts_with("${") && s.ends_with('}'))
         || (s.starts_with('<') && s.ends_with('>'))
         || (s.starts_with('$')
@@ -122,8 +123,12 @@ pub fn scan_values(member: &str, doc: &Values) -> Vec<Hit> {
         let Some(s) = v.as_str() else { return };
         let reason = if let Some(what) = shape(s) {
             Some(format!("holds {what} in plaintext"))
-        } else if !inert(s) && path.last_key().is_some_and(secret_key) {
+        } else if inert(s) {
+            None
+        } else if path.last_key().is_some_and(secret_key) {
             Some("is a secret-named key holding a plaintext value".to_owned())
+        } else if env_value_of_secret(doc, path) {
+            Some("is the plaintext value of a secret-named environment variable".to_owned())
         } else {
             None
         };
@@ -141,8 +146,14 @@ pub fn scan_values(member: &str, doc: &Values) -> Vec<Hit> {
 /// Scans a text member line by line for credential shapes, and for
 /// `key = "value"` / `key: value` lines with secret-named keys.
 pub fn scan_text(member: &str, text: &str) -> Vec<Hit> {
-    static ASSIGN: LazyLock<Option<Regex>> =
-        LazyLock::new(|| Regex::new(r#"^\s*"?([A-Za-z0-9_.-]+)"?\s*[:=]\s*"?([^"\s#]*)"#).ok());
+    // `key: v`, `key = "v w"`, `export KEY='v'`: a quoted value is taken
+    // whole, an unquoted one up to a space or comment.
+    static ASSIGN: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(
+            r#"^\s*(?:export\s+)?"?([A-Za-z0-9_.-]+)"?\s*[:=]\s*(?:"([^"]*)"|'([^']*)'|([^\s#]*))"#,
+        )
+        .ok()
+    });
     let mut hits = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let at = format!("line {}", n + 1);
@@ -154,11 +165,16 @@ pub fn scan_text(member: &str, text: &str) -> Vec<Hit> {
                 .and_then(|re| re.captures(line))
                 .and_then(|c| {
                     let key = c.get(1)?.as_str();
-                    let value = c.get(2)?.as_str();
+                    let (value, quoted) = match (c.get(2).or(c.get(3)), c.get(4)) {
+                        (Some(q), _) => (q.as_str(), true),
+                        (None, Some(u)) => (u.as_str(), false),
+                        (None, None) => return None,
+                    };
+                    // An unquoted short word is more often a reference
+                    // (`var.x`, a resource name) than a secret.
                     (secret_key(key)
                         && !inert(value)
-                        && value.len() >= 8
-                        && !value.contains("var."))
+                        && (quoted || (value.len() >= 8 && !value.contains("var."))))
                     .then(|| format!("assigns a plaintext value to the secret-named `{key}`"))
                 })
         };
@@ -198,14 +214,38 @@ pub fn scan_member(member: &str, bytes: &[u8]) -> Vec<Hit> {
 
 /// A credential inside a document shows up both under its key path and on
 /// its line; the key path is the more useful place to name.
+/// Line hits are dropped only when every one of them is accounted for by a
+/// key-path hit of the same kind; one more (say, in a comment) keeps them
+/// all, since reporting twice is safe and missing one is not.
 fn dedup_by_reason(mut hits: Vec<Hit>) -> Vec<Hit> {
-    let by_path: BTreeSet<String> = hits
-        .iter()
-        .filter(|h| !h.key_path.starts_with("line "))
-        .map(|h| h.reason.clone())
+    let count = |line: bool, reason: &str| {
+        hits.iter()
+            .filter(|h| h.key_path.starts_with("line ") == line && h.reason == reason)
+            .count()
+    };
+    let reasons: BTreeSet<String> = hits.iter().map(|h| h.reason.clone()).collect();
+    let covered: BTreeSet<String> = reasons
+        .into_iter()
+        .filter(|r| count(true, r) <= count(false, r))
         .collect();
-    hits.retain(|h| !(h.key_path.starts_with("line ") && by_path.contains(&h.reason)));
+    hits.retain(|h| !(h.key_path.starts_with("line ") && covered.contains(&h.reason)));
     hits
+}
+
+/// `extraEnv: [{name: GITHUB_TOKEN, value: …}]`: the value of an
+/// environment entry whose name says it is a secret.
+fn env_value_of_secret(doc: &Values, path: &KeyPath) -> bool {
+    let Some((tree::Step::Key(last), parent)) = path.steps().split_last() else {
+        return false;
+    };
+    if last != "value" {
+        return false;
+    }
+    let parent = KeyPath::from_steps(parent.to_vec());
+    tree::get(doc, &parent)
+        .and_then(|m| m.get("name"))
+        .and_then(Values::as_str)
+        .is_some_and(secret_key)
 }
 
 /// `--allow-plaintext MEMBER:KEYPATH` entries.
@@ -279,5 +319,32 @@ mod tests {
         assert!(hits.iter().all(|h| !h.reason.contains("hunter2")));
         let text = scan_text("x.tfvars", "ok = 1\ndb_password = \"s3cr3tvalue\"\n");
         assert_eq!(text[0].key_path, "line 2");
+    }
+
+    #[test]
+    fn env_lists_quoted_values_and_comments() {
+        let doc = tree::parse_yaml(
+            "env:\n- name: GITHUB_TOKEN\n  value: abcdefghijklmnop1234\n- name: HOME\n  value: /home/x\nk:\n  client_secret: '{abc123xyz}'\n  api_key: '{env:OPENAI_API_KEY}'\n",
+        )
+        .unwrap();
+        let paths: Vec<_> = scan_values("m.yaml", &doc)
+            .into_iter()
+            .map(|h| h.key_path)
+            .collect();
+        assert_eq!(paths, ["env[0].value", "k.client_secret"]);
+        let lines: Vec<_> = scan_text(
+            "x.sh",
+            "password = \"has space inside\"\nexport GITHUB_TOKEN='short'\ntoken = var.x\n",
+        )
+        .into_iter()
+        .map(|h| h.key_path)
+        .collect();
+        assert_eq!(lines, ["line 1", "line 2"]);
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijklmnop";
+        let both = format!("a: {jwt}\n# old: {jwt}\n");
+        let hits = scan_member("m.yaml", both.as_bytes());
+        assert_eq!(hits.len(), 3, "{hits:?}");
+        let one = format!("a: {jwt}\n");
+        assert_eq!(scan_member("m.yaml", one.as_bytes()).len(), 1);
     }
 }

@@ -43,7 +43,12 @@ impl Openers {
                     keys,
                 });
             }
-            Err(OpenError::Bad(e)) => return Err(e.context(format!("cannot open {shown}"))),
+            // The provider's own sops is the reference: when it is allowed,
+            // it gets the last word on a file the native route rejects.
+            Err(OpenError::Bad(e)) if !self.sops_binary => {
+                return Err(e.context(format!("cannot open {shown}")));
+            }
+            Err(OpenError::Bad(e)) => format!("{e:#}"),
             Err(OpenError::NotForUs(why)) => why,
         };
         if self.sops_binary {

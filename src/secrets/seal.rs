@@ -22,11 +22,16 @@ impl Recipients {
 
     pub fn add(&mut self, text: &str, from: &str) -> Result<()> {
         let text = text.trim();
-        let r = age::x25519::Recipient::from_str(text).map_err(|e| {
-            anyhow!(
-                "{from}: `{}` is not an age recipient (age1…): {e}",
-                crate::cli::print::safe(text)
-            )
+        // The text is never echoed: a common slip is passing the identity
+        // (the secret key) where the recipient belongs.
+        let r = age::x25519::Recipient::from_str(text).map_err(|_| {
+            if text.starts_with("AGE-SECRET-KEY-") {
+                anyhow!(
+                    "{from}: this is an age identity (a secret key), not a recipient; give its public key (age1…), which `age-keygen -y KEYFILE` prints"
+                )
+            } else {
+                anyhow!("{from}: not an age recipient (expected age1…)")
+            }
         })?;
         self.0.push(r);
         Ok(())

@@ -80,9 +80,24 @@ pub fn open(text: &str, ids: &AgeIdentities) -> Result<Values, OpenError> {
             "is split across several key groups (Shamir); only sops itself can open it".into(),
         ));
     }
+    for k in ["unencrypted_comment_regex", "encrypted_comment_regex"] {
+        if meta
+            .get(k)
+            .and_then(Values::as_str)
+            .is_some_and(|r| !r.is_empty())
+        {
+            return Err(OpenError::NotForUs(format!(
+                "uses {k}, which selects by YAML comments; only sops itself can open it"
+            )));
+        }
+    }
     let key = data_key(&meta, ids)?;
     let rules = Rules::from_meta(&meta)?;
     let mut mac = Sha512::new();
+    if rules.mac_only_encrypted {
+        // sops seeds this variant's MAC with sha256("sops").
+        mac.update(sha2::Sha256::digest(b"sops"));
+    }
     let mut ctx = Walk {
         key: &key,
         rules: &rules,
@@ -172,7 +187,13 @@ struct Rules {
 
 impl Rules {
     fn from_meta(meta: &Map) -> Result<Rules> {
-        let s = |k: &str| meta.get(k).and_then(Values::as_str).map(str::to_owned);
+        // sops treats an empty setting as unset.
+        let s = |k: &str| {
+            meta.get(k)
+                .and_then(Values::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         let re = |k: &str| -> Result<Option<Regex>> {
             s(k).map(|r| {
                 Regex::new(&r).with_context(|| format!("sops metadata {k} is not a regex"))
@@ -184,10 +205,11 @@ impl Rules {
             encrypted_suffix: s("encrypted_suffix"),
             unencrypted_regex: re("unencrypted_regex")?,
             encrypted_regex: re("encrypted_regex")?,
-            mac_only_encrypted: meta
-                .get("mac_only_encrypted")
-                .and_then(Values::as_bool)
-                .unwrap_or(false),
+            mac_only_encrypted: match meta.get("mac_only_encrypted") {
+                Some(Values::Bool(b)) => *b,
+                Some(Values::String(s)) => s.eq_ignore_ascii_case("true"),
+                _ => false,
+            },
         };
         if rules.encrypted_suffix.is_none()
             && rules.unencrypted_regex.is_none()
@@ -258,6 +280,15 @@ impl Walk<'_> {
                     .with_context(|| format!("cannot open the value at {}", shown()))?;
                 self.mac.update(&plain);
                 *v = typed(plain, &kind).with_context(|| format!("the value at {}", shown()))?;
+            }
+            // sops encrypts every non-empty leaf it should; a plaintext one
+            // there was put in afterwards, and with `mac_only_encrypted`
+            // nothing else would notice.
+            Some(_) | None if encrypted && !matches!(v.as_str(), Some("")) => {
+                return Err(OpenError::Bad(anyhow!(
+                    "the value at {} should be encrypted but is in plaintext: the file was altered after sops sealed it",
+                    shown()
+                )));
             }
             _ => {
                 if !self.rules.mac_only_encrypted {

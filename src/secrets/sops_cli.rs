@@ -30,27 +30,36 @@ pub fn open(path: &Path, shown: &str) -> Result<Values> {
         .with_context(|| {
             format!("cannot run `{prog}` to open {shown}\nhint: install sops (https://github.com/getsops/sops) or drop --decrypt-with sops")
         })?;
+    // stderr drains on its own thread, so neither pipe can fill and stall
+    // sops while the other is read.
+    let stderr = child.stderr.take().map(|e| {
+        std::thread::spawn(move || {
+            let mut err = Vec::new();
+            let _ = e.take(64 << 10).read_to_end(&mut err);
+            err
+        })
+    });
     let mut out = Vec::new();
-    let mut err = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         stdout
             .take(MAX_SECRET_BYTES + 1)
             .read_to_end(&mut out)
             .with_context(|| format!("reading `{prog} --decrypt {shown}`"))?;
     }
-    if let Some(stderr) = child.stderr.take() {
-        stderr.take(64 << 10).read_to_end(&mut err).ok();
+    if out.len() as u64 > MAX_SECRET_BYTES {
+        let _ = child.kill();
     }
     let status = child.wait()?;
+    let err = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    if out.len() as u64 > MAX_SECRET_BYTES {
+        bail!("`{prog} --decrypt {shown}` printed more than {MAX_SECRET_BYTES} bytes");
+    }
     if !status.success() {
         let err = String::from_utf8_lossy(&err);
         bail!(
             "`{prog} --decrypt {shown}` failed ({status}): {}",
             crate::cli::print::safe(err.trim())
         );
-    }
-    if out.len() as u64 > MAX_SECRET_BYTES {
-        bail!("`{prog} --decrypt {shown}` printed more than {MAX_SECRET_BYTES} bytes");
     }
     let text = String::from_utf8(out)
         .map_err(|_| anyhow::anyhow!("`{prog} --decrypt {shown}` printed non-UTF-8 output"))?;

@@ -88,7 +88,7 @@ pub fn collect(repo: &InfraRepo, requests: &[ChartRequest]) -> Result<Vec<ChartD
                 continue;
             }
         }
-        let chart = read_chart_yaml(&dir.join("Chart.yaml"))?;
+        let chart = read_chart_yaml(&repo.existing_file(&dir.join("Chart.yaml"), &asked_by)?)?;
         let mut deps = local_deps(
             repo,
             &dir,
@@ -221,6 +221,7 @@ fn default_values_in(
         bail!("{}: file:// dependencies nest too deep", repo.shown(dir));
     }
     let chart_yaml = override_file.map_or_else(|| dir.join("Chart.yaml"), Path::to_owned);
+    let chart_yaml = repo.existing_file(&chart_yaml, &repo.shown(dir))?;
     let chart = read_chart_yaml(&chart_yaml)?;
     let mut values = Values::Mapping(Default::default());
     let named_in = repo.shown(&chart_yaml);

@@ -4,7 +4,9 @@
 //! Helm merges the `-f` files in order first, keeping nulls, then coalesces
 //! the result over the chart's defaults, where a null removes the default.
 //! Layering every file with nulls kept and pruning once at the end gives the
-//! same tree: a later non-null value still replaces an earlier null.
+//! same tree: a later non-null value still replaces an earlier null. The
+//! standalone values keep their nulls: Helm, installing them over the
+//! carried chart, must still delete those defaults.
 
 use super::tree::Values;
 
@@ -27,22 +29,15 @@ pub fn layer(base: &mut Values, top: Values) {
     }
 }
 
-/// Drops every map entry whose value is null, at any depth. Nulls inside
-/// lists are list items, not deletions, and stay.
+/// Drops every map entry whose value is null, through nested maps. Helm
+/// never looks inside lists: they replace whole, and a null in a list's map
+/// (`kubespawner_override.cmd: null`) is a value that stays.
 pub fn prune_nulls(v: &mut Values) {
-    match v {
-        Values::Mapping(m) => {
-            m.retain(|_, child| !child.is_null());
-            for child in m.values_mut() {
-                prune_nulls(child);
-            }
+    if let Values::Mapping(m) = v {
+        m.retain(|_, child| !child.is_null());
+        for child in m.values_mut() {
+            prune_nulls(child);
         }
-        Values::Sequence(s) => {
-            for child in s {
-                prune_nulls(child);
-            }
-        }
-        _ => {}
     }
 }
 
@@ -59,11 +54,17 @@ mod tests {
             &mut v,
             parse_yaml("a: {y: 3, z: 4}\nl: [9]\ngone: null\nback: null\n").unwrap(),
         );
-        layer(&mut v, parse_yaml("back: {to: life}\n").unwrap());
+        layer(
+            &mut v,
+            parse_yaml("back: {to: life}\nlist: [{cmd: null}]\n").unwrap(),
+        );
         prune_nulls(&mut v);
         assert_eq!(
             v,
-            parse_yaml("a: {x: 1, y: 3, z: 4}\nl: [9]\nkeep: 1\nback: {to: life}\n").unwrap()
+            parse_yaml(
+                "a: {x: 1, y: 3, z: 4}\nl: [9]\nkeep: 1\nback: {to: life}\nlist: [{cmd: null}]\n"
+            )
+            .unwrap()
         );
     }
 }

@@ -75,7 +75,8 @@ pub fn build(i: &Inputs<'_>) -> Result<Standalone> {
         }
         merge::layer(&mut values, layer);
     }
-    merge::prune_nulls(&mut values);
+    // Nulls stay: installed over the carried chart, they must still delete
+    // the chart's defaults, as they did on the provider's side.
 
     let mut removed = Vec::new();
     for rel in i.remove {
@@ -89,7 +90,9 @@ pub fn build(i: &Inputs<'_>) -> Result<Standalone> {
                 tree::Step::Index(n) => at.index(*n),
             };
         }
-        if tree::remove(&mut values, &at).is_some() {
+        // Set to null, not deleted, so Helm drops the chart's default too.
+        let present = tree::get(&values, &at).is_some_and(|v| !v.is_null());
+        if present && tree::set(&mut values, &at, Values::Null) {
             removed.push(Removed {
                 key_path: at.to_string(),
                 reason: i.remove_reason.to_owned(),

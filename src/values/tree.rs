@@ -42,6 +42,10 @@ impl KeyPath {
         p
     }
 
+    pub fn from_steps(steps: Vec<Step>) -> KeyPath {
+        KeyPath(steps)
+    }
+
     pub fn steps(&self) -> &[Step] {
         &self.0
     }
@@ -304,7 +308,10 @@ fn yaml11_octals(v: &mut Values, text: &str) {
                     return;
                 };
                 let plain = text.lines().any(|line| {
-                    line.trim_start()
+                    let line = line.trim_start();
+                    line.strip_prefix("- ")
+                        .unwrap_or(line)
+                        .trim_start()
                         .strip_prefix(key)
                         .and_then(|r| r.trim_start().strip_prefix(':'))
                         .map(|r| r.split(" #").next().unwrap_or("").trim() == s.as_str())
