@@ -67,23 +67,11 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
     let mut hubs = Vec::new();
 
     for hub in &plan.source.hubs {
-        let mut plain_files = Vec::new();
-        let mut sealed = Vec::new();
-        let mut secrets = Values::Mapping(Map::new());
-        let mut opened_any = false;
-        for path in &hub.values_files {
-            let m = member(path).with_context(|| format!("{path} is not in the plan"))?;
-            if m.kind == Kind::Secret {
-                let (file, values) = open_sealed(repo, m, opts)?;
-                if let Some(v) = values {
-                    merge::layer(&mut secrets, v);
-                    opened_any = true;
-                }
-                sealed.push(file);
-            } else {
-                plain_files.push((path.clone(), m.src.clone()));
-            }
-        }
+        let ValuesFiles {
+            plain: plain_files,
+            mut sealed,
+            secrets,
+        } = split_values_files(repo, plan, &hub.values_files, opts)?;
         let mut domain = hub.domain.clone();
         if let Some(path) = &hub.domain_override_file {
             let m = member(path).with_context(|| format!("{path} is not in the plan"))?;
@@ -144,12 +132,9 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
             bytes: text.into_bytes(),
         });
 
-        let secrets_member = if opened_any {
-            let path = MemberPath::join(["secrets", &hub.name, SECRETS_FILE])?;
-            generated.push(seal(&secrets, &opts.recipients, path.clone(), &hub.name)?);
-            Some(path.to_string())
-        } else {
-            None
+        let secrets_member = match secrets {
+            Some(values) => Some(seal(&values, opts, &hub.name, &mut generated)?),
+            None => None,
         };
 
         let validation = match &opts.z2jh {
@@ -200,27 +185,12 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
 
     let mut cluster_findings = Vec::new();
     if let Some(support) = &plan.source.support {
-        let mut sealed = Vec::new();
-        let mut secrets = Values::Mapping(Map::new());
-        let mut opened_any = false;
-        for path in &support.values_files {
-            let m = member(path).with_context(|| format!("{path} is not in the plan"))?;
-            if m.kind == Kind::Secret {
-                let (file, values) = open_sealed(repo, m, opts)?;
-                if let Some(v) = values {
-                    merge::layer(&mut secrets, v);
-                    opened_any = true;
-                }
-                sealed.push(file);
-            }
-        }
-        let sealed_to = if opened_any {
-            let path = MemberPath::join(["secrets", SUPPORT_FOLDER, SECRETS_FILE])?;
-            generated.push(seal(&secrets, &opts.recipients, path.clone(), "support")?);
-            Some(path.to_string())
-        } else {
-            None
+        let files = split_values_files(repo, plan, &support.values_files, opts)?;
+        let sealed_to = match files.secrets {
+            Some(values) => Some(seal(&values, opts, SUPPORT_FOLDER, &mut generated)?),
+            None => None,
         };
+        let sealed = files.sealed;
         cluster_findings.extend(findings::sealed_files(
             &sealed,
             &opts.profile,
@@ -312,6 +282,48 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
     })
 }
 
+/// A values-file list split into plaintext files, in order, and sealed
+/// ones; the sealed ones that opened are merged, in order.
+struct ValuesFiles {
+    plain: Vec<(String, PathBuf)>,
+    sealed: Vec<SealedFile>,
+    secrets: Option<Values>,
+}
+
+fn split_values_files(
+    repo: &InfraRepo,
+    plan: &ExportPlan,
+    paths: &[String],
+    opts: &Options,
+) -> Result<ValuesFiles> {
+    let mut out = ValuesFiles {
+        plain: Vec::new(),
+        sealed: Vec::new(),
+        secrets: None,
+    };
+    for path in paths {
+        let m = plan
+            .members
+            .iter()
+            .find(|m| m.path.as_str() == path)
+            .with_context(|| format!("{path} is not in the plan"))?;
+        if m.kind != Kind::Secret {
+            out.plain.push((path.clone(), m.src.clone()));
+            continue;
+        }
+        let (file, values) = open_sealed(repo, m, opts)?;
+        if let Some(v) = values {
+            merge::layer(
+                out.secrets
+                    .get_or_insert_with(|| Values::Mapping(Map::new())),
+                v,
+            );
+        }
+        out.sealed.push(file);
+    }
+    Ok(out)
+}
+
 fn open_sealed(
     repo: &InfraRepo,
     m: &Planned,
@@ -344,25 +356,30 @@ fn open_sealed(
     })
 }
 
+/// Seals a folder's opened secrets for the community as
+/// `secrets/<folder>/secret-values.yaml.age`; returns the member path.
 fn seal(
     secrets: &Values,
-    recipients: &Recipients,
-    path: MemberPath,
-    whose: &str,
-) -> Result<Generated> {
+    opts: &Options,
+    folder: &str,
+    generated: &mut Vec<Generated>,
+) -> Result<String> {
+    let path = MemberPath::join(["secrets", folder, SECRETS_FILE])?;
     let plain = tree::to_helm_text(secrets)
-        .with_context(|| format!("cannot serialise the secrets of {whose}"))?;
+        .with_context(|| format!("cannot serialise the secrets of {folder}"))?;
     let header = format!(
-        "# Secret Helm values for {whose}, opened from the provider's sops files by r2r.\n"
+        "# Secret Helm values for {folder}, opened from the provider's sops files by r2r.\n"
     );
-    let bytes = recipients
+    let bytes = opts
+        .recipients
         .seal(format!("{header}{plain}").as_bytes())
-        .with_context(|| format!("sealing the secrets of {whose}"))?;
-    Ok(Generated {
-        path,
+        .with_context(|| format!("sealing the secrets of {folder}"))?;
+    generated.push(Generated {
+        path: path.clone(),
         kind: Kind::Secret,
         bytes,
-    })
+    });
+    Ok(path.to_string())
 }
 
 /// GCP project or AWS account number, as the provider's deployer passes
