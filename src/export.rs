@@ -61,7 +61,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
     let cluster = ClusterConfig::load(&cluster_yaml_path)?;
     let raw_cluster = tree::parse_yaml(&read_text(&cluster_yaml_path, 4 << 20)?)
         .context("cluster.yaml is not valid YAML")?;
-    let member = |path: &str| plan.members.iter().find(|m| m.path.as_str() == path);
+    let member = |path: &str| plan.member(path);
     let mut generated = Vec::new();
     let mut warnings = Vec::new();
     let mut hubs = Vec::new();
@@ -303,9 +303,7 @@ fn split_values_files(
     };
     for path in paths {
         let m = plan
-            .members
-            .iter()
-            .find(|m| m.path.as_str() == path)
+            .member(path)
             .with_context(|| format!("{path} is not in the plan"))?;
         if m.kind != Kind::Secret {
             out.plain.push((path.clone(), m.src.clone()));

@@ -46,6 +46,12 @@ fn age_decrypt(identity: &Path, file: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// An executable shell script: the tests' stand-ins for `sops`.
+fn write_script(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 fn yaml(text: &str) -> yaml_serde::Value {
     yaml_serde::from_str(text).unwrap()
 }
@@ -254,19 +260,13 @@ fn sops_binary_route_through_a_recording_stand_in() {
     let (community_id, community) = age_keygen(work.path(), "community.txt");
     let log = work.path().join("sops.log");
     let stand_in = work.path().join("sops-stand-in");
-    fs::write(
+    write_script(
         &stand_in,
-        format!(
+        &format!(
             "#!/bin/sh\necho \"$@\" >> {}\ncase \"$2\" in\n  *enc-staging*) printf 'jupyterhub:\\n  hub:\\n    config:\\n      CILogonOAuthenticator:\\n        client_secret: from-kms-staging\\n' ;;\n  *) printf 'other: from-kms\\n' ;;\nesac\n",
             log.display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(
-        &stand_in,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    );
     let out = work.path().join("uk");
     let r = run(export_cmd(&shared_infra(), "2i2c-uk", &keys.key, &out)
         .args([
@@ -363,12 +363,10 @@ fn opening_secrets_needs_a_recipient_and_a_failing_sops_is_named() {
 
     let (_, community) = age_keygen(work.path(), "c.txt");
     let stand_in = work.path().join("failing-sops");
-    fs::write(&stand_in, "#!/bin/sh\necho 'Failed to get the data key required to decrypt the SOPS file.' >&2\nexit 128\n").unwrap();
-    fs::set_permissions(
+    write_script(
         &stand_in,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+        "#!/bin/sh\necho 'Failed to get the data key required to decrypt the SOPS file.' >&2\nexit 128\n",
+    );
     let out = work.path().join("uk");
     let r = run(export_cmd(&shared_infra(), "2i2c-uk", &keys.key, &out)
         .args(["--decrypt-with", "sops", "--recipient", &community])

@@ -31,6 +31,13 @@ pub struct ExportPlan {
     pub warnings: Vec<String>,
 }
 
+impl ExportPlan {
+    /// The planned member at `path`, if any.
+    pub fn member(&self, path: &str) -> Option<&Planned> {
+        self.members.iter().find(|m| m.path.as_str() == path)
+    }
+}
+
 pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Result<ExportPlan> {
     let cluster_dir = repo.cluster_dir(cluster_name)?;
     let cluster_yaml = cluster_dir.join("cluster.yaml");
