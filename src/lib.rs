@@ -6,9 +6,11 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod data;
 pub mod exit;
 pub mod export;
 pub mod fsutil;
+pub mod progress;
 pub mod report;
 pub mod secrets;
 pub mod source;

@@ -35,15 +35,24 @@ pub enum Kind {
     Infra,
     /// The portability report, `report.json` at the top of the bundle.
     Report,
+    /// Home directories: chunks, indexes and `_hub.json`, under `homes/`.
+    Home,
+    /// Object-storage buckets, under `buckets/`.
+    Bucket,
+    /// Hub databases, under `hub-db/`.
+    HubDb,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Config,
         Kind::Secret,
         Kind::Chart,
         Kind::Infra,
         Kind::Report,
+        Kind::HubDb,
+        Kind::Bucket,
+        Kind::Home,
     ];
 
     /// The name written in `bundle.json`.
@@ -54,6 +63,9 @@ impl Kind {
             Kind::Chart => "chart",
             Kind::Infra => "infra",
             Kind::Report => "report",
+            Kind::Home => "home",
+            Kind::Bucket => "bucket",
+            Kind::HubDb => "hub_db",
         }
     }
 
@@ -66,6 +78,9 @@ impl Kind {
             Kind::Chart => "charts",
             Kind::Infra => "infra",
             Kind::Report => REPORT,
+            Kind::Home => "homes",
+            Kind::Bucket => "buckets",
+            Kind::HubDb => "hub-db",
         }
     }
 

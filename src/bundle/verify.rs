@@ -337,3 +337,129 @@ fn hash_one(bundle: &Bundle, entry: &Entry, buf: &mut [u8]) -> std::io::Result<S
     }
     Ok(hex)
 }
+
+/// A bundle whose signature, checksums and manifest have been checked:
+/// every member's expected size and digest can now be trusted, and member
+/// contents are checked against them as they are read.
+pub struct Trusted {
+    pub bundle: Bundle,
+    pub manifest: Manifest,
+    pub key_id: String,
+    digests: std::collections::HashMap<String, (u64, String)>,
+}
+
+/// Opens a bundle for use, refusing it on any problem `verify` would
+/// report short of hashing every member.
+pub fn open_trusted(path: &Path, pk: &PublicKey) -> anyhow::Result<Trusted> {
+    let outcome = check(path, Some(pk), Depth::Manifest);
+    if let Some(p) = outcome.problems.first() {
+        anyhow::bail!(
+            "{} failed verification: {}: {} (run `r2r verify` for every problem)",
+            path.display(),
+            p.member.as_deref().unwrap_or("bundle"),
+            p.reason
+        );
+    }
+    let (Some(manifest), Some(signed)) = (outcome.manifest, outcome.signed) else {
+        anyhow::bail!("{} has no verified manifest", path.display());
+    };
+    let bundle = Bundle::open(path)?;
+    let digests = manifest
+        .members
+        .iter()
+        .map(|m| (m.path.clone(), (m.size, m.sha256.clone())))
+        .collect();
+    Ok(Trusted {
+        bundle,
+        manifest,
+        key_id: signed.key_id,
+        digests,
+    })
+}
+
+impl Trusted {
+    /// Streams a member; [`Checked::finish`] says whether it was the
+    /// signed bytes.
+    pub fn open(
+        &self,
+        member: &str,
+    ) -> anyhow::Result<Checked<Box<dyn std::io::Read + Send + '_>>> {
+        let (size, sha) = self
+            .digests
+            .get(member)
+            .ok_or_else(|| anyhow::anyhow!("member {member} is not in the signed manifest"))?;
+        let entry = self
+            .bundle
+            .get(member)
+            .ok_or_else(|| anyhow::anyhow!("member {member} is missing from the bundle"))?;
+        let reader = self
+            .bundle
+            .open_member(entry)
+            .map_err(|e| anyhow::anyhow!("member {member} cannot be read: {e}"))?;
+        Ok(Checked {
+            inner: HashingReader::new(reader),
+            member: member.to_owned(),
+            size: *size,
+            sha256: sha.clone(),
+        })
+    }
+
+    /// Reads a small member whole and checks it.
+    pub fn read_small(&self, member: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
+        let mut r = self.open(member)?;
+        if r.size > limit {
+            anyhow::bail!(
+                "member {member} is {} bytes, more than the {limit} allowed",
+                r.size
+            );
+        }
+        let mut buf = Vec::with_capacity(r.size as usize);
+        std::io::Read::read_to_end(&mut r, &mut buf)
+            .map_err(|e| anyhow::anyhow!("member {member} cannot be read: {e}"))?;
+        r.finish()?;
+        Ok(buf)
+    }
+
+    pub fn has(&self, member: &str) -> bool {
+        self.digests.contains_key(member)
+    }
+
+    /// Signed members under a folder, in manifest order.
+    pub fn members_under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.manifest
+            .members
+            .iter()
+            .map(|m| m.path.as_str())
+            .filter(move |p| p.starts_with(prefix))
+    }
+}
+
+/// A member reader that checks size and sha256 at the end.
+pub struct Checked<R> {
+    inner: HashingReader<R>,
+    member: String,
+    size: u64,
+    sha256: String,
+}
+
+impl<R: std::io::Read> std::io::Read for Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl<R: std::io::Read> Checked<R> {
+    /// Reads whatever is left and compares with the signed digest.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        std::io::copy(&mut self.inner, &mut std::io::sink())
+            .map_err(|e| anyhow::anyhow!("member {} cannot be read: {e}", self.member))?;
+        let (hex, n, _) = self.inner.finish();
+        if n != self.size || hex != self.sha256 {
+            anyhow::bail!(
+                "member {} does not match its signed digest (sha256 {hex}, {n} bytes); the bundle is corrupt or was altered",
+                self.member
+            );
+        }
+        Ok(())
+    }
+}

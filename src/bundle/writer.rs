@@ -114,6 +114,18 @@ impl BundleWriter {
         self.add(path, kind, data.len() as u64, data)
     }
 
+    /// Adds a member streamed from `data`, which must yield exactly `size`
+    /// bytes.
+    pub fn add_reader(
+        &mut self,
+        path: MemberPath,
+        kind: Kind,
+        size: u64,
+        data: impl Read,
+    ) -> Result<()> {
+        self.add(path, kind, size, data)
+    }
+
     fn add(&mut self, path: MemberPath, kind: Kind, size: u64, data: impl Read) -> Result<()> {
         if path.top() != kind.folder() {
             bail!(

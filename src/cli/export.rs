@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use super::data_args::DataArgs;
 use super::password::EnvOrPrompt;
 use super::print;
 use crate::bundle::layout::Kind;
@@ -108,6 +109,8 @@ pub struct Args {
     /// profile (blueprints/providers/2i2c.yaml).
     #[arg(long, value_name = "FILE")]
     provider_profile: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -154,6 +157,9 @@ struct Output {
     report: crate::report::Summary,
     /// Members holding secrets re-sealed for the community.
     sealed_for_community: Vec<String>,
+    /// Homes, buckets and hub databases carried.
+    #[serde(flatten)]
+    data: crate::data::export::Summary,
 }
 
 fn options(args: &Args) -> Result<Options> {
@@ -194,6 +200,33 @@ fn options(args: &Args) -> Result<Options> {
         z2jh: args.z2jh.as_deref().map(Z2jh::load).transpose()?,
         profile,
         profile_name,
+    })
+}
+
+fn data_request(args: &Args) -> Result<crate::data::export::Request> {
+    let d = &args.data;
+    let mut pack =
+        crate::data::pack::Options::new(crate::fsutil::parent_of(&args.output).to_owned());
+    if d.chunk_mib == 0 || !(1..=9).contains(&d.level) {
+        bail!("--chunk-mib must be at least 1 and --level between 1 and 9");
+    }
+    pack.chunk_bytes = d.chunk_mib << 20;
+    pack.level = d.level;
+    if let Some(j) = d.jobs {
+        pack.jobs = j.max(1);
+    }
+    let hub_dbs = d
+        .hub_dbs
+        .iter()
+        .map(|v| crate::data::export::name_value("--hub-db", v).map(|(h, p)| (h, PathBuf::from(p))))
+        .collect::<Result<_>>()?;
+    Ok(crate::data::export::Request {
+        hub_dbs,
+        homes: d.homes.clone(),
+        users: d.users.clone(),
+        excludes: d.excludes.clone(),
+        pack,
+        progress: crate::progress::Mode::from_flags(d.quiet || args.json),
     })
 }
 
@@ -256,6 +289,8 @@ pub fn run(args: Args) -> Result<u8> {
                 .with_context(|| format!("writing {}", g.path))?;
         }
     }
+    let hubs: Vec<String> = plan.source.hubs.iter().map(|h| h.name.clone()).collect();
+    let data = crate::data::export::export(&data_request(&args)?, &hubs, &mut bundle)?;
     let written = bundle.finish(plan.source, &signer)?;
     let out = Output {
         bundle: args.output.clone(),
@@ -281,6 +316,7 @@ pub fn run(args: Args) -> Result<u8> {
             .filter(|g| g.kind == Kind::Secret)
             .map(|g| g.path.to_string())
             .collect(),
+        data,
     };
     if args.json {
         print::json(&out)?;

@@ -29,6 +29,7 @@ use crate::report::{REPORT_VERSION, Report, markdown};
     r2r inspect 2i2c-uk.r2r.tar --pubkey r2r.pub\n  \
     r2r inspect 2i2c-uk.r2r.tar --json | jq '.source.hubs[].domain'\n  \
     r2r inspect 2i2c-uk.r2r.tar --pubkey r2r.pub --report > portability.md\n  \
+    r2r inspect community.r2r.tar --pubkey r2r.pub --users\n  \
     r2r inspect 2i2c-uk.r2r.tar --pubkey r2r.pub --report --json | jq '.hubs[].findings[] | select(.severity == \"blocker\")'")]
 pub struct Args {
     /// The bundle: a .tar file or a directory.
@@ -43,6 +44,11 @@ pub struct Args {
     /// signed manifest: markdown, or the JSON itself with --json.
     #[arg(long)]
     report: bool,
+    /// List each carried hub database's users, admins and groups, and the
+    /// homes carried per hub. Needs --pubkey: the database is checked
+    /// against its signed digest before SQLite reads it.
+    #[arg(long, requires = "pubkey", conflicts_with = "report")]
+    users: bool,
 }
 
 /// report.json is a few hundred KiB at most for a large cluster.
@@ -97,6 +103,12 @@ pub fn run(args: Args) -> Result<u8> {
     };
     if pk.is_none() {
         print::warn("NOT VERIFIED: no --pubkey given, so this is only what the bundle claims");
+    }
+    if args.users
+        && let Some(pk) = &pk
+    {
+        users(&args, pk)?;
+        return Ok(exit::OK);
     }
     if args.report {
         report(&args, manifest)?;
@@ -237,6 +249,75 @@ fn report(args: &Args, manifest: &Manifest) -> Result<()> {
         print::json(&parsed)?;
     } else {
         print!("{}", print::safe(&markdown::render(&parsed)));
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct HubData {
+    hub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<crate::data::hubdb::HubUsers>,
+    homes: Vec<String>,
+}
+
+/// `--users`: hub databases and homes.
+fn users(args: &Args, pk: &minisign::PublicKey) -> Result<()> {
+    use crate::data::{hubdb, restore};
+    let trusted = verify::open_trusted(&args.bundle, pk)?;
+    let mut hubs: Vec<String> = trusted
+        .manifest
+        .source
+        .hubs
+        .iter()
+        .map(|h| h.name.clone())
+        .collect();
+    hubs.retain(|h| !h.is_empty());
+    let with_db = hubdb::hubs_in(&trusted);
+    let with_homes = restore::hubs_in(&trusted);
+    let mut out = Vec::new();
+    for hub in hubs {
+        let database = if with_db.contains(&hub) {
+            Some(hubdb::users(&trusted, &hub)?)
+        } else {
+            None
+        };
+        let homes = if with_homes.contains(&hub) {
+            restore::hub_record(&trusted, &hub)?
+                .homes
+                .iter()
+                .map(|h| h.home.shown())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        out.push(HubData {
+            hub,
+            database,
+            homes,
+        });
+    }
+    if args.json {
+        return print::json(&out);
+    }
+    let s = print::safe;
+    for h in &out {
+        println!("hub {}", s(&h.hub));
+        match &h.database {
+            None => println!("  database: not carried"),
+            Some(db) => {
+                println!("  users ({}): {}", db.users.len(), s(&db.users.join(", ")));
+                println!(
+                    "  admins ({}): {}",
+                    db.admins.len(),
+                    s(&db.admins.join(", "))
+                );
+                for g in &db.groups {
+                    println!("  group {}: {}", s(&g.name), s(&g.members.join(", ")));
+                }
+            }
+        }
+        println!("  homes ({}): {}", h.homes.len(), h.homes.join(", "));
     }
     Ok(())
 }

@@ -7,11 +7,13 @@ use clap::{Parser, Subcommand};
 
 use crate::exit;
 
+mod data_args;
 mod export;
 mod inspect;
 mod keygen;
 mod password;
 pub mod print;
+mod restore_homes;
 mod verify;
 
 /// r2r — the Right to Replicate for JupyterHub communities.
@@ -35,6 +37,7 @@ enum Command {
     Export(Box<export::Args>),
     Verify(verify::Args),
     Inspect(inspect::Args),
+    RestoreHomes(restore_homes::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -44,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Export(args) => export::run(*args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::RestoreHomes(args) => restore_homes::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -17,11 +17,17 @@ use crate::bundle::verify::{self, Depth, Problem};
 /// or missing; 5 an unexpected member; 6 unsafe or malformed bundle (unsafe
 /// path, link or device, duplicate name, broken tar, malformed SHA256SUMS or
 /// bundle.json). When several apply, the first in the order 6, 3, 4, 5 wins.
+///
+/// With --restored DIR, instead compares homes restored into DIR (by
+/// `r2r restore-homes`) with the bundle's signed indexes: every path, type,
+/// size, sha256, mode, owner, mtime and link target. It lists every
+/// difference and exits 4 when there is one.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
     r2r verify 2i2c-uk.r2r.tar --pubkey r2r.pub\n  \
     r2r verify bundle-dir --pubkey RWQ…   # the base64 key itself\n  \
-    r2r verify b.r2r.tar --pubkey r2r.pub --json | jq .problems")]
+    r2r verify b.r2r.tar --pubkey r2r.pub --json | jq .problems\n  \
+    r2r verify b.r2r.tar --pubkey r2r.pub --restored /srv/homes --hub prod")]
 pub struct Args {
     /// The bundle: a .tar file or a directory.
     bundle: PathBuf,
@@ -31,6 +37,18 @@ pub struct Args {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Compare homes restored into DIR with the bundle's signed indexes.
+    #[arg(long, value_name = "DIR")]
+    restored: Option<PathBuf>,
+    /// With --restored: only this hub; repeatable.
+    #[arg(long = "hub", value_name = "HUB", requires = "restored")]
+    hubs: Vec<String>,
+    /// With --restored: only homes matching this glob; repeatable.
+    #[arg(long = "user", value_name = "GLOB", requires = "restored")]
+    users: Vec<String>,
+    /// With --restored: do not compare owners (the restore did not run as root).
+    #[arg(long, requires = "restored")]
+    no_owner: bool,
 }
 
 #[derive(Serialize)]
@@ -47,6 +65,9 @@ struct Output<'a> {
 
 pub fn run(args: Args) -> Result<u8> {
     let pk = sign::load_public_key(&args.pubkey)?;
+    if let Some(dir) = &args.restored {
+        return restored(&args, &pk, dir);
+    }
     let outcome = verify::check(&args.bundle, Some(&pk), Depth::Full);
     let code = outcome.exit_code();
     let out = Output {
@@ -87,5 +108,50 @@ pub fn run(args: Args) -> Result<u8> {
             }
         }
     }
+    Ok(code)
+}
+
+fn restored(args: &Args, pk: &minisign::PublicKey, dir: &std::path::Path) -> Result<u8> {
+    use crate::data::{compare, restore, select::Selection};
+    let trusted = verify::open_trusted(&args.bundle, pk)?;
+    let hubs = if args.hubs.is_empty() {
+        restore::hubs_in(&trusted)
+    } else {
+        args.hubs.clone()
+    };
+    let select = Selection::new(&args.users, &[])?;
+    let result = compare::compare(&trusted, dir, &hubs, &select, !args.no_owner)?;
+    let code = if result.differences.is_empty() {
+        crate::exit::OK
+    } else {
+        crate::exit::CORRUPT
+    };
+    if args.json {
+        print::json(&result)?;
+        return Ok(code);
+    }
+    for d in &result.differences {
+        println!(
+            "  {}: {}/{}/{}: {}",
+            d.what,
+            d.hub,
+            d.home,
+            d.path,
+            print::safe(&d.detail)
+        );
+    }
+    let verdict = if code == crate::exit::OK {
+        "matches"
+    } else {
+        "DIFFERS from"
+    };
+    println!(
+        "{} {verdict} the signed indexes: {} homes, {} entries, {} hashed, {} differences",
+        dir.display(),
+        result.homes,
+        result.entries,
+        print::bytes(result.bytes_hashed),
+        result.differences.len()
+    );
     Ok(code)
 }

@@ -1,0 +1,81 @@
+//! Exporting user data into a bundle that `r2r export` has open: homes,
+//! then buckets, then hub databases, each as its own members.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::local_tree::LocalTree;
+use super::location::{self, Location};
+use super::pack;
+use super::select::Selection;
+use super::tree::Tree;
+use crate::bundle::writer::BundleWriter;
+use crate::progress::{Mode, Progress};
+
+/// What to carry besides the configuration.
+pub struct Request {
+    pub homes: Option<String>,
+    pub users: Vec<String>,
+    pub excludes: Vec<String>,
+    /// `HUB=PATH` of `--hub-db`, parsed.
+    pub hub_dbs: Vec<(String, std::path::PathBuf)>,
+    pub pack: pack::Options,
+    pub progress: Mode,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub homes: Option<pack::Summary>,
+    /// Hub databases carried: hub → bytes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hub_dbs: Vec<(String, u64)>,
+}
+
+/// Splits a repeatable `NAME=VALUE` flag.
+pub fn name_value(flag: &str, v: &str) -> Result<(String, String)> {
+    match v.split_once('=') {
+        Some((n, val)) if !n.is_empty() && !val.is_empty() => Ok((n.to_owned(), val.to_owned())),
+        _ => anyhow::bail!("{flag} {v:?}: expected NAME=VALUE"),
+    }
+}
+
+/// Opens a tree of homes at `url`.
+pub fn open_tree(url: &str) -> Result<Box<dyn Tree>> {
+    match location::parse(url)? {
+        Location::Local(p) => Ok(Box::new(LocalTree::open(&p)?)),
+        Location::Object(o) => super::object_tree::ObjectTree::open(&o)
+            .with_context(|| format!("cannot read homes from {o}")),
+    }
+}
+
+pub fn export(req: &Request, hubs: &[String], bundle: &mut BundleWriter) -> Result<Summary> {
+    let mut out = Summary::default();
+    for (hub, path) in &req.hub_dbs {
+        if !hubs.contains(hub) {
+            anyhow::bail!(
+                "--hub-db {hub}=…: {hub} is not a hub being exported ({})",
+                hubs.join(", ")
+            );
+        }
+        let n = super::hubdb::export(hub, path, &req.pack.work_dir, bundle)
+            .with_context(|| format!("hub {hub}: --hub-db"))?;
+        out.hub_dbs.push((hub.clone(), n));
+    }
+    if let Some(url) = &req.homes {
+        let tree = open_tree(url)?;
+        let select = Selection::new(&req.users, &req.excludes)?;
+        let progress = Progress::start(req.progress, "homes", None);
+        let summary = pack::pack(tree.as_ref(), hubs, &select, &req.pack, bundle, &progress)
+            .with_context(|| format!("cannot export the homes at {}", tree.shown()))?;
+        progress.finish();
+        for w in &summary.warnings {
+            progress.warn(w);
+        }
+        for s in &summary.skipped {
+            progress.warn(&format!("skipped {s}"));
+        }
+        out.homes = Some(summary);
+    }
+    Ok(out)
+}

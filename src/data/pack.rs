@@ -1,0 +1,435 @@
+//! Packing homes into a bundle: walk, chunk, compress on every core, and
+//! append chunks in order.
+//!
+//! One thread walks the homes and cuts the entries into chunk jobs at file
+//! boundaries; workers each turn a job into a compressed chunk in a
+//! temporary file beside the bundle; the calling thread appends finished
+//! chunks to the bundle in order and writes each home's index after its
+//! last chunk. A fixed number of tokens bounds the chunks in flight, so
+//! extra disk stays at a couple of chunks per worker whatever the homes
+//! hold.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, Write};
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
+
+use super::chunk::{self, Done, Job};
+use super::index::{Entry, Header, INDEX_VERSION, RawPath, Skipped};
+use super::names;
+use super::select::Selection;
+use super::tree::{Node, Tree};
+use crate::bundle::layout::{Kind, MemberPath};
+use crate::bundle::writer::BundleWriter;
+use crate::progress::Progress;
+
+/// How to pack.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Start a new chunk once this many bytes are stored in the current one.
+    pub chunk_bytes: u64,
+    /// And once it holds this many entries.
+    pub chunk_entries: usize,
+    /// Deflate level for data that compresses.
+    pub level: u32,
+    /// Compressing workers.
+    pub jobs: usize,
+    /// Where chunks wait before they are appended: beside the bundle.
+    pub work_dir: PathBuf,
+}
+
+impl Options {
+    pub fn new(work_dir: PathBuf) -> Options {
+        Options {
+            chunk_bytes: 64 << 20,
+            chunk_entries: 20_000,
+            level: 1,
+            jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            work_dir,
+        }
+    }
+}
+
+/// `homes/<hub>/_hub.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HubRecord {
+    pub r2r_hub_homes: u32,
+    pub hub: String,
+    /// The hub directory's own metadata, as an index line.
+    pub dir: serde_json::Value,
+    pub homes: Vec<HomeRecord>,
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HomeRecord {
+    /// The home's directory name, byte-exact: `home` or `home_b64`.
+    #[serde(flatten, with = "super::index::home_name")]
+    pub home: RawPath,
+    pub stem: String,
+    pub index: String,
+    pub chunks: u32,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// What packing did, for the command's output.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub hubs: usize,
+    pub homes: usize,
+    pub entries: u64,
+    pub bytes: u64,
+    pub chunks: u64,
+    pub skipped: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+struct Home {
+    hub: String,
+    name: RawPath,
+    stem: String,
+}
+
+enum Msg {
+    Chunk(Box<Done>),
+    HomeEnd {
+        seq: u64,
+        home: usize,
+        skipped: Vec<Skipped>,
+    },
+    Failed(anyhow::Error),
+}
+
+impl Msg {
+    fn seq(&self) -> u64 {
+        match self {
+            Msg::Chunk(d) => d.seq,
+            Msg::HomeEnd { seq, .. } => *seq,
+            Msg::Failed(_) => u64::MAX,
+        }
+    }
+}
+
+/// Packs the selected homes of `hubs` from `tree` into `bundle`.
+pub fn pack(
+    tree: &dyn Tree,
+    hubs: &[String],
+    select: &Selection,
+    opts: &Options,
+    bundle: &mut BundleWriter,
+    progress: &Progress,
+) -> Result<Summary> {
+    let mut summary = Summary::default();
+    let mut homes = Vec::new();
+    let mut hub_records = Vec::new();
+    for hub in hubs {
+        let Some(dir) = tree.hub(hub)? else {
+            summary.warnings.push(format!(
+                "hub {hub}: no directory {hub}/ in the homes at {}; no homes carried",
+                tree.shown()
+            ));
+            continue;
+        };
+        let (names, skipped) = tree.homes(hub)?;
+        for s in &skipped {
+            summary
+                .skipped
+                .push(format!("{hub}/{}: {}", s.path.shown(), s.reason));
+        }
+        for name in names.into_iter().filter(|n| select.wants_home(&n.0)) {
+            let stem = names::stem(&name.0);
+            homes.push(Home {
+                hub: hub.clone(),
+                name,
+                stem,
+            });
+        }
+        let line = dir.to_line();
+        hub_records.push(HubRecord {
+            r2r_hub_homes: INDEX_VERSION,
+            hub: hub.clone(),
+            dir: serde_json::from_slice(&line)?,
+            homes: Vec::new(),
+            skipped,
+        });
+    }
+    summary.hubs = hub_records.len();
+    summary.homes = homes.len();
+
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(opts.jobs);
+    let job_rx = std::sync::Mutex::new(job_rx);
+    let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
+    // Tokens bound the chunks between the walker and the bundle.
+    let in_flight = opts.jobs * 2 + 1;
+    let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
+        token_tx.send(()).ok();
+    }
+
+    std::thread::scope(|s| -> Result<()> {
+        let walker_tx = msg_tx.clone();
+        let homes_ref = &homes;
+        s.spawn(move || {
+            if let Err(e) = walk_all(
+                tree, homes_ref, select, opts, &job_tx, &walker_tx, &token_rx,
+            ) {
+                walker_tx.send(Msg::Failed(e)).ok();
+            }
+        });
+        for _ in 0..opts.jobs.max(1) {
+            let tx = msg_tx.clone();
+            let rx = &job_rx;
+            s.spawn(move || {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(r) => match r.recv() {
+                            Ok(j) => j,
+                            Err(_) => return,
+                        },
+                        Err(_) => return,
+                    };
+                    let seq = job.seq;
+                    let msg = match chunk::write(tree, job, &opts.work_dir, opts.level) {
+                        Ok(d) => Msg::Chunk(Box::new(d)),
+                        Err(e) => Msg::Failed(e.context(format!("chunk job {seq}"))),
+                    };
+                    if tx.send(msg).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(msg_tx);
+        let result = commit_in_order(
+            &homes,
+            msg_rx,
+            token_tx,
+            bundle,
+            &mut hub_records,
+            &mut summary,
+            progress,
+        );
+        // Returning drops the receiver and the token sender, which stops the
+        // walker and the workers at their next send or token.
+        result
+    })?;
+
+    for rec in &hub_records {
+        let path = names::hub_member(&rec.hub)?;
+        let mut json = serde_json::to_vec_pretty(rec)?;
+        json.push(b'\n');
+        bundle.add_bytes(path, Kind::Home, &json)?;
+    }
+    Ok(summary)
+}
+
+fn walk_all(
+    tree: &dyn Tree,
+    homes: &[Home],
+    select: &Selection,
+    opts: &Options,
+    jobs: &mpsc::SyncSender<Job>,
+    msgs: &mpsc::Sender<Msg>,
+    tokens: &mpsc::Receiver<()>,
+) -> Result<()> {
+    let mut seq = 0u64;
+    for (id, home) in homes.iter().enumerate() {
+        let mut number = 0u32;
+        let mut batch: Vec<Node> = Vec::new();
+        let mut stored = 0u64;
+        let send = |batch: &mut Vec<Node>, number: &mut u32, seq: &mut u64| -> Result<()> {
+            tokens.recv().map_err(|_| anyhow!("export stopped"))?;
+            jobs.send(Job {
+                seq: *seq,
+                home: id,
+                number: *number,
+                nodes: std::mem::take(batch),
+            })
+            .map_err(|_| anyhow!("export stopped"))?;
+            *seq += 1;
+            *number += 1;
+            Ok(())
+        };
+        let skipped = tree
+            .walk(&home.hub, &home.name, select, &mut |node| {
+                stored += node.stored() + 512;
+                batch.push(node);
+                if stored >= opts.chunk_bytes || batch.len() >= opts.chunk_entries {
+                    send(&mut batch, &mut number, &mut seq)?;
+                    stored = 0;
+                }
+                Ok(())
+            })
+            .with_context(|| format!("hub {}, home {}", home.hub, home.name.shown()))?;
+        if !batch.is_empty() || number == 0 {
+            send(&mut batch, &mut number, &mut seq)?;
+        }
+        msgs.send(Msg::HomeEnd {
+            seq,
+            home: id,
+            skipped,
+        })
+        .map_err(|_| anyhow!("export stopped"))?;
+        seq += 1;
+    }
+    Ok(())
+}
+
+/// The index of the home being committed: its entries so far, in a
+/// temporary file, and its chunk members.
+struct OpenIndex {
+    home: usize,
+    file: BufWriter<File>,
+    chunks: Vec<String>,
+    entries: u64,
+    bytes: u64,
+    skipped: Vec<Skipped>,
+}
+
+fn commit_in_order(
+    homes: &[Home],
+    msgs: mpsc::Receiver<Msg>,
+    tokens: mpsc::SyncSender<()>,
+    bundle: &mut BundleWriter,
+    hubs: &mut [HubRecord],
+    summary: &mut Summary,
+    progress: &Progress,
+) -> Result<()> {
+    let mut waiting: BTreeMap<u64, Msg> = BTreeMap::new();
+    let mut next = 0u64;
+    let mut open: Option<OpenIndex> = None;
+    for msg in msgs {
+        if let Msg::Failed(e) = msg {
+            return Err(e);
+        }
+        waiting.insert(msg.seq(), msg);
+        while let Some(msg) = waiting.remove(&next) {
+            next += 1;
+            match msg {
+                Msg::Chunk(done) => {
+                    let home = &homes[done.home];
+                    let idx = match &mut open {
+                        Some(i) if i.home == done.home => i,
+                        _ => open.insert(OpenIndex {
+                            home: done.home,
+                            file: BufWriter::new(tempfile::tempfile_in(
+                                done.file
+                                    .path()
+                                    .parent()
+                                    .unwrap_or(std::path::Path::new(".")),
+                            )?),
+                            chunks: Vec::new(),
+                            entries: 0,
+                            bytes: 0,
+                            skipped: Vec::new(),
+                        }),
+                    };
+                    let member = names::chunk_member(&home.hub, &home.stem, done.number)?;
+                    bundle
+                        .add_file(member.clone(), Kind::Home, done.file.path())
+                        .with_context(|| format!("hub {}, home {}", home.hub, home.name.shown()))?;
+                    for e in &done.entries {
+                        idx.file.write_all(&e.to_line())?;
+                    }
+                    idx.chunks.push(member.to_string());
+                    idx.entries += done.entries.len() as u64;
+                    idx.bytes += done.bytes;
+                    idx.skipped.extend(done.skipped.iter().cloned());
+                    for w in &done.warnings {
+                        summary
+                            .warnings
+                            .push(format!("{}/{}: {w}", home.hub, home.name.shown()));
+                    }
+                    summary.chunks += 1;
+                    progress.add(done.bytes);
+                    tokens.send(()).ok();
+                }
+                Msg::HomeEnd { home, skipped, .. } => {
+                    let idx = open
+                        .take()
+                        .filter(|i| i.home == home)
+                        .ok_or_else(|| anyhow!("internal: home {home} ended without chunks"))?;
+                    write_index(&homes[home], idx, skipped, bundle, hubs, summary, progress)?;
+                }
+                Msg::Failed(e) => return Err(e),
+            }
+        }
+    }
+    if next == 0 && !homes.is_empty() {
+        return Err(anyhow!("export stopped before any home was packed"));
+    }
+    Ok(())
+}
+
+fn write_index(
+    home: &Home,
+    mut idx: OpenIndex,
+    skipped: Vec<Skipped>,
+    bundle: &mut BundleWriter,
+    hubs: &mut [HubRecord],
+    summary: &mut Summary,
+    progress: &Progress,
+) -> Result<()> {
+    idx.skipped.extend(skipped);
+    for s in &idx.skipped {
+        summary.skipped.push(format!(
+            "{}/{}/{}: {}",
+            home.hub,
+            home.name.shown(),
+            s.path.shown(),
+            s.reason
+        ));
+    }
+    let header = Header {
+        r2r_home_index: INDEX_VERSION,
+        hub: home.hub.clone(),
+        home: home.name.clone(),
+        chunks: idx.chunks.clone(),
+        entries: idx.entries,
+        bytes: idx.bytes,
+        skipped: idx.skipped,
+    }
+    .to_line();
+    let mut body = idx.file.into_inner().map_err(|e| e.into_error())?;
+    let body_len = body.stream_position()?;
+    body.rewind()?;
+    let member: MemberPath = names::index_member(&home.hub, &home.stem)?;
+    bundle.add_reader(
+        member.clone(),
+        Kind::Home,
+        header.len() as u64 + body_len,
+        io::Cursor::new(header).chain(body),
+    )?;
+    summary.entries += idx.entries;
+    summary.bytes += idx.bytes;
+    if let Some(rec) = hubs.iter_mut().find(|h| h.hub == home.hub) {
+        rec.homes.push(HomeRecord {
+            home: home.name.clone(),
+            stem: home.stem.clone(),
+            index: member.to_string(),
+            chunks: idx.chunks.len() as u32,
+            entries: idx.entries,
+            bytes: idx.bytes,
+        });
+    }
+    progress.note(&format!(
+        "{}/{}: {} entries, {}",
+        home.hub,
+        home.name.shown(),
+        idx.entries,
+        crate::cli::print::bytes(idx.bytes)
+    ));
+    Ok(())
+}
+
+/// Keeps the index line type in one place for `_hub.json`.
+pub fn hub_dir_entry(rec: &HubRecord) -> Result<Entry, String> {
+    let line = serde_json::to_vec(&rec.dir).map_err(|e| e.to_string())?;
+    Entry::parse(&line)
+}
