@@ -14,7 +14,7 @@ use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::index::{Entry, IndexReader, Type};
+use super::index::{Entry, IndexReader, Type, walk_order};
 use super::local_tree::LocalTree;
 use super::names;
 use super::restore::{hub_record, plan};
@@ -46,20 +46,6 @@ impl Exclude for Nothing {
     fn excluded(&self, _: &[u8], _: bool) -> bool {
         false
     }
-}
-
-/// Depth-first order: component by component, bytewise.
-fn walk_order(a: &[u8], b: &[u8]) -> Ordering {
-    if a == b {
-        return Ordering::Equal;
-    }
-    if a == b"." {
-        return Ordering::Less;
-    }
-    if b == b"." {
-        return Ordering::Greater;
-    }
-    a.split(|&c| c == b'/').cmp(b.split(|&c| c == b'/'))
 }
 
 pub fn compare(

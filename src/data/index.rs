@@ -265,6 +265,22 @@ pub fn check_relative(p: &[u8]) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The order of a walk and of an index: depth first, each directory before
+/// its children, siblings by name bytes. The home's root `.` comes first.
+pub fn walk_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    if a == b {
+        return Ordering::Equal;
+    }
+    if a == b"." {
+        return Ordering::Less;
+    }
+    if b == b"." {
+        return Ordering::Greater;
+    }
+    a.split(|&c| c == b'/').cmp(b.split(|&c| c == b'/'))
+}
+
 impl Header {
     pub fn to_line(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec(self).unwrap_or_default();

@@ -18,6 +18,7 @@ pub mod location;
 pub mod names;
 pub mod object_target;
 pub mod object_tree;
+pub mod objects;
 pub mod pack;
 pub mod restore;
 pub mod select;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod craft;
+pub mod s3;
 pub mod sops;
 
 use std::path::{Path, PathBuf};
