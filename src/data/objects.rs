@@ -107,7 +107,7 @@ pub fn representable(rel: &[u8], prefix_len: usize) -> bool {
     let Ok(s) = std::str::from_utf8(rel) else {
         return false;
     };
-    prefix_len + s.len() + 1 <= MAX_KEY
+    prefix_len + s.len() < MAX_KEY
         && !s.contains(|c: char| c.is_control())
         && s.split('/')
             .all(|c| !c.is_empty() && c != "." && c != ".." && c.trim() == c && c != ESCAPED)
