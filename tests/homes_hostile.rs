@@ -76,6 +76,7 @@ fn entry(path: &[u8], kind: Type, data: &[u8], target: Option<&[u8]>) -> Entry {
         link_group: 0,
         sha256: (kind == Type::File).then(|| r2r::bundle::digest::hex(&sha2::Sha256::digest(data))),
         chunk: 0,
+        content_type: None,
     }
 }
 

@@ -220,7 +220,13 @@ fn data_request(args: &Args) -> Result<crate::data::export::Request> {
         .iter()
         .map(|v| crate::data::export::name_value("--hub-db", v).map(|(h, p)| (h, PathBuf::from(p))))
         .collect::<Result<_>>()?;
+    let buckets = d
+        .buckets
+        .iter()
+        .map(|v| crate::data::export::name_value("--bucket", v))
+        .collect::<Result<_>>()?;
     Ok(crate::data::export::Request {
+        buckets,
         hub_dbs,
         homes: d.homes.clone(),
         users: d.users.clone(),

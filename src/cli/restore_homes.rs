@@ -31,6 +31,7 @@ use crate::progress::{Mode, Progress};
 #[command(after_help = "Examples:\n  \
     r2r restore-homes community.r2r.tar --pubkey r2r.pub --to /srv/homes\n  \
     r2r restore-homes b.tar --pubkey r2r.pub --to /mnt/nfs --hub prod --user 'jovyan-*'\n  \
+    r2r restore-homes b.tar --pubkey r2r.pub --bucket scratch --to s3://new-scratch\n  \
     AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… \\\n      \
     r2r restore-homes b.tar --pubkey r2r.pub --to s3://community-homes/prod")]
 pub struct Args {
@@ -48,6 +49,10 @@ pub struct Args {
     /// Restore only homes whose directory name matches this glob; repeatable.
     #[arg(long = "user", value_name = "GLOB")]
     users: Vec<String>,
+    /// Restore this bucket's objects (from `export --bucket NAME=…`) into
+    /// the root of --to, instead of homes; repeatable.
+    #[arg(long = "bucket", value_name = "NAME", conflicts_with_all = ["hubs", "users"])]
+    buckets: Vec<String>,
     /// No progress, only warnings and errors.
     #[arg(long, short)]
     quiet: bool,
@@ -68,6 +73,9 @@ struct Output<'a> {
 pub fn run(args: Args) -> Result<u8> {
     let pk = sign::load_public_key(&args.pubkey)?;
     let trusted = open_trusted(&args.bundle, &pk)?;
+    if !args.buckets.is_empty() {
+        return buckets(&args, &trusted);
+    }
     let available = restore::hubs_in(&trusted);
     if available.is_empty() {
         bail!("{} carries no homes", args.bundle.display());
@@ -135,4 +143,43 @@ pub fn open_target(url: &str) -> Result<Box<dyn Target>> {
         Location::Local(p) => Ok(Box::new(crate::data::local_target::LocalTarget::open(&p)?)),
         Location::Object(o) => crate::data::object_target::ObjectTarget::open(&o),
     }
+}
+
+fn buckets(args: &Args, trusted: &crate::bundle::verify::Trusted) -> Result<u8> {
+    let available = restore::buckets_in(trusted);
+    let mut target = open_target(&args.to)?;
+    let mut all = Vec::new();
+    for name in &args.buckets {
+        if !available.contains(name) {
+            bail!(
+                "the bundle carries no bucket {name:?}; it has: {}",
+                if available.is_empty() {
+                    "none".to_owned()
+                } else {
+                    available.join(", ")
+                }
+            );
+        }
+        let progress = Progress::start(
+            Mode::from_flags(args.quiet || args.json),
+            &format!("restoring bucket {name}"),
+            None,
+        );
+        let r = restore::restore_bucket(trusted, name, target.as_mut(), &progress);
+        progress.finish();
+        let r = r?;
+        if !args.json {
+            println!(
+                "restored bucket {name} into {}: {} objects ({})",
+                target.shown(),
+                r.files,
+                print::bytes(r.bytes)
+            );
+        }
+        all.push(serde_json::json!({"bucket": name, "objects": r.files, "bytes": r.bytes, "already_there": r.already_there}));
+    }
+    if args.json {
+        print::json(&all)?;
+    }
+    Ok(exit::OK)
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::index::{Entry, IndexReader, Type, walk_order};
 use super::local_tree::LocalTree;
-use super::names;
+use super::names::{self, Folder};
 use super::restore::{hub_record, plan};
 use super::select::Selection;
 use super::tree::{Exclude, Node, Tree};
@@ -60,8 +60,8 @@ pub fn compare(
     for hub in hubs {
         let rec = hub_record(trusted, hub)?;
         for home in rec.homes.iter().filter(|h| select.wants_home(&h.home.0)) {
-            plan(trusted, hub, home)?;
-            let index = names::index_member(hub, &home.stem)?;
+            plan(trusted, Folder::Homes, hub, home)?;
+            let index = names::index_member(Folder::Homes, hub, &home.stem)?;
             let member = trusted.open(index.as_str())?;
             let (_, mut lines) = IndexReader::open(BufReader::new(member))
                 .map_err(|e| anyhow!("member {index}: {e}"))?;

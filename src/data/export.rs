@@ -17,6 +17,8 @@ pub struct Request {
     pub homes: Option<String>,
     pub users: Vec<String>,
     pub excludes: Vec<String>,
+    /// `NAME=URL` of `--bucket`, parsed.
+    pub buckets: Vec<(String, String)>,
     /// `HUB=PATH` of `--hub-db`, parsed.
     pub hub_dbs: Vec<(String, std::path::PathBuf)>,
     pub pack: pack::Options,
@@ -27,9 +29,20 @@ pub struct Request {
 pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub homes: Option<pack::Summary>,
+    /// Buckets carried, by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<BucketSummary>,
     /// Hub databases carried: hub → bytes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hub_dbs: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BucketSummary {
+    pub name: String,
+    pub url: String,
+    pub objects: u64,
+    pub bytes: u64,
 }
 
 /// Splits a repeatable `NAME=VALUE` flag.
@@ -76,6 +89,32 @@ pub fn export(req: &Request, hubs: &[String], bundle: &mut BundleWriter) -> Resu
             progress.warn(&format!("skipped {s}"));
         }
         out.homes = Some(summary);
+    }
+    for (name, url) in &req.buckets {
+        crate::bundle::layout::MemberPath::join(["buckets", name]).map_err(|e| {
+            anyhow::anyhow!("--bucket {name}=…: {name:?} cannot name a bundle folder: {e}")
+        })?;
+        let tree = open_tree(url)?;
+        let progress = Progress::start(req.progress, &format!("bucket {name}"), None);
+        let summary = pack::pack_bucket(
+            tree.as_ref(),
+            name,
+            &Selection::default(),
+            &req.pack,
+            bundle,
+            &progress,
+        )
+        .with_context(|| format!("cannot export bucket {name} from {}", tree.shown()))?;
+        progress.finish();
+        for w in summary.warnings.iter().chain(&summary.skipped) {
+            progress.warn(&format!("bucket {name}: {w}"));
+        }
+        out.buckets.push(BucketSummary {
+            name: name.clone(),
+            url: tree.shown(),
+            objects: summary.files,
+            bytes: summary.bytes,
+        });
     }
     Ok(out)
 }

@@ -65,6 +65,8 @@ pub struct Entry {
     pub sha256: Option<String>,
     /// Which chunk (`NNN`) holds the entry.
     pub chunk: u32,
+    /// The object's content type, for entries read from object storage.
+    pub content_type: Option<String>,
 }
 
 /// The first line of an index.
@@ -120,6 +122,8 @@ struct Line {
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
     chunk: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_type: Option<String>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -176,6 +180,7 @@ impl Entry {
             link_group: self.link_group,
             sha256: self.sha256.clone(),
             chunk: self.chunk,
+            content_type: self.content_type.clone(),
         };
         let mut out = serde_json::to_vec(&line).unwrap_or_default();
         out.push(b'\n');
@@ -209,6 +214,7 @@ impl Entry {
             link_group: l.link_group,
             sha256: l.sha256,
             chunk: l.chunk,
+            content_type: l.content_type,
         };
         e.check_shape()?;
         Ok(e)
@@ -424,6 +430,7 @@ mod tests {
             link_group: 0,
             sha256: Some("a".repeat(64)),
             chunk: 2,
+            content_type: None,
         }
     }
 

@@ -168,6 +168,13 @@ impl Target for LocalTarget {
     }
 
     fn begin_home(&mut self, hub: &str, home: &RawPath) -> Result<()> {
+        self.cache = None;
+        if hub.is_empty() && home.0.is_empty() {
+            // A bucket: its objects go to the destination itself.
+            self.shown_home = self.root_path.display().to_string();
+            self.home = Some(rustix::io::dup(&self.root)?);
+            return Ok(());
+        }
         component(hub.as_bytes(), "hub")?;
         component(&home.0, "home")?;
         self.cache = None;

@@ -71,6 +71,7 @@ fn entry_from(path: Vec<u8>, kind: Type, meta: &Metadata) -> Entry {
         link_group: 0,
         sha256: None,
         chunk: 0,
+        content_type: None,
     }
 }
 

@@ -43,25 +43,49 @@ pub fn stem(name: &[u8]) -> String {
     }
 }
 
-pub fn chunk_member(hub: &str, stem: &str, n: u32) -> Result<MemberPath, PathError> {
-    MemberPath::join([HOMES, hub, &format!("{stem}.{n:03}.tar.gz")])
+/// What a packed tree is: a home under `homes/<hub>/`, or a bucket's
+/// objects under `buckets/<name>/` (stem [`BUCKET_STEM`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    Homes,
+    Buckets,
 }
 
-pub fn index_member(hub: &str, stem: &str) -> Result<MemberPath, PathError> {
-    MemberPath::join([HOMES, hub, &format!("{stem}.index.jsonl")])
+impl Folder {
+    pub fn name(self) -> &'static str {
+        match self {
+            Folder::Homes => HOMES,
+            Folder::Buckets => BUCKETS,
+        }
+    }
+
+    pub fn kind(self) -> crate::bundle::layout::Kind {
+        match self {
+            Folder::Homes => crate::bundle::layout::Kind::Home,
+            Folder::Buckets => crate::bundle::layout::Kind::Bucket,
+        }
+    }
+}
+
+/// The stem of a bucket's chunks and index.
+pub const BUCKET_STEM: &str = "objects";
+
+pub fn chunk_member(
+    folder: Folder,
+    group: &str,
+    stem: &str,
+    n: u32,
+) -> Result<MemberPath, PathError> {
+    MemberPath::join([folder.name(), group, &format!("{stem}.{n:03}.tar.gz")])
+}
+
+pub fn index_member(folder: Folder, group: &str, stem: &str) -> Result<MemberPath, PathError> {
+    MemberPath::join([folder.name(), group, &format!("{stem}.index.jsonl")])
 }
 
 /// `homes/<hub>/_hub.json`: the hub directory itself and its list of homes.
 pub fn hub_member(hub: &str) -> Result<MemberPath, PathError> {
     MemberPath::join([HOMES, hub, "_hub.json"])
-}
-
-pub fn bucket_data_member(bucket: &str, n: u32) -> Result<MemberPath, PathError> {
-    MemberPath::join([BUCKETS, bucket, &format!("objects.{n:03}.tar.gz")])
-}
-
-pub fn bucket_index_member(bucket: &str) -> Result<MemberPath, PathError> {
-    MemberPath::join([BUCKETS, bucket, "objects.index.jsonl"])
 }
 
 pub fn hub_db_member(hub: &str) -> Result<MemberPath, PathError> {
@@ -92,7 +116,7 @@ mod tests {
         ] {
             let s = stem(odd);
             assert!(s.starts_with('~') && s.len() == 33, "{odd:?} → {s}");
-            assert!(chunk_member("prod", &s, 0).is_ok());
+            assert!(chunk_member(Folder::Homes, "prod", &s, 0).is_ok());
         }
         assert_ne!(stem(b"Alice"), stem(b"ALICE"));
     }

@@ -84,6 +84,10 @@ impl Target for ObjectTarget {
     }
 
     fn begin_home(&mut self, hub: &str, home: &RawPath) -> Result<()> {
+        if hub.is_empty() && home.0.is_empty() {
+            self.prefix = String::new();
+            return Ok(());
+        }
         let name = std::str::from_utf8(&home.0)
             .ok()
             .filter(|n| objects::representable(n.as_bytes(), 0) && !n.contains('/'))
@@ -163,6 +167,7 @@ impl Target for ObjectTarget {
                 &key,
                 WriteOptions {
                     user_metadata: Some(objects::metadata_of(e)),
+                    content_type: e.content_type.clone(),
                     chunk: Some(8 << 20),
                     concurrent: 2,
                     ..Default::default()

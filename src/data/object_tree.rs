@@ -87,9 +87,16 @@ impl ObjectTree {
             link_group: num("r2r-link-group").map_or(0, |v| v as u64),
             sha256: None,
             chunk: 0,
+            content_type: None,
         };
         match e.kind {
-            Type::File => e.size = meta.map_or(0, |m| m.content_length()),
+            Type::File => {
+                e.content_type = meta
+                    .as_ref()
+                    .and_then(|m| m.content_type())
+                    .map(str::to_owned);
+                e.size = meta.map_or(0, |m| m.content_length());
+            }
             Type::Symlink => e.target = Some(RawPath(self.small(key)?)),
             _ => e.link_group = 0,
         }
@@ -155,7 +162,12 @@ impl Tree for ObjectTree {
         visit: &mut dyn FnMut(Node) -> Result<()>,
     ) -> Result<Vec<Skipped>> {
         let home_name = std::str::from_utf8(&home.0).context("home name is not UTF-8")?;
-        let prefix = format!("{hub}/{home_name}/");
+        // An empty hub and home walk the whole tree: a bucket.
+        let prefix = if hub.is_empty() {
+            String::new()
+        } else {
+            format!("{hub}/{home_name}/")
+        };
         // (path in the home, object key, is a directory)
         let mut found: Vec<(Vec<u8>, String, bool)> = Vec::new();
         let mut dirs: BTreeSet<Vec<u8>> = BTreeSet::new();

@@ -84,16 +84,31 @@ pub struct Summary {
     pub hubs: usize,
     pub homes: usize,
     pub entries: u64,
+    /// Regular files (objects, for a bucket) among the entries.
+    pub files: u64,
     pub bytes: u64,
     pub chunks: u64,
     pub skipped: Vec<String>,
     pub warnings: Vec<String>,
 }
 
+/// One tree to pack: a home, or a whole bucket (hub = bucket name, name
+/// and stem `objects`, walked from the tree's root).
 struct Home {
+    folder: names::Folder,
     hub: String,
     name: RawPath,
     stem: String,
+}
+
+impl Home {
+    /// What the walk is asked for: `hub/name`, or the root for a bucket.
+    fn walk_at(&self) -> (&str, RawPath) {
+        match self.folder {
+            names::Folder::Homes => (&self.hub, self.name.clone()),
+            names::Folder::Buckets => ("", RawPath(Vec::new())),
+        }
+    }
 }
 
 enum Msg {
@@ -114,6 +129,38 @@ impl Msg {
             Msg::Failed(_) => u64::MAX,
         }
     }
+}
+
+/// Packs a whole bucket (or prefix) from `tree` as `buckets/<name>/`.
+pub fn pack_bucket(
+    tree: &dyn Tree,
+    name: &str,
+    select: &Selection,
+    opts: &Options,
+    bundle: &mut BundleWriter,
+    progress: &Progress,
+) -> Result<Summary> {
+    let homes = vec![Home {
+        folder: names::Folder::Buckets,
+        hub: name.to_owned(),
+        name: RawPath(names::BUCKET_STEM.as_bytes().to_vec()),
+        stem: names::BUCKET_STEM.to_owned(),
+    }];
+    let mut summary = Summary {
+        homes: 1,
+        ..Summary::default()
+    };
+    run(
+        tree,
+        &homes,
+        select,
+        opts,
+        bundle,
+        &mut [],
+        &mut summary,
+        progress,
+    )?;
+    Ok(summary)
 }
 
 /// Packs the selected homes of `hubs` from `tree` into `bundle`.
@@ -145,6 +192,7 @@ pub fn pack(
         for name in names.into_iter().filter(|n| select.wants_home(&n.0)) {
             let stem = names::stem(&name.0);
             homes.push(Home {
+                folder: names::Folder::Homes,
                 hub: hub.clone(),
                 name,
                 stem,
@@ -161,7 +209,36 @@ pub fn pack(
     }
     summary.hubs = hub_records.len();
     summary.homes = homes.len();
+    run(
+        tree,
+        &homes,
+        select,
+        opts,
+        bundle,
+        &mut hub_records,
+        &mut summary,
+        progress,
+    )?;
+    for rec in &hub_records {
+        let path = names::hub_member(&rec.hub)?;
+        let mut json = serde_json::to_vec_pretty(rec)?;
+        json.push(b'\n');
+        bundle.add_bytes(path, Kind::Home, &json)?;
+    }
+    Ok(summary)
+}
 
+#[allow(clippy::too_many_arguments)]
+fn run(
+    tree: &dyn Tree,
+    homes: &[Home],
+    select: &Selection,
+    opts: &Options,
+    bundle: &mut BundleWriter,
+    hub_records: &mut [HubRecord],
+    summary: &mut Summary,
+    progress: &Progress,
+) -> Result<()> {
     let (job_tx, job_rx) = mpsc::sync_channel::<Job>(opts.jobs);
     let job_rx = std::sync::Mutex::new(job_rx);
     let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
@@ -174,7 +251,7 @@ pub fn pack(
 
     std::thread::scope(|s| -> Result<()> {
         let walker_tx = msg_tx.clone();
-        let homes_ref = &homes;
+        let homes_ref = homes;
         s.spawn(move || {
             if let Err(e) = walk_all(
                 tree, homes_ref, select, opts, &job_tx, &walker_tx, &token_rx,
@@ -207,26 +284,18 @@ pub fn pack(
         }
         drop(msg_tx);
         let result = commit_in_order(
-            &homes,
+            homes,
             msg_rx,
             token_tx,
             bundle,
-            &mut hub_records,
-            &mut summary,
+            hub_records,
+            summary,
             progress,
         );
         // Returning drops the receiver and the token sender, which stops the
         // walker and the workers at their next send or token.
         result
-    })?;
-
-    for rec in &hub_records {
-        let path = names::hub_member(&rec.hub)?;
-        let mut json = serde_json::to_vec_pretty(rec)?;
-        json.push(b'\n');
-        bundle.add_bytes(path, Kind::Home, &json)?;
-    }
-    Ok(summary)
+    })
 }
 
 fn walk_all(
@@ -256,8 +325,9 @@ fn walk_all(
             *number += 1;
             Ok(())
         };
+        let (at_hub, at_name) = home.walk_at();
         let skipped = tree
-            .walk(&home.hub, &home.name, select, &mut |node| {
+            .walk(at_hub, &at_name, select, &mut |node| {
                 stored += node.stored() + 512;
                 batch.push(node);
                 if stored >= opts.chunk_bytes || batch.len() >= opts.chunk_entries {
@@ -330,15 +400,21 @@ fn commit_in_order(
                             skipped: Vec::new(),
                         }),
                     };
-                    let member = names::chunk_member(&home.hub, &home.stem, done.number)?;
+                    let member =
+                        names::chunk_member(home.folder, &home.hub, &home.stem, done.number)?;
                     bundle
-                        .add_file(member.clone(), Kind::Home, done.file.path())
+                        .add_file(member.clone(), home.folder.kind(), done.file.path())
                         .with_context(|| format!("hub {}, home {}", home.hub, home.name.shown()))?;
                     for e in &done.entries {
                         idx.file.write_all(&e.to_line())?;
                     }
                     idx.chunks.push(member.to_string());
                     idx.entries += done.entries.len() as u64;
+                    summary.files += done
+                        .entries
+                        .iter()
+                        .filter(|e| e.kind == super::index::Type::File)
+                        .count() as u64;
                     idx.bytes += done.bytes;
                     idx.skipped.extend(done.skipped.iter().cloned());
                     for w in &done.warnings {
@@ -399,10 +475,10 @@ fn write_index(
     let mut body = idx.file.into_inner().map_err(|e| e.into_error())?;
     let body_len = body.stream_position()?;
     body.rewind()?;
-    let member: MemberPath = names::index_member(&home.hub, &home.stem)?;
+    let member: MemberPath = names::index_member(home.folder, &home.hub, &home.stem)?;
     bundle.add_reader(
         member.clone(),
-        Kind::Home,
+        home.folder.kind(),
         header.len() as u64 + body_len,
         io::Cursor::new(header).chain(body),
     )?;

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tar::EntryType;
 
 use super::index::{Entry, Header, IndexReader, RawPath, Type};
-use super::names;
+use super::names::{self, Folder};
 use super::pack::{HomeRecord, HubRecord, hub_dir_entry};
 use super::select::Selection;
 use super::tarball;
@@ -96,13 +96,73 @@ pub fn restore(
         let dir = hub_dir_entry(&rec)
             .map_err(|e| anyhow!("homes/{hub}/_hub.json: the hub directory entry {e}"))?;
         for home in rec.homes.iter().filter(|h| select.wants_home(&h.home.0)) {
-            restore_home(trusted, hub, home, target, progress, &mut out)
-                .with_context(|| format!("hub {hub}, home {}", home.home.shown()))?;
+            restore_home(
+                trusted,
+                Folder::Homes,
+                hub,
+                home,
+                target,
+                progress,
+                &mut out,
+            )
+            .with_context(|| format!("hub {hub}, home {}", home.home.shown()))?;
             out.homes += 1;
         }
         target.finish_hub(hub, &dir)?;
         out.hubs += 1;
     }
+    Ok(out)
+}
+
+/// The buckets the bundle carries.
+pub fn buckets_in(trusted: &Trusted) -> Vec<String> {
+    let suffix = format!("/{}.index.jsonl", names::BUCKET_STEM);
+    trusted
+        .members_under("buckets/")
+        .filter_map(|p| p.strip_prefix("buckets/"))
+        .filter_map(|p| p.strip_suffix(suffix.as_str()))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The record `_hub.json` would hold for a bucket, which has none.
+fn bucket_record(trusted: &Trusted, name: &str) -> Result<HomeRecord> {
+    let index = names::index_member(Folder::Buckets, name, names::BUCKET_STEM)?;
+    if !trusted.has(index.as_str()) {
+        bail!("the bundle carries no bucket {name:?}");
+    }
+    Ok(HomeRecord {
+        home: RawPath(names::BUCKET_STEM.as_bytes().to_vec()),
+        stem: names::BUCKET_STEM.to_owned(),
+        index: index.to_string(),
+        chunks: 0,
+        entries: 0,
+        bytes: 0,
+    })
+}
+
+/// Restores bucket `name`'s objects into the root of `target`.
+pub fn restore_bucket(
+    trusted: &Trusted,
+    name: &str,
+    target: &mut dyn Target,
+    progress: &Progress,
+) -> Result<Restored> {
+    let mut out = Restored {
+        owners_restored: target.restores_owners(),
+        ..Restored::default()
+    };
+    let rec = bucket_record(trusted, name)?;
+    restore_home(
+        trusted,
+        Folder::Buckets,
+        name,
+        &rec,
+        target,
+        progress,
+        &mut out,
+    )
+    .with_context(|| format!("bucket {name}"))?;
     Ok(out)
 }
 
@@ -115,9 +175,12 @@ pub struct Plan {
 
 /// Reads a home's index once in full, checking it against its signed digest
 /// and `_hub.json`, before anything acts on it.
-pub fn plan(trusted: &Trusted, hub: &str, home: &HomeRecord) -> Result<Plan> {
-    let stem = names::stem(&home.home.0);
-    let index = names::index_member(hub, &stem)?;
+pub fn plan(trusted: &Trusted, folder: Folder, hub: &str, home: &HomeRecord) -> Result<Plan> {
+    let stem = match folder {
+        Folder::Homes => names::stem(&home.home.0),
+        Folder::Buckets => names::BUCKET_STEM.to_owned(),
+    };
+    let index = names::index_member(folder, hub, &stem)?;
     if home.stem != stem || home.index != index.as_str() {
         bail!(
             "_hub.json names {} for this home; expected {index}",
@@ -129,7 +192,7 @@ pub fn plan(trusted: &Trusted, hub: &str, home: &HomeRecord) -> Result<Plan> {
         let (header, mut lines) = IndexReader::open(BufReader::new(&mut member))
             .map_err(|e| anyhow!("member {index}: {e}"))?;
         let expected: Vec<String> = (0..header.chunks.len() as u32)
-            .map(|n| names::chunk_member(hub, &stem, n).map(|p| p.to_string()))
+            .map(|n| names::chunk_member(folder, hub, &stem, n).map(|p| p.to_string()))
             .collect::<Result<_, _>>()?;
         if header.chunks != expected || header.home != home.home || header.hub != hub {
             bail!("member {index}: its header names another hub, home or chunk list");
@@ -163,19 +226,24 @@ pub fn plan(trusted: &Trusted, hub: &str, home: &HomeRecord) -> Result<Plan> {
 
 fn restore_home(
     trusted: &Trusted,
+    folder: Folder,
     hub: &str,
     home: &HomeRecord,
     target: &mut dyn Target,
     progress: &Progress,
     out: &mut Restored,
 ) -> Result<()> {
-    let plan = plan(trusted, hub, home)?;
-    let index_name = names::index_member(hub, &home.stem)?;
+    let plan = plan(trusted, folder, hub, home)?;
+    let index_name = names::index_member(folder, hub, &home.stem)?;
     // The index was verified in full by `plan`; read it again in lockstep.
     let member = trusted.open(index_name.as_str())?;
     let (_, mut lines) = IndexReader::open(BufReader::new(member))
         .map_err(|e| anyhow!("member {index_name}: {e}"))?;
-    target.begin_home(hub, &home.home)?;
+    match folder {
+        Folder::Homes => target.begin_home(hub, &home.home)?,
+        // A bucket's objects go to the destination's root.
+        Folder::Buckets => target.begin_home("", &RawPath(Vec::new()))?,
+    }
     let mut pending: Option<Entry> = None;
     let mut linked: HashMap<Vec<u8>, u64> = HashMap::new();
     let mut dirs: Vec<Entry> = Vec::new();
@@ -266,6 +334,10 @@ fn restore_home(
     }
     // Innermost first, so a read-only parent does not stop a child.
     for d in dirs.iter().rev() {
+        // A bucket's root is the destination itself, which keeps its own.
+        if folder == Folder::Buckets && d.path.0 == b"." {
+            continue;
+        }
         target.finish_dir(d)?;
     }
     progress.note(&format!("{hub}/{}: restored", home.home.shown()));
