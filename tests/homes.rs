@@ -378,3 +378,96 @@ fn the_hub_database_is_carried_and_its_users_listed() {
     );
     assert!(!tmp.path().join("c.tar").exists());
 }
+
+#[test]
+fn an_interrupted_export_resumes_after_its_last_complete_chunk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    // Text that compresses, packed at level 9 in 1 MiB chunks: slow enough
+    // to interrupt after the first chunk and well before the last.
+    for user in ["ann", "bob"] {
+        let d = src.join("prod").join(user);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..24 {
+            let text: String = (0..40_000)
+                .map(|n| format!("{user},{i},{},{}\n", n * 7919 % 10007, n))
+                .collect();
+            std::fs::write(d.join(format!("table-{i:02}.csv")), text).unwrap();
+        }
+    }
+    let keys = keys();
+    let out = tmp.path().join("b.tar");
+    let journal = tmp.path().join(".b.tar.partial.journal");
+    let args = [
+        "--homes",
+        s(&src),
+        "--hub",
+        "prod",
+        "--chunk-mib",
+        "1",
+        "--level",
+        "9",
+        "--jobs",
+        "1",
+        "--quiet",
+    ];
+    let mut child = export_cmd(&example_repo(), "example", &keys.key, &out)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        if text.contains(".001.tar.gz") {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the export finished before it could be interrupted"
+        );
+        assert!(start.elapsed().as_secs() < 120, "no chunk was journaled");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !out.exists(),
+        "an interrupted export left something that looks like a bundle"
+    );
+    assert!(tmp.path().join(".b.tar.partial").exists());
+
+    let r = run(export_cmd(&example_repo(), "example", &keys.key, &out).args(args));
+    assert_eq!(r.code, 1, "starting over needs --force or --resume: {r:?}");
+    assert!(r.stderr.contains("--resume"), "{r:?}");
+
+    let mut resumed_args = args.to_vec();
+    resumed_args.extend(["--resume", "--json"]);
+    let r = run(export_cmd(&example_repo(), "example", &keys.key, &out).args(&resumed_args));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.json()["homes"]["resumed_chunks"].as_u64().unwrap() >= 2,
+        "{}",
+        r.stdout
+    );
+    assert!(!journal.exists() && !tmp.path().join(".b.tar.partial").exists());
+    assert_eq!(verify(&out, &keys.public).code, 0);
+    let dest = tmp.path().join("dest");
+    let r = restore(&out, &keys, &dest, &["--quiet"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(digest(&dest.join("prod")), digest(&src.join("prod")));
+
+    let r = run(export_cmd(
+        &example_repo(),
+        "example",
+        &keys.key,
+        &tmp.path().join("c.tar"),
+    )
+    .args(["--homes", s(&src), "--resume"]));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("no interrupted export to resume"),
+        "{r:?}"
+    );
+}

@@ -14,6 +14,7 @@ use crate::fsutil;
 pub struct DirSink {
     tmp: PathBuf,
     output: PathBuf,
+    keep: bool,
 }
 
 impl DirSink {
@@ -32,6 +33,46 @@ impl DirSink {
         Ok(DirSink {
             tmp,
             output: output.to_owned(),
+            keep: false,
+        })
+    }
+
+    /// The partial a resumable export writes: one fixed name.
+    pub fn partial_path(output: &Path) -> PathBuf {
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        fsutil::parent_of(output).join(format!(".{name}.partial"))
+    }
+
+    pub fn create_resumable(output: &Path) -> Result<DirSink> {
+        let tmp = Self::partial_path(output);
+        fs::create_dir(&tmp).with_context(|| {
+            format!("cannot create {} (an interrupted export? pass --resume to continue it, or --force to start over)", tmp.display())
+        })?;
+        Ok(DirSink {
+            tmp,
+            output: output.to_owned(),
+            keep: false,
+        })
+    }
+
+    /// Continues a partial, removing every file the journal does not vouch
+    /// for.
+    pub fn resume(output: &Path, kept: &std::collections::HashSet<String>) -> Result<DirSink> {
+        let tmp = Self::partial_path(output);
+        let mut present = Vec::new();
+        walk(&tmp, &tmp, &mut present).map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
+        for e in present {
+            if !kept.contains(e.path.as_str()) {
+                fs::remove_file(tmp.join(e.path.as_str()))?;
+            }
+        }
+        Ok(DirSink {
+            tmp,
+            output: output.to_owned(),
+            keep: false,
         })
     }
 }
@@ -45,6 +86,23 @@ impl Sink for DirSink {
         let mut out = BufWriter::with_capacity(1 << 20, File::create_new(&dest)?);
         io::copy(data, &mut out)?;
         out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    }
+
+    fn partial(&self) -> &Path {
+        &self.tmp
+    }
+
+    fn position(&self) -> u64 {
+        0
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        // Each member file is synced as it is closed.
+        Ok(())
+    }
+
+    fn keep_on_failure(&mut self) {
+        self.keep = true;
     }
 
     fn commit(self: Box<Self>, replace: bool) -> Result<()> {
@@ -87,7 +145,9 @@ impl Sink for DirSink {
 impl Drop for DirSink {
     fn drop(&mut self) {
         // After a successful commit the temporary path no longer exists.
-        let _ = fs::remove_dir_all(&self.tmp);
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
     }
 }
 

@@ -286,6 +286,6 @@ mod tests {
         for k in Kind::ALL {
             assert_eq!(Kind::parse(k.as_str()), Some(k));
         }
-        assert_eq!(Kind::parse("home"), None);
+        assert_eq!(Kind::parse("images"), None);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod digest;
 pub mod dir_store;
+pub mod journal;
 pub mod layout;
 pub mod manifest;
 pub mod reader;

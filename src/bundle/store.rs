@@ -23,6 +23,15 @@ pub trait Sink {
     fn put(&mut self, path: &MemberPath, size: u64, data: &mut dyn Read) -> io::Result<()>;
     /// Makes the finished bundle appear at its final path, all at once.
     fn commit(self: Box<Self>, replace: bool) -> Result<()>;
+    /// Where the unfinished bundle is.
+    fn partial(&self) -> &std::path::Path;
+    /// Bytes written so far (a tar partial's length; 0 for a directory).
+    fn position(&self) -> u64;
+    /// Makes what is written so far durable.
+    fn sync(&mut self) -> io::Result<()>;
+    /// Leaves the unfinished bundle in place if the export fails, so that
+    /// `--resume` can continue it.
+    fn keep_on_failure(&mut self);
 }
 
 /// A store that cannot be read as a bundle at all.

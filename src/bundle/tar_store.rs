@@ -7,7 +7,7 @@
 //! mean one thing to r2r and another to the auditor's `tar`.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -21,10 +21,12 @@ use crate::fsutil;
 const BLOCK: u64 = 512;
 
 pub struct TarSink {
-    builder: tar::Builder<BufWriter<File>>,
-    tmp_path: tempfile::TempPath,
+    builder: Option<tar::Builder<BufWriter<File>>>,
+    tmp_path: PathBuf,
     output: PathBuf,
     mtime: u64,
+    position: u64,
+    keep: bool,
 }
 
 impl TarSink {
@@ -42,14 +44,64 @@ impl TarSink {
             .tempfile_in(dir)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
         let (file, tmp_path) = tmp.into_parts();
+        let tmp_path = tmp_path
+            .keep()
+            .map_err(|e| anyhow::anyhow!("cannot keep {}: {e}", dir.display()))?;
+        Ok(TarSink::over(file, tmp_path, output, mtime, 0))
+    }
+
+    /// The partial a resumable export writes: one fixed name, so that a
+    /// later `--resume` finds it. Refuses to start over an existing one.
+    pub fn partial_path(output: &Path) -> PathBuf {
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        fsutil::parent_of(output).join(format!(".{name}.partial"))
+    }
+
+    pub fn create_resumable(output: &Path, mtime: u64) -> Result<TarSink> {
+        let path = Self::partial_path(output);
+        let file = File::create_new(&path).with_context(|| {
+            format!("cannot create {} (an interrupted export? pass --resume to continue it, or --force to start over)", path.display())
+        })?;
+        Ok(TarSink::over(file, path, output, mtime, 0))
+    }
+
+    /// Continues a partial, cut back to `end` bytes (the last member the
+    /// journal vouches for).
+    pub fn resume(output: &Path, mtime: u64, end: u64) -> Result<TarSink> {
+        let path = Self::partial_path(output);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        file.set_len(end)?;
+        use std::io::Seek;
+        (&file).seek(io::SeekFrom::Start(end))?;
+        Ok(TarSink::over(file, path, output, mtime, end))
+    }
+
+    fn over(file: File, tmp_path: PathBuf, output: &Path, mtime: u64, position: u64) -> TarSink {
         let mut builder = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
         builder.mode(tar::HeaderMode::Deterministic);
-        Ok(TarSink {
-            builder,
+        TarSink {
+            builder: Some(builder),
             tmp_path,
             output: output.to_owned(),
             mtime,
-        })
+            position,
+            keep: false,
+        }
+    }
+}
+
+impl Drop for TarSink {
+    fn drop(&mut self) {
+        // After a commit the builder is gone and the file renamed.
+        if self.builder.is_some() && !self.keep {
+            let _ = std::fs::remove_file(&self.tmp_path);
+        }
     }
 }
 
@@ -64,29 +116,64 @@ impl Sink for TarSink {
         header.set_gid(0);
         header.set_mtime(self.mtime);
         header.set_cksum();
-        self.builder.append(&header, data)
+        let builder = self
+            .builder
+            .as_mut()
+            .ok_or_else(|| io::Error::other("bundle already committed"))?;
+        builder.append(&header, data)?;
+        self.position += BLOCK + size.div_ceil(BLOCK) * BLOCK;
+        Ok(())
     }
 
-    fn commit(self: Box<Self>, replace: bool) -> Result<()> {
-        let TarSink {
-            builder,
-            tmp_path,
-            output,
-            ..
-        } = *self;
-        builder
+    fn partial(&self) -> &Path {
+        &self.tmp_path
+    }
+
+    fn position(&self) -> u64 {
+        self.position
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        match self.builder.as_mut() {
+            Some(b) => {
+                b.get_mut().flush()?;
+                b.get_ref().get_ref().sync_data()
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn keep_on_failure(&mut self) {
+        self.keep = true;
+    }
+
+    fn commit(mut self: Box<Self>, replace: bool) -> Result<()> {
+        let builder = self
+            .builder
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("bundle already committed"))?;
+        let tmp_path = self.tmp_path.clone();
+        let output = self.output.clone();
+        let finished = builder
             .into_inner()
             .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
             .and_then(|f| f.sync_all())
-            .with_context(|| format!("cannot finish writing {}", tmp_path.display()))?;
-        let persisted = if replace {
-            tmp_path.persist(&output)
-        } else {
-            tmp_path.persist_noclobber(&output)
-        };
-        persisted
-            .map_err(|e| e.error)
-            .with_context(|| format!("cannot move the finished bundle to {}", output.display()))?;
+            .with_context(|| format!("cannot finish writing {}", tmp_path.display()));
+        let moved = finished.and_then(|()| {
+            let flags = if replace {
+                rustix::fs::RenameFlags::empty()
+            } else {
+                rustix::fs::RenameFlags::NOREPLACE
+            };
+            rustix::fs::renameat_with(rustix::fs::CWD, &tmp_path, rustix::fs::CWD, &output, flags)
+                .with_context(|| format!("cannot move the finished bundle to {}", output.display()))
+        });
+        if let Err(e) = moved {
+            if !self.keep {
+                let _ = std::fs::remove_file(&tmp_path);
+            }
+            return Err(e);
+        }
         fsutil::sync_dir(fsutil::parent_of(&output));
         Ok(())
     }

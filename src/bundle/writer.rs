@@ -8,8 +8,11 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use minisign::{PublicKey, SecretKey};
 
+use std::collections::HashMap;
+
 use super::digest::HashingReader;
 use super::dir_store::DirSink;
+use super::journal::{Done, Journal};
 use super::layout::{Kind, MANIFEST, MemberPath, PathSet, SIGNATURE, SUMS};
 use super::manifest::{FORMAT_VERSION, Manifest, MemberRecord, Source};
 use super::sign;
@@ -45,12 +48,35 @@ pub struct Signer {
 
 pub struct BundleWriter {
     sink: Box<dyn Sink>,
+    /// Present for resumable exports (those carrying user data).
+    journal: Option<Journal>,
+    resumed: HashMap<String, Done>,
     replace: bool,
     created: String,
     records: Vec<MemberRecord>,
     paths: PathSet,
     stored_members: usize,
     stored_bytes: u64,
+    /// The journal note for the member being added.
+    pending_extra: serde_json::Value,
+}
+
+/// The fixed-name partial of a resumable export.
+fn partial_path(output: &Path, format: Format) -> std::path::PathBuf {
+    match format {
+        Format::Tar => TarSink::partial_path(output),
+        Format::Dir => DirSink::partial_path(output),
+    }
+}
+
+fn discard_partial(partial: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(Journal::path_for(partial));
+    match partial.symlink_metadata() {
+        Ok(m) if m.is_dir() => fsutil::remove_tree(partial),
+        Ok(_) => std::fs::remove_file(partial)
+            .with_context(|| format!("cannot remove {}", partial.display())),
+        Err(_) => Ok(()),
+    }
 }
 
 /// What a finished bundle holds.
@@ -86,13 +112,146 @@ impl BundleWriter {
         };
         Ok(BundleWriter {
             sink,
+            journal: None,
+            resumed: HashMap::new(),
             replace,
             created: rfc3339(created),
             records: Vec::new(),
             paths: PathSet::default(),
             stored_members: 0,
             stored_bytes: 0,
+            pending_extra: serde_json::Value::Null,
         })
+    }
+
+    /// Starts a bundle that an interrupted export can resume: the partial
+    /// has a fixed name beside `output`, a journal records each complete
+    /// member, and both stay behind if the export fails. `replace` also
+    /// discards the partial of an earlier interrupted export.
+    pub fn create_resumable(
+        output: &Path,
+        format: Format,
+        created: u64,
+        replace: bool,
+    ) -> Result<BundleWriter> {
+        if !replace && output.symlink_metadata().is_ok() {
+            bail!("{} already exists", output.display());
+        }
+        let partial = partial_path(output, format);
+        if replace {
+            discard_partial(&partial)?;
+        }
+        let mut sink: Box<dyn Sink> = match format {
+            Format::Tar => Box::new(TarSink::create_resumable(output, created)?),
+            Format::Dir => Box::new(DirSink::create_resumable(output)?),
+        };
+        sink.keep_on_failure();
+        let journal = Journal::create(&partial, created)?;
+        Ok(BundleWriter {
+            sink,
+            journal: Some(journal),
+            resumed: HashMap::new(),
+            replace,
+            created: rfc3339(created),
+            records: Vec::new(),
+            paths: PathSet::default(),
+            stored_members: 0,
+            stored_bytes: 0,
+            pending_extra: serde_json::Value::Null,
+        })
+    }
+
+    /// Continues the partial an interrupted export left beside `output`.
+    /// Every member the journal vouches for is kept; the export then
+    /// re-adds its members, and those already there are checked, not
+    /// written again.
+    pub fn resume(output: &Path, format: Format, replace: bool) -> Result<BundleWriter> {
+        let partial = partial_path(output, format);
+        if partial.symlink_metadata().is_err() {
+            bail!(
+                "there is no interrupted export to resume: {} does not exist",
+                partial.display()
+            );
+        }
+        let (start, done) = Journal::read(&partial)?;
+        let len = match format {
+            Format::Tar => std::fs::metadata(&partial)?.len(),
+            Format::Dir => u64::MAX,
+        };
+        let mut kept = Vec::new();
+        let mut end = 0u64;
+        for d in done {
+            let fits = match format {
+                Format::Tar => d.offset == end + 512 && d.end <= len && d.end >= d.offset + d.size,
+                Format::Dir => partial
+                    .join(&d.path)
+                    .metadata()
+                    .is_ok_and(|m| m.len() == d.size),
+            };
+            if !fits {
+                break;
+            }
+            end = d.end;
+            kept.push(d);
+        }
+        let mut sink: Box<dyn Sink> = match format {
+            Format::Tar => Box::new(TarSink::resume(output, start.created, end)?),
+            Format::Dir => Box::new(DirSink::resume(
+                output,
+                &kept.iter().map(|d| d.path.clone()).collect(),
+            )?),
+        };
+        sink.keep_on_failure();
+        let journal = Journal::rewrite(&partial, &start, &kept)?;
+        Ok(BundleWriter {
+            sink,
+            journal: Some(journal),
+            resumed: kept.into_iter().map(|d| (d.path.clone(), d)).collect(),
+            replace,
+            created: rfc3339(start.created),
+            records: Vec::new(),
+            paths: PathSet::default(),
+            stored_members: 0,
+            stored_bytes: 0,
+            pending_extra: serde_json::Value::Null,
+        })
+    }
+
+    /// Members the interrupted export completed and this one has not yet
+    /// claimed.
+    pub fn resumed_count(&self) -> usize {
+        self.resumed.len()
+    }
+
+    /// What the interrupted export recorded for `path`, if it completed it.
+    pub fn resumed_extra(&self, path: &MemberPath) -> Option<&serde_json::Value> {
+        self.resumed.get(path.as_str()).map(|d| &d.extra)
+    }
+
+    /// Takes a member the interrupted export completed as it is, without
+    /// producing it again (a chunk, whose index lines the journal kept).
+    pub fn claim(&mut self, path: &MemberPath) -> Result<()> {
+        let d = self
+            .resumed
+            .remove(path.as_str())
+            .ok_or_else(|| anyhow::anyhow!("internal: {path} was not resumed"))?;
+        self.claimed(d)
+    }
+
+    fn claimed(&mut self, d: Done) -> Result<()> {
+        let path = MemberPath::parse(&d.path)?;
+        self.paths
+            .insert(&path)
+            .map_err(|reason| anyhow::anyhow!("member {path} {reason}"))?;
+        self.stored_members += 1;
+        self.stored_bytes += d.size;
+        self.records.push(MemberRecord {
+            path: d.path,
+            kind: d.kind,
+            size: d.size,
+            sha256: d.sha256,
+        });
+        Ok(())
     }
 
     /// Streams the file at `src` into the bundle as member `path`.
@@ -126,6 +285,19 @@ impl BundleWriter {
         self.add(path, kind, size, data)
     }
 
+    /// Like [`BundleWriter::add_file`], recording `extra` in the journal
+    /// for a later `--resume`.
+    pub fn add_file_noting(
+        &mut self,
+        path: MemberPath,
+        kind: Kind,
+        src: &Path,
+        extra: serde_json::Value,
+    ) -> Result<()> {
+        self.pending_extra = extra;
+        self.add_file(path, kind, src)
+    }
+
     fn add(&mut self, path: MemberPath, kind: Kind, size: u64, data: impl Read) -> Result<()> {
         if path.top() != kind.folder() {
             bail!(
@@ -133,7 +305,34 @@ impl BundleWriter {
                 kind.folder()
             );
         }
+        if let Some(d) = self.resumed.remove(path.as_str()) {
+            // Completed by the interrupted export: it must be the same bytes.
+            let (sha, n) = super::digest::sha256_reader(data)
+                .with_context(|| format!("cannot read member {path}"))?;
+            if sha != d.sha256 || n != d.size {
+                bail!(
+                    "member {path} is not what the interrupted export wrote: the source changed since\nhint: start over with --force instead of --resume"
+                );
+            }
+            self.pending_extra = serde_json::Value::Null;
+            return self.claimed(d);
+        }
+        let offset = self.sink.position() + 512;
         let sha256 = self.put(&path, size, data)?;
+        if let Some(j) = &mut self.journal {
+            self.sink
+                .sync()
+                .with_context(|| format!("cannot sync {}", self.sink.partial().display()))?;
+            j.record(&Done {
+                path: path.to_string(),
+                kind: kind.as_str().to_owned(),
+                size,
+                sha256: sha256.clone(),
+                offset,
+                end: self.sink.position(),
+                extra: std::mem::take(&mut self.pending_extra),
+            })?;
+        }
         self.records.push(MemberRecord {
             path: path.to_string(),
             kind: kind.as_str().to_owned(),
@@ -170,6 +369,11 @@ impl BundleWriter {
     /// Writes `bundle.json`, `SHA256SUMS` and the signature, then moves the
     /// bundle to its final path.
     pub fn finish(mut self, source: Source, signer: &Signer) -> Result<Written> {
+        if let Some(left) = self.resumed.keys().next() {
+            bail!(
+                "the interrupted export wrote member {left}, which this export does not produce: the source changed since\nhint: start over with --force instead of --resume"
+            );
+        }
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             r2r_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -201,6 +405,9 @@ impl BundleWriter {
         )?;
 
         self.sink.commit(self.replace)?;
+        if let Some(j) = self.journal.take() {
+            j.remove();
+        }
         Ok(Written {
             manifest,
             key_id: sign::key_id(signer.pk.keynum()),

@@ -32,6 +32,12 @@ pub struct DataArgs {
     /// are stored either way.
     #[arg(long, value_name = "N", default_value_t = 1, hide = true)]
     pub level: u32,
+    /// Continue an export of the same output that was interrupted: keep
+    /// every member it completed (each chunk of a home included) and go on
+    /// from there. Exports carrying homes or buckets leave what they
+    /// completed beside the output when they fail.
+    #[arg(long)]
+    pub resume: bool,
     /// No progress, only warnings and errors.
     #[arg(long, short)]
     pub quiet: bool,

@@ -267,7 +267,15 @@ pub fn run(args: Args) -> Result<u8> {
         .format
         .map_or_else(|| Format::from_path(&args.output), Format::from);
     let created = writer::creation_time()?;
-    let mut bundle = BundleWriter::create(&args.output, format, created, args.force).map_err(|e| {
+    let carries_data = args.data.homes.is_some() || !args.data.buckets.is_empty();
+    let opened = if args.data.resume {
+        BundleWriter::resume(&args.output, format, args.force)
+    } else if carries_data {
+        BundleWriter::create_resumable(&args.output, format, created, args.force)
+    } else {
+        BundleWriter::create(&args.output, format, created, args.force)
+    };
+    let mut bundle = opened.map_err(|e| {
         if args.output.exists() && !args.force {
             e.context("not replacing it\nhint: pass --force to replace it once the new bundle is complete")
         } else {

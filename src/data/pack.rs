@@ -88,6 +88,8 @@ pub struct Summary {
     pub files: u64,
     pub bytes: u64,
     pub chunks: u64,
+    /// Chunks an interrupted export had completed, taken as they were.
+    pub resumed_chunks: u64,
     pub skipped: Vec<String>,
     pub warnings: Vec<String>,
 }
@@ -111,7 +113,57 @@ impl Home {
     }
 }
 
+/// Chunks an interrupted export completed for one home, taken as they are.
+struct Resumed {
+    members: Vec<MemberPath>,
+    entries: Vec<Entry>,
+    bytes: u64,
+    skipped: Vec<Skipped>,
+}
+
+/// The journal note of a chunk: enough to rebuild the home's index
+/// without reading the chunk again.
+#[derive(Serialize, Deserialize)]
+struct ChunkNote {
+    entries: Vec<String>,
+    bytes: u64,
+    skipped: Vec<Skipped>,
+}
+
+/// The contiguous run of a home's chunks, from 000, that the interrupted
+/// export completed.
+fn resumed_chunks(bundle: &BundleWriter, home: &Home) -> Result<Option<Resumed>> {
+    let mut r = Resumed {
+        members: Vec::new(),
+        entries: Vec::new(),
+        bytes: 0,
+        skipped: Vec::new(),
+    };
+    for n in 0u32.. {
+        let member = names::chunk_member(home.folder, &home.hub, &home.stem, n)?;
+        let Some(extra) = bundle.resumed_extra(&member) else {
+            break;
+        };
+        let note: ChunkNote = serde_json::from_value(extra.clone())
+            .map_err(|e| anyhow!("the export journal's note for {member} is unreadable: {e}"))?;
+        for line in &note.entries {
+            r.entries.push(
+                Entry::parse(line.as_bytes()).map_err(|e| anyhow!("journal, {member}: {e}"))?,
+            );
+        }
+        r.bytes += note.bytes;
+        r.skipped.extend(note.skipped);
+        r.members.push(member);
+    }
+    Ok((!r.members.is_empty()).then_some(r))
+}
+
 enum Msg {
+    Resumed {
+        seq: u64,
+        home: usize,
+        resumed: Box<Resumed>,
+    },
     Chunk(Box<Done>),
     HomeEnd {
         seq: u64,
@@ -125,6 +177,7 @@ impl Msg {
     fn seq(&self) -> u64 {
         match self {
             Msg::Chunk(d) => d.seq,
+            Msg::Resumed { seq, .. } => *seq,
             Msg::HomeEnd { seq, .. } => *seq,
             Msg::Failed(_) => u64::MAX,
         }
@@ -239,6 +292,10 @@ fn run(
     summary: &mut Summary,
     progress: &Progress,
 ) -> Result<()> {
+    let mut resumed: Vec<Option<Resumed>> = Vec::with_capacity(homes.len());
+    for h in homes {
+        resumed.push(resumed_chunks(bundle, h)?);
+    }
     let (job_tx, job_rx) = mpsc::sync_channel::<Job>(opts.jobs);
     let job_rx = std::sync::Mutex::new(job_rx);
     let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
@@ -254,7 +311,7 @@ fn run(
         let homes_ref = homes;
         s.spawn(move || {
             if let Err(e) = walk_all(
-                tree, homes_ref, select, opts, &job_tx, &walker_tx, &token_rx,
+                tree, homes_ref, resumed, select, opts, &job_tx, &walker_tx, &token_rx,
             ) {
                 walker_tx.send(Msg::Failed(e)).ok();
             }
@@ -284,6 +341,7 @@ fn run(
         }
         drop(msg_tx);
         let result = commit_in_order(
+            &opts.work_dir,
             homes,
             msg_rx,
             token_tx,
@@ -298,9 +356,11 @@ fn run(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn walk_all(
     tree: &dyn Tree,
     homes: &[Home],
+    resumed: Vec<Option<Resumed>>,
     select: &Selection,
     opts: &Options,
     jobs: &mpsc::SyncSender<Job>,
@@ -308,8 +368,22 @@ fn walk_all(
     tokens: &mpsc::Receiver<()>,
 ) -> Result<()> {
     let mut seq = 0u64;
-    for (id, home) in homes.iter().enumerate() {
+    for ((id, home), done) in homes.iter().enumerate().zip(resumed) {
         let mut number = 0u32;
+        // Skip what the interrupted export packed: everything up to the
+        // last entry of its last complete chunk.
+        let mut skip_through: Option<Vec<u8>> = None;
+        if let Some(r) = done {
+            number = r.members.len() as u32;
+            skip_through = r.entries.last().map(|e| e.path.0.clone());
+            msgs.send(Msg::Resumed {
+                seq,
+                home: id,
+                resumed: Box::new(r),
+            })
+            .map_err(|_| anyhow!("export stopped"))?;
+            seq += 1;
+        }
         let mut batch: Vec<Node> = Vec::new();
         let mut stored = 0u64;
         let send = |batch: &mut Vec<Node>, number: &mut u32, seq: &mut u64| -> Result<()> {
@@ -328,6 +402,12 @@ fn walk_all(
         let (at_hub, at_name) = home.walk_at();
         let skipped = tree
             .walk(at_hub, &at_name, select, &mut |node| {
+                if let Some(last) = &skip_through
+                    && super::index::walk_order(&node.entry.path.0, last)
+                        != std::cmp::Ordering::Greater
+                {
+                    return Ok(());
+                }
                 stored += node.stored() + 512;
                 batch.push(node);
                 if stored >= opts.chunk_bytes || batch.len() >= opts.chunk_entries {
@@ -337,7 +417,7 @@ fn walk_all(
                 Ok(())
             })
             .with_context(|| format!("hub {}, home {}", home.hub, home.name.shown()))?;
-        if !batch.is_empty() || number == 0 {
+        if !batch.is_empty() || (number == 0 && skip_through.is_none()) {
             send(&mut batch, &mut number, &mut seq)?;
         }
         msgs.send(Msg::HomeEnd {
@@ -362,7 +442,32 @@ struct OpenIndex {
     skipped: Vec<Skipped>,
 }
 
+fn open_index<'a>(
+    open: &'a mut Option<OpenIndex>,
+    home: usize,
+    work_dir: &std::path::Path,
+) -> Result<&'a mut OpenIndex> {
+    if open.as_ref().is_some_and(|i| i.home != home) {
+        return Err(anyhow!(
+            "internal: home {home} began before the last one ended"
+        ));
+    }
+    if open.is_none() {
+        *open = Some(OpenIndex {
+            home,
+            file: BufWriter::new(tempfile::tempfile_in(work_dir)?),
+            chunks: Vec::new(),
+            entries: 0,
+            bytes: 0,
+            skipped: Vec::new(),
+        });
+    }
+    open.as_mut().ok_or_else(|| anyhow!("internal: no index"))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn commit_in_order(
+    work_dir: &std::path::Path,
     homes: &[Home],
     msgs: mpsc::Receiver<Msg>,
     tokens: mpsc::SyncSender<()>,
@@ -382,28 +487,53 @@ fn commit_in_order(
         while let Some(msg) = waiting.remove(&next) {
             next += 1;
             match msg {
+                Msg::Resumed {
+                    home: id, resumed, ..
+                } => {
+                    let idx = open_index(&mut open, id, work_dir)?;
+                    for m in &resumed.members {
+                        bundle.claim(m)?;
+                        idx.chunks.push(m.to_string());
+                    }
+                    for e in &resumed.entries {
+                        idx.file.write_all(&e.to_line())?;
+                    }
+                    idx.entries += resumed.entries.len() as u64;
+                    summary.files += resumed
+                        .entries
+                        .iter()
+                        .filter(|e| e.kind == super::index::Type::File)
+                        .count() as u64;
+                    idx.bytes += resumed.bytes;
+                    idx.skipped.extend(resumed.skipped.iter().cloned());
+                    summary.resumed_chunks += resumed.members.len() as u64;
+                    progress.add(resumed.bytes);
+                }
                 Msg::Chunk(done) => {
                     let home = &homes[done.home];
-                    let idx = match &mut open {
-                        Some(i) if i.home == done.home => i,
-                        _ => open.insert(OpenIndex {
-                            home: done.home,
-                            file: BufWriter::new(tempfile::tempfile_in(
-                                done.file
-                                    .path()
-                                    .parent()
-                                    .unwrap_or(std::path::Path::new(".")),
-                            )?),
-                            chunks: Vec::new(),
-                            entries: 0,
-                            bytes: 0,
-                            skipped: Vec::new(),
-                        }),
-                    };
+                    let idx = open_index(&mut open, done.home, work_dir)?;
                     let member =
                         names::chunk_member(home.folder, &home.hub, &home.stem, done.number)?;
+                    let note = ChunkNote {
+                        entries: done
+                            .entries
+                            .iter()
+                            .map(|e| {
+                                let mut l = e.to_line();
+                                l.pop();
+                                String::from_utf8_lossy(&l).into_owned()
+                            })
+                            .collect(),
+                        bytes: done.bytes,
+                        skipped: done.skipped.clone(),
+                    };
                     bundle
-                        .add_file(member.clone(), home.folder.kind(), done.file.path())
+                        .add_file_noting(
+                            member.clone(),
+                            home.folder.kind(),
+                            done.file.path(),
+                            serde_json::to_value(note)?,
+                        )
                         .with_context(|| format!("hub {}, home {}", home.hub, home.name.shown()))?;
                     for e in &done.entries {
                         idx.file.write_all(&e.to_line())?;
@@ -427,10 +557,10 @@ fn commit_in_order(
                     tokens.send(()).ok();
                 }
                 Msg::HomeEnd { home, skipped, .. } => {
+                    open_index(&mut open, home, work_dir)?;
                     let idx = open
                         .take()
-                        .filter(|i| i.home == home)
-                        .ok_or_else(|| anyhow!("internal: home {home} ended without chunks"))?;
+                        .ok_or_else(|| anyhow!("internal: home {home} has no index"))?;
                     write_index(&homes[home], idx, skipped, bundle, hubs, summary, progress)?;
                 }
                 Msg::Failed(e) => return Err(e),

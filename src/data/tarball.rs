@@ -167,8 +167,8 @@ mod tests {
     #[test]
     fn numbers_switch_to_base256() {
         let mut f = [0u8; 12];
-        put_num(&mut f, 8 << 30);
-        assert_eq!(&f[..], b"00100000000\0");
+        put_num(&mut f, (8 << 30) - 1);
+        assert_eq!(&f[..], b"77777777777\0");
         put_num(&mut f, 9 << 30);
         assert_eq!(f[0], 0x80);
         assert_eq!(u64::from_be_bytes(f[4..].try_into().unwrap()), 9 << 30);
