@@ -30,7 +30,7 @@ pub struct DataArgs {
     pub jobs: Option<usize>,
     /// Deflate level (1–9) for data that compresses; incompressible files
     /// are stored either way.
-    #[arg(long, value_name = "N", default_value_t = 1, hide = true)]
+    #[arg(long, value_name = "N", default_value_t = 4, hide = true)]
     pub level: u32,
     /// Continue an export of the same output that was interrupted: keep
     /// every member it completed (each chunk of a home included) and go on

@@ -254,10 +254,13 @@ pub fn run(args: Args) -> Result<u8> {
         ));
     }
     let s = &prepared.report.summary;
-    print::progress(&format!(
-        "portability: {} blockers, {} actions, {} warnings (r2r inspect --report)",
-        s.blockers, s.actions, s.warnings
-    ));
+    let quiet = args.data.quiet || args.json;
+    if !quiet {
+        print::progress(&format!(
+            "portability: {} blockers, {} actions, {} warnings (r2r inspect --report)",
+            s.blockers, s.actions, s.warnings
+        ));
+    }
     if args.dry_run {
         return dry_run(&repo, &plan, &prepared, args.json);
     }
@@ -282,13 +285,15 @@ pub fn run(args: Args) -> Result<u8> {
             e
         }
     })?;
-    print::progress(&format!(
-        "exporting cluster {} ({}): {} hubs, {} files",
-        plan.source.cluster,
-        plan.source.provider,
-        plan.source.hubs.len(),
-        plan.members.len()
-    ));
+    if !quiet {
+        print::progress(&format!(
+            "exporting cluster {} ({}): {} hubs, {} files",
+            plan.source.cluster,
+            plan.source.provider,
+            plan.source.hubs.len(),
+            plan.members.len()
+        ));
+    }
     // Members stay grouped by kind, in the documented order, with what r2r
     // generated after the repository's files of the same kind.
     for kind in Kind::ALL {
@@ -304,7 +309,12 @@ pub fn run(args: Args) -> Result<u8> {
         }
     }
     let hubs: Vec<String> = plan.source.hubs.iter().map(|h| h.name.clone()).collect();
-    let data = crate::data::export::export(&data_request(&args)?, &hubs, &mut bundle)?;
+    let data = crate::data::export::export(&data_request(&args)?, &hubs, &mut bundle).map_err(|e| {
+        e.context(format!(
+            "the export stopped; what it completed is kept beside {}\nhint: fix the cause, then run the same command with --resume to continue",
+            args.output.display()
+        ))
+    })?;
     let written = bundle.finish(plan.source, &signer)?;
     let out = Output {
         bundle: args.output.clone(),

@@ -53,6 +53,9 @@ pub struct Args {
     /// the root of --to, instead of homes; repeatable.
     #[arg(long = "bucket", value_name = "NAME", conflicts_with_all = ["hubs", "users"])]
     buckets: Vec<String>,
+    /// Homes restored at once. Default: one per core.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
     /// No progress, only warnings and errors.
     #[arg(long, short)]
     quiet: bool,
@@ -94,14 +97,20 @@ pub fn run(args: Args) -> Result<u8> {
         args.hubs.clone()
     };
     let select = Selection::new(&args.users, &[])?;
-    let mut target = open_target(&args.to)?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    let mut targets = (0..jobs)
+        .map(|_| open_target(&args.to))
+        .collect::<Result<Vec<_>>>()?;
     let total = restore::total_bytes(&trusted, &hubs, &select)?;
     let progress = Progress::start(
         Mode::from_flags(args.quiet || args.json),
         "restoring homes",
         Some(total),
     );
-    let restored = restore::restore(&trusted, &hubs, &select, target.as_mut(), &progress);
+    let restored = restore::restore(&trusted, &hubs, &select, &mut targets, &progress);
     progress.finish();
     let restored = restored?;
     if !restored.owners_restored && args.to.find("://").is_none() {
@@ -122,7 +131,7 @@ pub fn run(args: Args) -> Result<u8> {
             "restored {} homes of {} hubs into {}: {} files ({}), {} directories, {} symlinks, {} hard links{}",
             restored.homes,
             restored.hubs,
-            target.shown(),
+            targets[0].shown(),
             restored.files,
             print::bytes(restored.bytes),
             restored.dirs,

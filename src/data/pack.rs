@@ -47,7 +47,7 @@ impl Options {
         Options {
             chunk_bytes: 64 << 20,
             chunk_entries: 20_000,
-            level: 1,
+            level: 4,
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             work_dir,
         }
@@ -297,7 +297,10 @@ fn run(
         resumed.push(resumed_chunks(bundle, h)?);
     }
     let (job_tx, job_rx) = mpsc::sync_channel::<Job>(opts.jobs);
-    let job_rx = std::sync::Mutex::new(job_rx);
+    // Shared by the workers alone: once they have all stopped (the bundle
+    // side failed), the receiver is gone and the walker's next send fails
+    // instead of blocking forever.
+    let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
     let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
     // Tokens bound the chunks between the walker and the bundle.
     let in_flight = opts.jobs * 2 + 1;
@@ -318,7 +321,7 @@ fn run(
         });
         for _ in 0..opts.jobs.max(1) {
             let tx = msg_tx.clone();
-            let rx = &job_rx;
+            let rx = std::sync::Arc::clone(&job_rx);
             s.spawn(move || {
                 loop {
                     let job = match rx.lock() {
@@ -340,6 +343,7 @@ fn run(
             });
         }
         drop(msg_tx);
+        drop(job_rx);
         let result = commit_in_order(
             &opts.work_dir,
             homes,

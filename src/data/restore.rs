@@ -79,36 +79,89 @@ pub fn total_bytes(trusted: &Trusted, hubs: &[String], select: &Selection) -> Re
     Ok(total)
 }
 
-/// Restores the selected homes of `hubs` into `target`.
+impl Restored {
+    fn merge(&mut self, o: &Restored) {
+        self.homes += o.homes;
+        self.files += o.files;
+        self.dirs += o.dirs;
+        self.symlinks += o.symlinks;
+        self.hardlinks += o.hardlinks;
+        self.bytes += o.bytes;
+        self.already_there += o.already_there;
+    }
+}
+
+/// Restores the selected homes of `hubs`, one home per target at a time:
+/// homes are independent, so `targets.len()` of them are restored in
+/// parallel (each target is one connection to the destination).
 pub fn restore(
     trusted: &Trusted,
     hubs: &[String],
     select: &Selection,
-    target: &mut dyn Target,
+    targets: &mut [Box<dyn Target>],
     progress: &Progress,
 ) -> Result<Restored> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let first = targets
+        .first()
+        .ok_or_else(|| anyhow!("internal: no target"))?;
     let mut out = Restored {
-        owners_restored: target.restores_owners(),
+        owners_restored: first.restores_owners(),
         ..Restored::default()
     };
     for hub in hubs {
         let rec = hub_record(trusted, hub)?;
         let dir = hub_dir_entry(&rec)
             .map_err(|e| anyhow!("homes/{hub}/_hub.json: the hub directory entry {e}"))?;
-        for home in rec.homes.iter().filter(|h| select.wants_home(&h.home.0)) {
-            restore_home(
-                trusted,
-                Folder::Homes,
-                hub,
-                home,
-                target,
-                progress,
-                &mut out,
-            )
-            .with_context(|| format!("hub {hub}, home {}", home.home.shown()))?;
-            out.homes += 1;
+        let homes: Vec<&HomeRecord> = rec
+            .homes
+            .iter()
+            .filter(|h| select.wants_home(&h.home.0))
+            .collect();
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let results: Vec<Result<Restored>> = std::thread::scope(|s| {
+            let workers: Vec<_> = targets
+                .iter_mut()
+                .map(|target| {
+                    let (next, stop, homes) = (&next, &stop, &homes);
+                    s.spawn(move || -> Result<Restored> {
+                        let mut mine = Restored::default();
+                        while !stop.load(Ordering::Relaxed) {
+                            let Some(home) = homes.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                                break;
+                            };
+                            let done = restore_home(
+                                trusted,
+                                Folder::Homes,
+                                hub,
+                                home,
+                                target.as_mut(),
+                                progress,
+                                &mut mine,
+                            )
+                            .with_context(|| format!("hub {hub}, home {}", home.home.shown()));
+                            if let Err(e) = done {
+                                stop.store(true, Ordering::Relaxed);
+                                return Err(e);
+                            }
+                            mine.homes += 1;
+                        }
+                        Ok(mine)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        for r in results {
+            out.merge(&r?);
         }
-        target.finish_hub(hub, &dir)?;
+        if let Some(t) = targets.first_mut() {
+            t.finish_hub(hub, &dir)?;
+        }
         out.hubs += 1;
     }
     Ok(out)

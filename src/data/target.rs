@@ -25,7 +25,8 @@ pub enum Existing {
     Same,
 }
 
-pub trait Target {
+/// `Send`: homes are restored in parallel, one target per thread.
+pub trait Target: Send {
     /// Where this target is, for messages.
     fn shown(&self) -> String;
     /// Begins a home: `hub/<home>/` is about to be filled.
