@@ -125,7 +125,9 @@ fn object_storage_faults_are_retried_and_an_outage_resumes_later() {
         ],
     );
 
-    // Two of every three requests fail (500, then a reset): retried.
+    // Two of every three requests fail (500, then a reset): retried. One
+    // home at a time, so that each request sees the proxy's fail-fail-pass
+    // cycle rather than a race between two workers for its passing turn.
     let flaky = s3::faulty_proxy(moto.port, "flaky");
     let through = |server: &s3::Server, prefix: &str| {
         format!(
@@ -140,6 +142,8 @@ fn object_storage_faults_are_retried_and_an_outage_resumes_later() {
         s(&keys.public),
         "--to",
         &through(&flaky, "a"),
+        "--jobs",
+        "1",
         "--json",
     ]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -158,7 +162,8 @@ fn object_storage_faults_are_retried_and_an_outage_resumes_later() {
     ]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.stderr.contains("home ann") && r.stderr.contains("s3://homes/b"),
+        (r.stderr.contains("home ann") || r.stderr.contains("home bob"))
+            && r.stderr.contains("s3://homes/b"),
         "{r:?}"
     );
 

@@ -61,6 +61,17 @@ pub struct BundleWriter {
     pending_extra: serde_json::Value,
 }
 
+fn check_output(output: &Path, replace: bool) -> Result<()> {
+    if !replace && output.symlink_metadata().is_ok() {
+        bail!("{} already exists", output.display());
+    }
+    let parent = fsutil::parent_of(output);
+    if !parent.is_dir() {
+        bail!("the output folder {} does not exist", parent.display());
+    }
+    Ok(())
+}
+
 /// The fixed-name partial of a resumable export.
 fn partial_path(output: &Path, format: Format) -> std::path::PathBuf {
     match format {
@@ -99,29 +110,12 @@ impl BundleWriter {
         created: u64,
         replace: bool,
     ) -> Result<BundleWriter> {
-        if !replace && output.symlink_metadata().is_ok() {
-            bail!("{} already exists", output.display());
-        }
-        let parent = fsutil::parent_of(output);
-        if !parent.is_dir() {
-            bail!("the output folder {} does not exist", parent.display());
-        }
+        check_output(output, replace)?;
         let sink: Box<dyn Sink> = match format {
             Format::Tar => Box::new(TarSink::create(output, created)?),
             Format::Dir => Box::new(DirSink::create(output)?),
         };
-        Ok(BundleWriter {
-            sink,
-            journal: None,
-            resumed: HashMap::new(),
-            replace,
-            created: rfc3339(created),
-            records: Vec::new(),
-            paths: PathSet::default(),
-            stored_members: 0,
-            stored_bytes: 0,
-            pending_extra: serde_json::Value::Null,
-        })
+        Ok(BundleWriter::over(sink, None, Vec::new(), replace, created))
     }
 
     /// Starts a bundle that an interrupted export can resume: the partial
@@ -134,9 +128,7 @@ impl BundleWriter {
         created: u64,
         replace: bool,
     ) -> Result<BundleWriter> {
-        if !replace && output.symlink_metadata().is_ok() {
-            bail!("{} already exists", output.display());
-        }
+        check_output(output, replace)?;
         let partial = partial_path(output, format);
         if replace {
             discard_partial(&partial)?;
@@ -147,18 +139,13 @@ impl BundleWriter {
         };
         sink.keep_on_failure();
         let journal = Journal::create(&partial, created)?;
-        Ok(BundleWriter {
+        Ok(BundleWriter::over(
             sink,
-            journal: Some(journal),
-            resumed: HashMap::new(),
+            Some(journal),
+            Vec::new(),
             replace,
-            created: rfc3339(created),
-            records: Vec::new(),
-            paths: PathSet::default(),
-            stored_members: 0,
-            stored_bytes: 0,
-            pending_extra: serde_json::Value::Null,
-        })
+            created,
+        ))
     }
 
     /// Continues the partial an interrupted export left beside `output`.
@@ -203,24 +190,34 @@ impl BundleWriter {
         };
         sink.keep_on_failure();
         let journal = Journal::rewrite(&partial, &start, &kept)?;
-        Ok(BundleWriter {
+        Ok(BundleWriter::over(
             sink,
-            journal: Some(journal),
-            resumed: kept.into_iter().map(|d| (d.path.clone(), d)).collect(),
+            Some(journal),
+            kept,
             replace,
-            created: rfc3339(start.created),
+            start.created,
+        ))
+    }
+
+    fn over(
+        sink: Box<dyn Sink>,
+        journal: Option<Journal>,
+        resumed: Vec<Done>,
+        replace: bool,
+        created: u64,
+    ) -> BundleWriter {
+        BundleWriter {
+            sink,
+            journal,
+            resumed: resumed.into_iter().map(|d| (d.path.clone(), d)).collect(),
+            replace,
+            created: rfc3339(created),
             records: Vec::new(),
             paths: PathSet::default(),
             stored_members: 0,
             stored_bytes: 0,
             pending_extra: serde_json::Value::Null,
-        })
-    }
-
-    /// Members the interrupted export completed and this one has not yet
-    /// claimed.
-    pub fn resumed_count(&self) -> usize {
-        self.resumed.len()
+        }
     }
 
     /// What the interrupted export recorded for `path`, if it completed it.

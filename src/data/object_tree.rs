@@ -171,6 +171,7 @@ impl Tree for ObjectTree {
         // (path in the home, object key, is a directory)
         let mut found: Vec<(Vec<u8>, String, bool)> = Vec::new();
         let mut dirs: BTreeSet<Vec<u8>> = BTreeSet::new();
+        let mut skipped = Vec::new();
         let listing = self.op.lister_options(
             &prefix,
             ListOptions {
@@ -201,6 +202,15 @@ impl Tree for ObjectTree {
                 let rel = rel.strip_suffix('/').unwrap_or(rel);
                 (rel.as_bytes().to_vec(), item.path().to_owned(), is_dir)
             };
+            // A key is any string: one with `..` or empty components would
+            // become a path that leaves the home when restored.
+            if let Err(why) = check_relative(&rel) {
+                skipped.push(Skipped {
+                    path: RawPath(rel),
+                    reason: format!("the object key {why}; not carried"),
+                });
+                continue;
+            }
             let mut parent = rel.as_slice();
             while let Some(i) = parent.iter().rposition(|&b| b == b'/') {
                 parent = &parent[..i];
@@ -252,7 +262,7 @@ impl Tree for ObjectTree {
                 sparse: None,
             })?;
         }
-        Ok(Vec::new())
+        Ok(skipped)
     }
 
     fn open(&self, node: &Node, offset: u64) -> std::io::Result<Box<dyn Read + Send + '_>> {
