@@ -309,6 +309,51 @@ fn progress_is_plain_lines_off_a_terminal_and_silent_when_quiet() {
 }
 
 #[test]
+fn a_terminal_gets_a_progress_bar_with_rate_and_eta() {
+    // A real pseudo-terminal, from util-linux's `script`.
+    require("script", "bsdutils");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src/prod/ann");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), vec![b'a'; 3 << 20]).unwrap();
+    let keys = keys();
+    let bundle = tmp.path().join("b.tar");
+    export(
+        &example_repo(),
+        "example",
+        &keys,
+        &bundle,
+        &[
+            "--homes",
+            s(&tmp.path().join("src")),
+            "--hub",
+            "prod",
+            "--quiet",
+        ],
+    );
+    let cmd = format!(
+        "{R2R} restore-homes {} --pubkey {} --to {}",
+        s(&bundle),
+        s(&keys.public),
+        s(&tmp.path().join("dest"))
+    );
+    let r = run(Command::new("script").args(["-qec", &cmd, "/dev/null"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    // The bar's template: prefix, bar, bytes of total, rate, ETA.
+    assert!(
+        r.stdout.contains("restoring homes [") && r.stdout.contains("ETA"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("3.0 MiB"), "{r:?}");
+    // Off a terminal the same command prints plain lines instead.
+    let r = restore(&bundle, &keys, &tmp.path().join("dest2"), &[]);
+    assert!(
+        !r.stderr.contains("ETA") && r.stderr.contains("restoring homes: prod/ann: restored"),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn the_hub_database_is_carried_and_its_users_listed() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("jupyterhub.sqlite");
