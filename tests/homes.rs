@@ -516,3 +516,42 @@ fn an_interrupted_export_resumes_after_its_last_complete_chunk() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_dry_run_lists_the_homes_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    for user in ["ann", "bob", "_shared"] {
+        std::fs::create_dir_all(tmp.path().join("src/prod").join(user)).unwrap();
+    }
+    let keys = keys();
+    let out = tmp.path().join("b.tar");
+    let r = run(
+        export_cmd(&example_repo(), "example", &keys.key, &out).args([
+            "--homes",
+            s(&tmp.path().join("src")),
+            "--user",
+            "a*",
+            "--user",
+            "_*",
+            "--dry-run",
+            "--json",
+        ]),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let homes: Vec<String> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "home")
+        .map(|m| m["path"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        homes,
+        [
+            "homes/prod/_shared.{NNN.tar.gz,index.jsonl}",
+            "homes/prod/ann.{NNN.tar.gz,index.jsonl}"
+        ]
+    );
+    assert!(!out.exists() && !tmp.path().join(".b.tar.partial").exists());
+}

@@ -45,6 +45,56 @@ pub struct BucketSummary {
     pub bytes: u64,
 }
 
+/// What a dry run says would be carried: members (a pattern for chunked
+/// trees), their kind, and where they come from. Homes are listed, not
+/// walked.
+pub struct Planned {
+    pub members: String,
+    pub kind: &'static str,
+    pub source: String,
+}
+
+pub fn plan(req: &Request, hubs: &[String]) -> Result<Vec<Planned>> {
+    let mut out = Vec::new();
+    if let Some(url) = &req.homes {
+        let tree = open_tree(url)?;
+        let select = Selection::new(&req.users, &req.excludes)?;
+        for hub in hubs {
+            if tree.hub(hub)?.is_none() {
+                continue;
+            }
+            for home in tree
+                .homes(hub)?
+                .0
+                .iter()
+                .filter(|h| select.wants_home(&h.0))
+            {
+                let stem = super::names::stem(&home.0);
+                out.push(Planned {
+                    members: format!("homes/{hub}/{stem}.{{NNN.tar.gz,index.jsonl}}"),
+                    kind: "home",
+                    source: format!("{}/{hub}/{}", tree.shown(), home.shown()),
+                });
+            }
+        }
+    }
+    for (name, url) in &req.buckets {
+        out.push(Planned {
+            members: format!("buckets/{name}/objects.{{NNN.tar.gz,index.jsonl}}"),
+            kind: "bucket",
+            source: url.clone(),
+        });
+    }
+    for (hub, path) in &req.hub_dbs {
+        out.push(Planned {
+            members: format!("hub-db/{hub}/jupyterhub.sqlite"),
+            kind: "hub_db",
+            source: path.display().to_string(),
+        });
+    }
+    Ok(out)
+}
+
 /// Splits a repeatable `NAME=VALUE` flag.
 pub fn name_value(flag: &str, v: &str) -> Result<(String, String)> {
     match v.split_once('=') {
