@@ -135,31 +135,25 @@ fn object_storage_faults_are_retried_and_an_outage_resumes_later() {
             server.port
         )
     };
-    let r = r2r_s3(&[
-        "restore-homes",
-        s(&bundle),
-        "--pubkey",
-        s(&keys.public),
-        "--to",
-        &through(&flaky, "a"),
-        "--jobs",
-        "1",
-        "--json",
-    ]);
+    let restore_to = |to: &str, extra: &[&str]| {
+        let mut args = vec![
+            "restore-homes",
+            s(&bundle),
+            "--pubkey",
+            s(&keys.public),
+            "--to",
+            to,
+        ];
+        args.extend_from_slice(extra);
+        r2r_s3(&args)
+    };
+    let r = restore_to(&through(&flaky, "a"), &["--jobs", "1", "--json"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["files"], 10);
 
     // An outage: a clear error naming what could not be written.
     let down = s3::faulty_proxy(moto.port, "down");
-    let r = r2r_s3(&[
-        "restore-homes",
-        s(&bundle),
-        "--pubkey",
-        s(&keys.public),
-        "--to",
-        &through(&down, "b"),
-        "--quiet",
-    ]);
+    let r = restore_to(&through(&down, "b"), &["--quiet"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         (r.stderr.contains("home ann") || r.stderr.contains("home bob"))
@@ -168,27 +162,9 @@ fn object_storage_faults_are_retried_and_an_outage_resumes_later() {
     );
 
     // Half done by hand, then the rest: the later run keeps what is there.
-    let r = r2r_s3(&[
-        "restore-homes",
-        s(&bundle),
-        "--pubkey",
-        s(&keys.public),
-        "--to",
-        &through(&moto, "b"),
-        "--user",
-        "ann",
-        "--quiet",
-    ]);
+    let r = restore_to(&through(&moto, "b"), &["--user", "ann", "--quiet"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let r = r2r_s3(&[
-        "restore-homes",
-        s(&bundle),
-        "--pubkey",
-        s(&keys.public),
-        "--to",
-        &through(&moto, "b"),
-        "--json",
-    ]);
+    let r = restore_to(&through(&moto, "b"), &["--json"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["already_there"], 5);
     assert_eq!(r.json()["files"], 10);

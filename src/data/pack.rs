@@ -446,6 +446,22 @@ struct OpenIndex {
     skipped: Vec<Skipped>,
 }
 
+impl OpenIndex {
+    /// Adds one chunk's entries to the index; returns how many are files.
+    fn append(&mut self, entries: &[Entry], bytes: u64, skipped: &[Skipped]) -> io::Result<u64> {
+        for e in entries {
+            self.file.write_all(&e.to_line())?;
+        }
+        self.entries += entries.len() as u64;
+        self.bytes += bytes;
+        self.skipped.extend(skipped.iter().cloned());
+        Ok(entries
+            .iter()
+            .filter(|e| e.kind == super::index::Type::File)
+            .count() as u64)
+    }
+}
+
 fn open_index<'a>(
     open: &'a mut Option<OpenIndex>,
     home: usize,
@@ -499,17 +515,8 @@ fn commit_in_order(
                         bundle.claim(m)?;
                         idx.chunks.push(m.to_string());
                     }
-                    for e in &resumed.entries {
-                        idx.file.write_all(&e.to_line())?;
-                    }
-                    idx.entries += resumed.entries.len() as u64;
-                    summary.files += resumed
-                        .entries
-                        .iter()
-                        .filter(|e| e.kind == super::index::Type::File)
-                        .count() as u64;
-                    idx.bytes += resumed.bytes;
-                    idx.skipped.extend(resumed.skipped.iter().cloned());
+                    summary.files +=
+                        idx.append(&resumed.entries, resumed.bytes, &resumed.skipped)?;
                     summary.resumed_chunks += resumed.members.len() as u64;
                     progress.add(resumed.bytes);
                 }
@@ -539,18 +546,8 @@ fn commit_in_order(
                             serde_json::to_value(note)?,
                         )
                         .with_context(|| format!("hub {}, home {}", home.hub, home.name.shown()))?;
-                    for e in &done.entries {
-                        idx.file.write_all(&e.to_line())?;
-                    }
                     idx.chunks.push(member.to_string());
-                    idx.entries += done.entries.len() as u64;
-                    summary.files += done
-                        .entries
-                        .iter()
-                        .filter(|e| e.kind == super::index::Type::File)
-                        .count() as u64;
-                    idx.bytes += done.bytes;
-                    idx.skipped.extend(done.skipped.iter().cloned());
+                    summary.files += idx.append(&done.entries, done.bytes, &done.skipped)?;
                     for w in &done.warnings {
                         summary
                             .warnings
