@@ -167,6 +167,8 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
             &opts.profile,
         ));
         found.extend(findings::images(&built.values, vm, &opts.profile));
+        let images = crate::images::discover::discover(&built.values);
+        found.extend(findings::unlisted_images(&images, vm));
         found.extend(findings::staff(&built.removed, vm, &opts.profile));
         found.extend(findings::nfs(&built.values, &built.root, vm));
         hubs.push(HubReport {
@@ -180,6 +182,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
             parameters: params::find(&built.values, &built.root, &domain),
             removed: built.removed,
             validation,
+            images,
         });
     }
 

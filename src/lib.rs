@@ -10,6 +10,7 @@ pub mod data;
 pub mod exit;
 pub mod export;
 pub mod fsutil;
+pub mod images;
 pub mod progress;
 pub mod report;
 pub mod secrets;

@@ -41,10 +41,12 @@ pub enum Kind {
     Bucket,
     /// Hub databases, under `hub-db/`.
     HubDb,
+    /// Container images, as one OCI image layout under `images/`.
+    Image,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Config,
         Kind::Secret,
         Kind::Chart,
@@ -53,6 +55,7 @@ impl Kind {
         Kind::HubDb,
         Kind::Bucket,
         Kind::Home,
+        Kind::Image,
     ];
 
     /// The name written in `bundle.json`.
@@ -66,6 +69,7 @@ impl Kind {
             Kind::Home => "home",
             Kind::Bucket => "bucket",
             Kind::HubDb => "hub_db",
+            Kind::Image => "image",
         }
     }
 
@@ -81,6 +85,7 @@ impl Kind {
             Kind::Home => "homes",
             Kind::Bucket => "buckets",
             Kind::HubDb => "hub-db",
+            Kind::Image => "images",
         }
     }
 
@@ -286,6 +291,10 @@ mod tests {
         for k in Kind::ALL {
             assert_eq!(Kind::parse(k.as_str()), Some(k));
         }
-        assert_eq!(Kind::parse("images"), None);
+        assert_eq!(
+            Kind::parse("images"),
+            None,
+            "the kind is `image`, its folder `images`"
+        );
     }
 }

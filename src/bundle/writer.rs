@@ -262,24 +262,30 @@ impl BundleWriter {
             bail!("{} is not a regular file", src.display());
         }
         self.add(path, kind, meta.len(), file)
+            .map(drop)
             .with_context(|| format!("cannot add {} to the bundle", src.display()))
     }
 
     /// Adds a member from bytes in memory: generated files, never user data.
     pub fn add_bytes(&mut self, path: MemberPath, kind: Kind, data: &[u8]) -> Result<()> {
-        self.add(path, kind, data.len() as u64, data)
+        self.add(path, kind, data.len() as u64, data).map(drop)
     }
 
     /// Adds a member streamed from `data`, which must yield exactly `size`
-    /// bytes.
+    /// bytes, and returns its sha256 (hex).
     pub fn add_reader(
         &mut self,
         path: MemberPath,
         kind: Kind,
         size: u64,
         data: impl Read,
-    ) -> Result<()> {
+    ) -> Result<String> {
         self.add(path, kind, size, data)
+    }
+
+    /// Whether the interrupted export this one resumes completed `path`.
+    pub fn was_resumed(&self, path: &MemberPath) -> bool {
+        self.resumed.contains_key(path.as_str())
     }
 
     /// Like [`BundleWriter::add_file`], recording `extra` in the journal
@@ -295,7 +301,7 @@ impl BundleWriter {
         self.add_file(path, kind, src)
     }
 
-    fn add(&mut self, path: MemberPath, kind: Kind, size: u64, data: impl Read) -> Result<()> {
+    fn add(&mut self, path: MemberPath, kind: Kind, size: u64, data: impl Read) -> Result<String> {
         if path.top() != kind.folder() {
             bail!(
                 "member {path} of kind {kind} must be under {}/",
@@ -312,7 +318,9 @@ impl BundleWriter {
                 );
             }
             self.pending_extra = serde_json::Value::Null;
-            return self.claimed(d);
+            let sha = d.sha256.clone();
+            self.claimed(d)?;
+            return Ok(sha);
         }
         let offset = self.sink.position() + 512;
         let sha256 = self.put(&path, size, data)?;
@@ -334,9 +342,9 @@ impl BundleWriter {
             path: path.to_string(),
             kind: kind.as_str().to_owned(),
             size,
-            sha256,
+            sha256: sha256.clone(),
         });
-        Ok(())
+        Ok(sha256)
     }
 
     /// Writes one member and returns its sha256. The source must yield

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use super::data_args::DataArgs;
+use super::image_args::ImageArgs;
 use super::password::EnvOrPrompt;
 use super::print;
 use crate::bundle::layout::Kind;
@@ -111,6 +112,8 @@ pub struct Args {
     provider_profile: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    images: ImageArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -160,6 +163,9 @@ struct Output {
     /// Homes, buckets and hub databases carried.
     #[serde(flatten)]
     data: crate::data::export::Summary,
+    /// Container images carried (`--images`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    images: Option<crate::images::pull::Summary>,
 }
 
 fn options(args: &Args) -> Result<Options> {
@@ -263,7 +269,20 @@ pub fn run(args: Args) -> Result<u8> {
     }
     if args.dry_run {
         let hubs: Vec<String> = plan.source.hubs.iter().map(|h| h.name.clone()).collect();
-        let data = crate::data::export::plan(&data_request(&args)?, &hubs)?;
+        let mut data = crate::data::export::plan(&data_request(&args)?, &hubs)?;
+        if args.images.wanted() {
+            for w in crate::images::export::wanted(&prepared.report.hubs, &args.images.extra)? {
+                data.push(crate::data::export::Planned {
+                    kind: "image",
+                    members: format!("images/ ({})", w.reference),
+                    source: if w.hubs.is_empty() {
+                        "--image".into()
+                    } else {
+                        format!("hub {}", w.hubs.join(", "))
+                    },
+                });
+            }
+        }
         return dry_run(&repo, &plan, &prepared, data, args.json);
     }
     let (sk, pk) = sign::load_secret_key(&args.sign_key, &EnvOrPrompt { confirm: false })?;
@@ -272,7 +291,8 @@ pub fn run(args: Args) -> Result<u8> {
         .format
         .map_or_else(|| Format::from_path(&args.output), Format::from);
     let created = writer::creation_time()?;
-    let carries_data = args.data.homes.is_some() || !args.data.buckets.is_empty();
+    let carries_data =
+        args.data.homes.is_some() || !args.data.buckets.is_empty() || args.images.wanted();
     let opened = if args.data.resume {
         BundleWriter::resume(&args.output, format, args.force)
     } else if carries_data {
@@ -317,6 +337,22 @@ pub fn run(args: Args) -> Result<u8> {
             args.output.display()
         ))
     })?;
+    let images = if args.images.wanted() {
+        let wanted = crate::images::export::wanted(&prepared.report.hubs, &args.images.extra)?;
+        if !quiet {
+            print::progress(&format!("carrying {} images", wanted.len()));
+        }
+        let summary = crate::images::export::export(&args.images.request(quiet)?, &wanted, &mut bundle)
+            .map_err(|e| {
+                e.context(format!(
+                    "the export stopped; what it completed is kept beside {}\nhint: fix the cause, then run the same command with --resume to continue",
+                    args.output.display()
+                ))
+            })?;
+        Some(summary)
+    } else {
+        None
+    };
     let written = bundle.finish(plan.source, &signer)?;
     let out = Output {
         bundle: args.output.clone(),
@@ -343,6 +379,7 @@ pub fn run(args: Args) -> Result<u8> {
             .map(|g| g.path.to_string())
             .collect(),
         data,
+        images,
     };
     if args.json {
         print::json(&out)?;
@@ -357,6 +394,15 @@ pub fn run(args: Args) -> Result<u8> {
             print::bytes(out.bytes),
             out.key_id
         );
+        if let Some(i) = &out.images {
+            println!(
+                "  images: {} ({} blobs, {}; {} shared blobs stored once)",
+                i.images.len(),
+                i.blobs,
+                print::bytes(i.bytes),
+                i.shared
+            );
+        }
     }
     Ok(exit::OK)
 }

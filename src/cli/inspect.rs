@@ -49,6 +49,11 @@ pub struct Args {
     /// against its signed digest before SQLite reads it.
     #[arg(long, requires = "pubkey", conflicts_with = "report")]
     users: bool,
+    /// List the images each hub's values name, with the values path where
+    /// each was found and, when the bundle carries it, its digest; and the
+    /// places naming images r2r cannot list.
+    #[arg(long, conflicts_with_all = ["report", "users"])]
+    images: bool,
 }
 
 /// report.json is a few hundred KiB at most for a large cluster.
@@ -109,6 +114,14 @@ pub fn run(args: Args) -> Result<u8> {
     {
         users(&args, pk)?;
         return Ok(exit::OK);
+    }
+    if args.images {
+        images(&args, manifest)?;
+        return Ok(if outcome.ok() {
+            exit::OK
+        } else {
+            outcome.exit_code()
+        });
     }
     if args.report {
         report(&args, manifest)?;
@@ -217,26 +230,163 @@ fn show(o: &Output) {
     );
 }
 
-/// Reads report.json and checks it against the manifest's digest, so a
-/// verified manifest means a verified report.
 fn report(args: &Args, manifest: &Manifest) -> Result<()> {
-    let Some(record) = manifest.members.iter().find(|m| m.path == REPORT) else {
+    let parsed = load_report(args, manifest)?;
+    if args.json {
+        print::json(&parsed)?;
+    } else {
+        print!("{}", print::safe(&markdown::render(&parsed)));
+    }
+    Ok(())
+}
+
+/// Reads a small member and checks it against the manifest's digest, so a
+/// verified manifest means verified contents.
+fn checked_member(
+    args: &Args,
+    manifest: &Manifest,
+    member: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>> {
+    let Some(record) = manifest.members.iter().find(|m| m.path == member) else {
+        return Ok(None);
+    };
+    let bundle =
+        Bundle::open(&args.bundle).map_err(|e| anyhow!("{}: {e}", args.bundle.display()))?;
+    let entry = bundle
+        .get(member)
+        .with_context(|| format!("{}: {member} is listed but missing", args.bundle.display()))?;
+    let bytes = bundle
+        .read_small(entry, limit)
+        .map_err(|e| anyhow!("{member} {e}"))?;
+    if sha256_bytes(&bytes) != record.sha256 {
+        bail!("{member} does not match its digest in {MANIFEST}: the bundle is corrupt");
+    }
+    Ok(Some(bytes))
+}
+
+#[derive(Serialize)]
+struct HubImages {
+    hub: String,
+    images: Vec<ImageRow>,
+    unlisted: Vec<crate::images::discover::Unlisted>,
+}
+
+#[derive(Serialize)]
+struct ImageRow {
+    reference: String,
+    canonical: String,
+    values_path: String,
+    /// The digest the bundle carries it by; absent when not carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    carried: Option<String>,
+}
+
+/// `--images`: per hub, from report.json, matched with images/index.json.
+fn images(args: &Args, manifest: &Manifest) -> Result<()> {
+    use crate::images::oci::{LayoutIndex, MAX_MANIFEST_BYTES, REF_NAME};
+    let report = load_report(args, manifest)?;
+    let index = checked_member(
+        args,
+        manifest,
+        "images/index.json",
+        MAX_MANIFEST_BYTES as u64,
+    )?
+    .map(|b| serde_json::from_slice::<LayoutIndex>(&b))
+    .transpose()
+    .context("images/index.json is malformed")?;
+    let carried = |canonical: &str| {
+        index
+            .as_ref()
+            .and_then(|i| i.find(canonical))
+            .map(|d| d.digest.clone())
+    };
+    let mut out: Vec<HubImages> = report
+        .hubs
+        .iter()
+        .map(|h| HubImages {
+            hub: h.name.clone(),
+            images: h
+                .images
+                .images
+                .iter()
+                .map(|i| ImageRow {
+                    reference: i.reference.clone(),
+                    canonical: i.canonical.clone(),
+                    values_path: i.values_path.clone(),
+                    carried: carried(&i.canonical),
+                })
+                .collect(),
+            unlisted: h.images.unlisted.clone(),
+        })
+        .collect();
+    let named: Vec<&str> = out
+        .iter()
+        .flat_map(|h| h.images.iter().map(|i| i.canonical.as_str()))
+        .collect();
+    let extra: Vec<ImageRow> = index
+        .iter()
+        .flat_map(|i| i.manifests.iter())
+        .filter_map(|d| d.annotations.get(REF_NAME).map(|n| (n, d)))
+        .filter(|(n, _)| !named.contains(&n.as_str()))
+        .map(|(n, d)| ImageRow {
+            reference: n.clone(),
+            canonical: n.clone(),
+            values_path: "(--image)".into(),
+            carried: Some(d.digest.clone()),
+        })
+        .collect();
+    if !extra.is_empty() {
+        out.push(HubImages {
+            hub: String::new(),
+            images: extra,
+            unlisted: Vec::new(),
+        });
+    }
+    if args.json {
+        return print::json(&out);
+    }
+    let s = print::safe;
+    if index.is_none() {
+        println!("(the bundle carries no images: it was exported without --images)");
+    }
+    for h in &out {
+        if h.hub.is_empty() {
+            println!("added with --image");
+        } else {
+            println!("hub {}", s(&h.hub));
+        }
+        for i in &h.images {
+            let state = match &i.carried {
+                Some(d) => format!("carried {}", &d[..d.len().min(19)]),
+                None => "not carried".into(),
+            };
+            println!(
+                "  {:<60} {state}\n      at {}",
+                s(&i.canonical),
+                s(&i.values_path)
+            );
+        }
+        for u in &h.unlisted {
+            println!(
+                "  ?  {} = {}\n      {}",
+                s(&u.values_path),
+                s(&u.value),
+                s(&u.reason)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reads report.json, checked against the manifest's digest.
+fn load_report(args: &Args, manifest: &Manifest) -> Result<Report> {
+    let Some(bytes) = checked_member(args, manifest, REPORT, MAX_REPORT_BYTES)? else {
         bail!(
             "{} has no {REPORT}: it was written before portability reports (r2r < 0.2)",
             args.bundle.display()
         );
     };
-    let bundle =
-        Bundle::open(&args.bundle).map_err(|e| anyhow!("{}: {e}", args.bundle.display()))?;
-    let entry = bundle
-        .get(REPORT)
-        .with_context(|| format!("{}: {REPORT} is listed but missing", args.bundle.display()))?;
-    let bytes = bundle
-        .read_small(entry, MAX_REPORT_BYTES)
-        .map_err(|e| anyhow!("{REPORT} {e}"))?;
-    if sha256_bytes(&bytes) != record.sha256 {
-        bail!("{REPORT} does not match its digest in {MANIFEST}: the bundle is corrupt");
-    }
     let parsed: Report = serde_json::from_slice(&bytes)
         .with_context(|| format!("{REPORT} is not a portability report r2r can read"))?;
     if parsed.report_version != REPORT_VERSION {
@@ -245,12 +395,7 @@ fn report(args: &Args, manifest: &Manifest) -> Result<()> {
             parsed.report_version
         );
     }
-    if args.json {
-        print::json(&parsed)?;
-    } else {
-        print!("{}", print::safe(&markdown::render(&parsed)));
-    }
-    Ok(())
+    Ok(parsed)
 }
 
 #[derive(Serialize)]

@@ -9,10 +9,12 @@ use crate::exit;
 
 mod data_args;
 mod export;
+mod image_args;
 mod inspect;
 mod keygen;
 mod password;
 pub mod print;
+mod push_images;
 mod restore_homes;
 mod verify;
 
@@ -38,6 +40,7 @@ enum Command {
     Verify(verify::Args),
     Inspect(inspect::Args),
     RestoreHomes(restore_homes::Args),
+    PushImages(push_images::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::RestoreHomes(args) => restore_homes::run(args),
+        Command::PushImages(args) => push_images::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

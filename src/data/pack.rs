@@ -607,12 +607,14 @@ fn write_index(
     let body_len = body.stream_position()?;
     body.rewind()?;
     let member: MemberPath = names::index_member(home.folder, &home.hub, &home.stem)?;
-    bundle.add_reader(
-        member.clone(),
-        home.folder.kind(),
-        header.len() as u64 + body_len,
-        io::Cursor::new(header).chain(body),
-    )?;
+    bundle
+        .add_reader(
+            member.clone(),
+            home.folder.kind(),
+            header.len() as u64 + body_len,
+            io::Cursor::new(header).chain(body),
+        )
+        .map(drop)?;
     summary.entries += idx.entries;
     summary.bytes += idx.bytes;
     if let Some(rec) = hubs.iter_mut().find(|h| h.hub == home.hub) {

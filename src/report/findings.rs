@@ -4,6 +4,7 @@
 
 use super::profile::Profile;
 use super::{Finding, Severity};
+use crate::images::discover::Discovery;
 use crate::secrets::sops::SealingKey;
 use crate::values::params;
 use crate::values::tree::{self, KeyPath, Values};
@@ -167,6 +168,26 @@ pub fn images(values: &Values, values_member: &str, profile: &Profile) -> Vec<Fi
         }
     });
     out
+}
+
+/// Places where users pick images the values cannot list.
+pub fn unlisted_images(found: &Discovery, values_member: &str) -> Vec<Finding> {
+    found
+        .unlisted
+        .iter()
+        .map(|u| {
+            finding(
+                "image-unlisted",
+                Severity::Warning,
+                format!(
+                    "{} names images r2r cannot list ({})",
+                    u.values_path, u.value
+                ),
+                Some(format!("{values_member}:{}", u.values_path)),
+                u.reason.clone(),
+            )
+        })
+        .collect()
 }
 
 pub fn staff(

@@ -80,6 +80,10 @@ pub struct HubReport {
     pub parameters: Vec<Parameter>,
     pub removed: Vec<Removed>,
     pub validation: Validation,
+    /// Every image the standalone values name, and the places that name
+    /// images r2r cannot list.
+    #[serde(default)]
+    pub images: crate::images::discover::Discovery,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

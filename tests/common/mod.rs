@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod craft;
+pub mod oci_build;
+pub mod registry;
 pub mod s3;
 pub mod sops;
 

@@ -1,0 +1,76 @@
+//! The export flags for container images; see `docs/images.md`.
+
+use anyhow::{Result, bail};
+
+use crate::images::export::Request;
+use crate::images::registry::RetryPolicy;
+use crate::progress::Mode;
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Container images")]
+pub struct ImageArgs {
+    /// Carry every image the hubs' values name in the bundle, as an OCI
+    /// image layout under images/ (pulled from their registries, with
+    /// credentials from REGISTRY_AUTH_FILE or DOCKER_CONFIG).
+    #[arg(long)]
+    pub images: bool,
+    /// Carry this image too (one the values cannot name: built by
+    /// binderhub, or typed by users); repeatable. Implies --images.
+    #[arg(long = "image", value_name = "REF")]
+    pub extra: Vec<String>,
+    /// Look images up in this OCI image layout first, by their
+    /// org.opencontainers.image.ref.name, before their registry;
+    /// repeatable. Lets an export run offline.
+    #[arg(long = "image-source", value_name = "oci:PATH")]
+    pub layouts: Vec<String>,
+    /// Carry only this platform of multi-platform images (os/arch or
+    /// os/arch/variant); repeatable. Default: every platform.
+    #[arg(long = "platform", value_name = "OS/ARCH")]
+    pub platforms: Vec<String>,
+    /// Reach this registry over plain HTTP; repeatable. Loopback
+    /// registries always are.
+    #[arg(long = "plain-http", value_name = "HOST[:PORT]")]
+    pub plain_http: Vec<String>,
+    /// Retries, with exponential backoff, of a registry call that failed in
+    /// a way that may pass (5xx, 429, a broken connection).
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub retries: usize,
+}
+
+impl ImageArgs {
+    pub fn wanted(&self) -> bool {
+        self.images || !self.extra.is_empty()
+    }
+
+    pub fn request(&self, quiet: bool) -> Result<Request> {
+        for p in &self.platforms {
+            let parts: Vec<&str> = p.split('/').collect();
+            if !(2..=3).contains(&parts.len()) || parts.iter().any(|s| s.is_empty()) {
+                bail!("--platform {p}: expected OS/ARCH or OS/ARCH/VARIANT, like linux/amd64");
+            }
+        }
+        Ok(Request {
+            extra: self.extra.clone(),
+            layouts: self.layouts.clone(),
+            platforms: self.platforms.clone(),
+            plain_http: self.plain_http.clone(),
+            retry: retry_policy(self.retries),
+            mode: Mode::from_flags(quiet),
+        })
+    }
+}
+
+/// R2R_RETRY_FIRST_MS shortens the first pause (tests use it).
+pub fn retry_policy(retries: usize) -> RetryPolicy {
+    let mut p = RetryPolicy {
+        retries,
+        ..RetryPolicy::default()
+    };
+    if let Some(ms) = std::env::var("R2R_RETRY_FIRST_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        p.first_delay = std::time::Duration::from_millis(ms);
+    }
+    p
+}

@@ -1,0 +1,258 @@
+//! `export --images`: every image into the bundle's `images/` folder, an
+//! OCI image layout. Blobs are content-addressed, so an image sharing a
+//! base layer with another stores it once; bytes are kept exactly as the
+//! registry serves them (never recompressed), and each blob's sha256 is
+//! computed as it streams into the bundle and must equal its digest.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use super::oci::{self, Descriptor, LayoutIndex, Parsed, REF_NAME};
+use super::reference::ImageRef;
+use super::source::Origin;
+use crate::bundle::layout::{Kind, MemberPath};
+use crate::bundle::writer::BundleWriter;
+use crate::progress::Progress;
+
+/// The layout's files inside a bundle.
+pub const FOLDER: &str = "images";
+
+pub fn blob_member(digest: &str) -> Result<MemberPath> {
+    let hex = oci::check_digest(digest)?;
+    Ok(MemberPath::join([FOLDER, "blobs", "sha256", hex])?)
+}
+
+/// One image carried in a bundle.
+#[derive(Debug, Clone, Serialize)]
+pub struct Carried {
+    /// The canonical reference (the layout's ref.name).
+    pub reference: String,
+    /// The digest the layout names it by: the registry's own manifest or
+    /// index, unless `--platform` picked a subset of a larger index.
+    pub digest: String,
+    pub media_type: String,
+    pub platforms: Vec<String>,
+    /// Whether r2r wrote a new, smaller index for `--platform`.
+    pub index_rewritten: bool,
+    pub from: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub images: Vec<Carried>,
+    /// Distinct blobs stored (manifests, configs, layers).
+    pub blobs: usize,
+    pub bytes: u64,
+    /// Blobs shared with an image already stored, not stored again.
+    pub shared: usize,
+}
+
+pub struct Puller<'w> {
+    bundle: &'w mut BundleWriter,
+    stored: BTreeSet<String>,
+    entries: Vec<Descriptor>,
+    summary: Summary,
+    platforms: Vec<String>,
+}
+
+impl<'w> Puller<'w> {
+    pub fn new(bundle: &'w mut BundleWriter, platforms: Vec<String>) -> Puller<'w> {
+        Puller {
+            bundle,
+            stored: BTreeSet::new(),
+            entries: Vec::new(),
+            summary: Summary::default(),
+            platforms,
+        }
+    }
+
+    /// Carries one image, all its platforms or those asked for.
+    pub fn image(&mut self, r: &ImageRef, origin: &Origin, progress: &Progress) -> Result<()> {
+        let canonical = r.canonical();
+        let (bytes, media_hint, digest) = origin.top(r)?;
+        let (media, parsed) =
+            oci::parse(&bytes, &media_hint).with_context(|| format!("{r}: manifest {digest}"))?;
+        let mut platforms = Vec::new();
+        let (top, rewritten) = match parsed {
+            Parsed::Manifest(m) => {
+                self.manifest(r, origin, &m, progress)?;
+                (self.put_small(&media, &digest, &bytes)?, false)
+            }
+            Parsed::Index(idx) => {
+                let chosen: Vec<&Descriptor> =
+                    idx.manifests.iter().filter(|d| self.wanted(d)).collect();
+                if chosen.is_empty() {
+                    let offered: Vec<String> = idx
+                        .manifests
+                        .iter()
+                        .filter_map(|d| d.platform.as_ref().map(|p| p.text()))
+                        .collect();
+                    bail!(
+                        "{r}: none of its platforms ({}) is one of --platform {}",
+                        offered.join(", "),
+                        self.platforms.join(", ")
+                    );
+                }
+                for d in &chosen {
+                    let child = origin.child(r, d)?;
+                    let (child_media, parsed) = oci::parse(&child, &d.media_type)
+                        .with_context(|| format!("{r}: manifest {}", d.digest))?;
+                    let Parsed::Manifest(m) = parsed else {
+                        bail!(
+                            "{r}: manifest {} is an index inside an index, which r2r does not follow",
+                            d.digest
+                        );
+                    };
+                    self.manifest(r, origin, &m, progress)?;
+                    self.put_small(&child_media, &d.digest, &child)?;
+                    if let Some(p) = &d.platform {
+                        platforms.push(p.text());
+                    }
+                }
+                if chosen.len() == idx.manifests.len() {
+                    (self.put_small(&media, &digest, &bytes)?, false)
+                } else if let [only] = chosen.as_slice() {
+                    ((*only).clone(), false)
+                } else {
+                    let smaller = serde_json::to_vec(&LayoutIndex::new(
+                        chosen.iter().map(|d| (*d).clone()).collect(),
+                    ))?;
+                    let d = oci::sha256_digest(&smaller);
+                    (self.put_small(oci::OCI_INDEX, &d, &smaller)?, true)
+                }
+            }
+        };
+        let mut entry = Descriptor {
+            platform: None,
+            annotations: BTreeMap::new(),
+            ..top
+        };
+        entry
+            .annotations
+            .insert(REF_NAME.to_owned(), canonical.clone());
+        self.summary.images.push(Carried {
+            reference: canonical,
+            digest: entry.digest.clone(),
+            media_type: entry.media_type.clone(),
+            platforms,
+            index_rewritten: rewritten,
+            from: origin.name(),
+        });
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    fn wanted(&self, d: &Descriptor) -> bool {
+        if self.platforms.is_empty() {
+            return true;
+        }
+        d.platform
+            .as_ref()
+            .is_some_and(|p| self.platforms.iter().any(|w| p.matches(w)))
+    }
+
+    fn manifest(
+        &mut self,
+        r: &ImageRef,
+        origin: &Origin,
+        m: &oci::Manifest,
+        progress: &Progress,
+    ) -> Result<()> {
+        for d in std::iter::once(&m.config).chain(&m.layers) {
+            self.blob(r, origin, d, progress)?;
+        }
+        Ok(())
+    }
+
+    /// Streams one blob into the bundle unless it is there already.
+    fn blob(
+        &mut self,
+        r: &ImageRef,
+        origin: &Origin,
+        d: &Descriptor,
+        progress: &Progress,
+    ) -> Result<()> {
+        let member = blob_member(&d.digest)?;
+        if !self.stored.insert(d.digest.clone()) {
+            self.summary.shared += 1;
+            return Ok(());
+        }
+        self.summary.blobs += 1;
+        self.summary.bytes += d.size;
+        if self.bundle.was_resumed(&member) {
+            progress.add(d.size);
+            return self.bundle.claim(&member);
+        }
+        let reader = origin.blob(r, d)?;
+        let counted = Counted {
+            inner: reader,
+            progress,
+        };
+        let sha = self
+            .bundle
+            .add_reader(member, Kind::Image, d.size, counted)
+            .with_context(|| format!("{r}: blob {} ({} bytes)", d.digest, d.size))?;
+        if format!("sha256:{sha}") != d.digest {
+            bail!(
+                "{r}: blob {} arrived with digest sha256:{sha}; the registry or the layout is corrupt, or the transfer was tampered with",
+                d.digest
+            );
+        }
+        Ok(())
+    }
+
+    fn put_small(&mut self, media: &str, digest: &str, bytes: &[u8]) -> Result<Descriptor> {
+        if oci::sha256_digest(bytes) != digest {
+            bail!("manifest {digest}: its content does not match its digest");
+        }
+        let member = blob_member(digest)?;
+        if self.stored.insert(digest.to_owned()) {
+            self.summary.blobs += 1;
+            self.summary.bytes += bytes.len() as u64;
+            self.bundle.add_bytes(member, Kind::Image, bytes)?;
+        } else {
+            self.summary.shared += 1;
+        }
+        Ok(Descriptor {
+            media_type: media.to_owned(),
+            digest: digest.to_owned(),
+            size: bytes.len() as u64,
+            platform: None,
+            annotations: BTreeMap::new(),
+        })
+    }
+
+    /// Writes `oci-layout` and `index.json`; the layout is complete.
+    pub fn finish(self) -> Result<Summary> {
+        if self.entries.is_empty() {
+            return Ok(self.summary);
+        }
+        self.bundle.add_bytes(
+            MemberPath::join([FOLDER, oci::LAYOUT_FILE])?,
+            Kind::Image,
+            oci::LAYOUT_VERSION.as_bytes(),
+        )?;
+        let index = serde_json::to_vec_pretty(&LayoutIndex::new(self.entries))?;
+        self.bundle.add_bytes(
+            MemberPath::join([FOLDER, "index.json"])?,
+            Kind::Image,
+            &index,
+        )?;
+        Ok(self.summary)
+    }
+}
+
+struct Counted<'p, R> {
+    inner: R,
+    progress: &'p Progress,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.add(n as u64);
+        Ok(n)
+    }
+}

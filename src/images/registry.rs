@@ -1,0 +1,337 @@
+//! Talking to registries: the OCI distribution API through `oci-client`,
+//! behind a blocking facade so the bundle code stays synchronous. Every
+//! call that can meet a busy or flaky registry retries with exponential
+//! backoff; a blob download that breaks off resumes where it stopped.
+
+use std::io::{self, Read};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OciDescriptor;
+use oci_client::{Client, Reference};
+
+use super::auth::Credentials;
+use super::oci::{self, Descriptor};
+use super::reference::{ImageRef, is_loopback};
+
+/// How hard to try before giving up on a registry.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub retries: usize,
+    pub first_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 6,
+            first_delay: Duration::from_millis(500),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.first_delay)
+            .with_max_delay(Duration::from_secs(30))
+            .with_max_times(self.retries)
+            .with_jitter()
+    }
+}
+
+pub struct Registries {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    creds: Credentials,
+    pub retry: RetryPolicy,
+}
+
+impl Registries {
+    /// A client for `hosts`; loopback hosts and `plain_http` ones are
+    /// reached over HTTP, every other over HTTPS.
+    pub fn new<'a>(
+        hosts: impl IntoIterator<Item = &'a str>,
+        plain_http: &[String],
+        creds: Credentials,
+        retry: RetryPolicy,
+    ) -> Result<Registries> {
+        let mut plain: Vec<String> = hosts
+            .into_iter()
+            .filter(|h| is_loopback(h))
+            .map(str::to_owned)
+            .collect();
+        plain.extend(plain_http.iter().cloned());
+        let config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(plain),
+            connect_timeout: Some(Duration::from_secs(30)),
+            read_timeout: Some(Duration::from_secs(120)),
+            user_agent: concat!("r2r/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the network runtime")?;
+        Ok(Registries {
+            rt,
+            client: Client::new(config),
+            creds,
+            retry,
+        })
+    }
+
+    async fn login(&self, r: &Reference) {
+        let auth = self.creds.for_registry(r.registry());
+        self.client
+            .store_auth_if_needed(r.resolve_registry(), &auth)
+            .await;
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the retries run out.
+    pub fn call<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        self.rt
+            .block_on(
+                op.retry(self.retry.backoff())
+                    .when(transient)
+                    .notify(|e, d| {
+                        crate::cli::print::warn(&format!(
+                            "{what}: {}; retrying in {:.1}s",
+                            short(e),
+                            d.as_secs_f64()
+                        ))
+                    }),
+            )
+            .map_err(|e| anyhow::anyhow!("{}", short(&e)))
+            .with_context(|| what.to_owned())
+    }
+
+    /// The manifest `r` names: bytes, media type and digest. A digest in
+    /// the reference is checked against the bytes.
+    pub fn manifest(&self, r: &ImageRef) -> Result<(Vec<u8>, String, String)> {
+        let inner = r.inner();
+        let (bytes, _) = self.call(&format!("fetching the manifest of {r}"), || async {
+            self.login(inner).await;
+            self.client
+                .pull_manifest_raw(
+                    inner,
+                    &self.creds.for_registry(inner.registry()),
+                    &oci::ACCEPTED,
+                )
+                .await
+        })?;
+        if bytes.len() > oci::MAX_MANIFEST_BYTES {
+            anyhow::bail!(
+                "{r}: the manifest is larger than {} bytes",
+                oci::MAX_MANIFEST_BYTES
+            );
+        }
+        let digest = oci::sha256_digest(&bytes);
+        if let Some(want) = r.digest()
+            && want != digest
+        {
+            anyhow::bail!("{r}: the registry sent a manifest whose digest is {digest}");
+        }
+        let media = media_type_of(&bytes);
+        Ok((bytes.to_vec(), media, digest))
+    }
+
+    /// Whether `repo` already has the blob.
+    pub fn has_blob(&self, repo: &ImageRef, digest: &str) -> Result<bool> {
+        let inner = repo.inner();
+        self.call(
+            &format!("asking {} for {digest}", repo.registry()),
+            || async {
+                self.login(inner).await;
+                self.client.blob_exists(inner, digest).await
+            },
+        )
+    }
+
+    /// A reader over the blob `d` of `r`'s repository. It resumes a broken
+    /// download with a range request; the caller checks the digest.
+    pub fn blob<'a>(&'a self, r: &ImageRef, d: &Descriptor) -> BlobReader<'a> {
+        BlobReader {
+            reg: self,
+            image: r.inner().clone(),
+            desc: OciDescriptor {
+                media_type: d.media_type.clone(),
+                digest: d.digest.clone(),
+                size: d.size as i64,
+                // Never follow a manifest's foreign URLs: a hostile manifest
+                // could point them anywhere.
+                urls: None,
+                annotations: None,
+                artifact_type: None,
+            },
+            size: d.size,
+            offset: 0,
+            skip: 0,
+            stream: None,
+            chunk: Bytes::new(),
+            failures: 0,
+        }
+    }
+
+    pub fn retry_backoff(&self) -> ExponentialBuilder {
+        self.retry.backoff()
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.rt
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn prepare(&self, r: &ImageRef) {
+        self.rt.block_on(self.login(r.inner()));
+    }
+}
+
+pub struct BlobReader<'a> {
+    reg: &'a Registries,
+    image: Reference,
+    desc: OciDescriptor,
+    size: u64,
+    offset: u64,
+    /// Bytes to drop from a reopened stream the registry sent whole.
+    skip: u64,
+    stream: Option<BoxStream<'static, io::Result<Bytes>>>,
+    chunk: Bytes,
+    failures: usize,
+}
+
+impl BlobReader<'_> {
+    fn open(&mut self) -> Result<()> {
+        let (image, desc, offset) = (&self.image, &self.desc, self.offset);
+        let what = format!("downloading {}@{}", image.whole(), desc.digest);
+        let resp = self.reg.call(&what, || async {
+            self.reg.login(image).await;
+            self.reg
+                .client
+                .pull_blob_stream_partial(image, desc, offset, None)
+                .await
+        })?;
+        let (stream, skip) = match resp {
+            BlobResponse::Partial(s) => (s.stream, 0),
+            BlobResponse::Full(s) => (s.stream, offset),
+        };
+        self.stream = Some(stream);
+        self.skip = skip;
+        Ok(())
+    }
+}
+
+impl Read for BlobReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if !self.chunk.is_empty() {
+                let n = self.chunk.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.chunk.split_to(n));
+                self.offset += n as u64;
+                return Ok(n);
+            }
+            if self.offset >= self.size {
+                return Ok(0);
+            }
+            if self.stream.is_none() {
+                self.open()
+                    .map_err(|e| io::Error::other(format!("{e:#}")))?;
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                continue;
+            };
+            match self.reg.rt.block_on(stream.next()) {
+                Some(Ok(mut bytes)) => {
+                    let drop = self.skip.min(bytes.len() as u64) as usize;
+                    self.skip -= drop as u64;
+                    let _ = bytes.split_to(drop);
+                    self.chunk = bytes;
+                }
+                end_or_err => {
+                    // Ended early or broke off: resume from here.
+                    self.stream = None;
+                    self.failures += 1;
+                    if self.failures > self.reg.retry.retries {
+                        let why = match end_or_err {
+                            Some(Err(e)) => e.to_string(),
+                            _ => "the registry ended the download early".into(),
+                        };
+                        return Err(io::Error::other(format!(
+                            "{}@{}: {why}, after {} attempts",
+                            self.image.whole(),
+                            self.desc.digest,
+                            self.failures
+                        )));
+                    }
+                    let pause = self.reg.retry.first_delay * (1u32 << self.failures.min(6));
+                    std::thread::sleep(pause);
+                }
+            }
+        }
+    }
+}
+
+/// Whether trying again could help: the registry was busy or failing, or
+/// the connection broke.
+pub fn transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ServerError { code, .. } => {
+            *code >= 500 || *code == 429 || *code == 408
+        }
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| e.code == OciErrorCode::Toomanyrequests),
+        OciDistributionError::RequestError(r) => {
+            r.is_timeout()
+                || r.is_connect()
+                || r.is_request()
+                || r.is_body()
+                || r.status()
+                    .is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
+        }
+        OciDistributionError::IoError(_) => true,
+        _ => false,
+    }
+}
+
+/// The error without the noise: registries answer HTML pages on 5xx.
+fn short(e: &OciDistributionError) -> String {
+    let text = e.to_string();
+    let mut one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.len() > 300 {
+        let cut = (0..=300)
+            .rev()
+            .find(|i| one_line.is_char_boundary(*i))
+            .unwrap_or(0);
+        one_line.truncate(cut);
+        one_line.push('…');
+    }
+    one_line
+}
+
+fn media_type_of(bytes: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Probe {
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<Probe>(bytes)
+        .ok()
+        .and_then(|p| p.media_type)
+        .unwrap_or_default()
+}
