@@ -37,6 +37,18 @@ fn world() -> World {
     );
     registry::seed(&layout, "one", &format!("{}/base/one:1", src.host), None);
     registry::seed(&layout, "two", &format!("{}/base/two:1", src.host), None);
+    // Docker's own manifest type, which most images in the wild still use.
+    let mut cmd = Command::new("skopeo");
+    cmd.args([
+        "copy",
+        "--quiet",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+    ])
+    .arg(format!("oci:{}:one", layout.display()))
+    .arg(format!("docker://{}/base/docker:1", src.host));
+    assert_eq!(run(&mut cmd).code, 0);
     let repo = community_using(tmp.path(), &format!("{}/jupyter/scipy-notebook", src.host));
     World {
         tmp,
@@ -110,8 +122,24 @@ fn export_then_push_keeps_every_digest() {
     let bundle = w.tmp.path().join("b.r2r.tar");
     let one = format!("{}/base/one:1", w.src.host);
     let two = format!("{}/base/two:1", w.src.host);
-    let out = w.export(&bundle, &["--image", &one, "--image", &two]);
+    let docker = format!("{}/base/docker:1", w.src.host);
+    let out = w.export(
+        &bundle,
+        &["--image", &one, "--image", &two, "--image", &docker],
+    );
     assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        digest_of(&out, &docker),
+        registry::remote_digest(&docker, None)
+    );
+    let dm = carried(&out)
+        .into_iter()
+        .find(|i| i["reference"] == docker.as_str())
+        .unwrap();
+    assert_eq!(
+        dm["media_type"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
     let notebook = format!("{}/{NOTEBOOK}", w.src.host);
     // The layout names each image by the registry's own digest.
     assert_eq!(digest_of(&out, &notebook), w.images.notebook);
@@ -125,11 +153,17 @@ fn export_then_push_keeps_every_digest() {
         nb["platforms"],
         serde_json::json!(["linux/amd64", "linux/arm64"])
     );
-    // Every distinct blob of the source layout is stored, the shared base once.
+    // Every distinct blob of the source layout is stored, the shared base
+    // once; the Docker-typed copy adds its own manifest (its config and
+    // layers are the same bytes) and the OCI index r2r names it by.
     let distinct = std::fs::read_dir(w.layout.join("blobs/sha256"))
         .unwrap()
         .count();
-    assert_eq!(out.json()["images"]["blobs"], distinct as u64, "{out:?}");
+    assert_eq!(
+        out.json()["images"]["blobs"],
+        distinct as u64 + 2,
+        "{out:?}"
+    );
     assert!(
         out.json()["images"]["shared"].as_u64().unwrap() >= 2,
         "{out:?}"
@@ -172,6 +206,15 @@ fn export_then_push_keeps_every_digest() {
     let raw = run(Command::new("skopeo").args(["inspect", "--raw", &layout]));
     assert_eq!(raw.code, 0, "skopeo inspect: {raw:?}");
     assert_eq!(oci_build::digest(raw.stdout.as_bytes()), w.images.notebook);
+    // A Docker-typed image: skopeo finds it through the OCI index r2r
+    // names it by, picks the platform, and copies the registry's manifest
+    // unchanged (same digest).
+    let docker_layout = format!("oci:{}:{docker}", x.join("images").display());
+    let ins = run(Command::new("skopeo").args(["inspect", &docker_layout]));
+    assert_eq!(ins.code, 0, "skopeo inspect: {ins:?}");
+    let seen: serde_json::Value = serde_json::from_str(&ins.stdout).unwrap();
+    assert_eq!(seen["Architecture"], "amd64", "{ins:?}");
+    assert_eq!(seen["Layers"].as_array().map(Vec::len), Some(2), "{ins:?}");
     let dst = registry::start(true);
     let creds = format!("{}:{}", registry::USER, registry::PASSWORD);
     let copied = format!("{}/by-skopeo/notebook:1", dst.host);
@@ -189,6 +232,21 @@ fn export_then_push_keeps_every_digest() {
     assert_eq!(
         registry::remote_digest(&copied, Some(&creds)),
         w.images.notebook
+    );
+    let copied = format!("{}/by-skopeo/docker:1", dst.host);
+    let cp = run(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &docker_layout,
+        &format!("docker://{copied}"),
+    ]));
+    assert_eq!(cp.code, 0, "skopeo copy: {cp:?}");
+    assert_eq!(
+        registry::remote_digest(&copied, Some(&creds)),
+        digest_of(&out, &docker)
     );
 
     // push-images into the authenticated registry, then pull each pinned
@@ -219,7 +277,7 @@ fn export_then_push_keeps_every_digest() {
     assert!(!push.stderr.contains(registry::PASSWORD) && !push.stdout.contains(registry::PASSWORD));
     let mapping: serde_json::Value = serde_json::from_slice(&std::fs::read(&map).unwrap()).unwrap();
     let moved = mapping["images"].as_array().unwrap();
-    assert_eq!(moved.len(), 3);
+    assert_eq!(moved.len(), 4);
     for m in moved {
         let pinned = m["pinned"].as_str().unwrap();
         assert!(pinned.starts_with(&format!("{to}/")), "{pinned}");
@@ -545,4 +603,91 @@ fn inspect_lists_the_images_of_real_hubs_with_their_paths() {
         text.stdout.contains("carries no images") && text.stdout.contains("not carried"),
         "{text:?}"
     );
+}
+
+#[test]
+fn push_refuses_a_hostile_layout_naming_the_member() {
+    let w = world();
+    let bundle = w.tmp.path().join("b");
+    let one = format!("{}/base/one:1", w.src.host);
+    let out = w.export(&bundle, &["--format", "dir", "--image", &one]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let dst = registry::start(false);
+    let to = format!("{}/c", dst.host);
+    let push = |b: &Path| {
+        w.r2r(
+            &[
+                "push-images",
+                s(b),
+                "--pubkey",
+                s(&w.keys.public),
+                "--to",
+                &to,
+                "--quiet",
+            ],
+            &[],
+        )
+    };
+    let index_path = bundle.join("images/index.json");
+    let good: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+
+    // A digest that would make a path outside the layout.
+    let mut evil = good.clone();
+    evil["manifests"][0]["digest"] = "sha256:../../../../etc/passwd".into();
+    common::craft::put_member(
+        &bundle,
+        &w.keys.key,
+        "images/index.json",
+        &serde_json::to_vec(&evil).unwrap(),
+    );
+    let r = push(&bundle);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("images/index.json") && r.stderr.contains("digest"),
+        "{r:?}"
+    );
+
+    // A manifest naming a layer the bundle does not carry.
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": good_config(&bundle, &good),
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": format!("sha256:{}", "e".repeat(64)), "size": 3}],
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let d = oci_build::digest(&bytes);
+    common::craft::put_member(
+        &bundle,
+        &w.keys.key,
+        &format!("images/blobs/sha256/{}", &d[7..]),
+        &bytes,
+    );
+    let mut evil = good.clone();
+    evil["manifests"][0]["digest"] = d.clone().into();
+    evil["manifests"][0]["size"] = bytes.len().into();
+    common::craft::put_member(
+        &bundle,
+        &w.keys.key,
+        "images/index.json",
+        &serde_json::to_vec(&evil).unwrap(),
+    );
+    let r = push(&bundle);
+    assert_ne!(r.code, 0);
+    let missing = format!("images/blobs/sha256/{}", "e".repeat(64));
+    assert!(
+        r.stderr.contains(&missing) && r.stderr.contains("not in the signed manifest"),
+        "{r:?}"
+    );
+}
+
+/// The config descriptor of the bundle's first image.
+fn good_config(bundle: &Path, index: &serde_json::Value) -> serde_json::Value {
+    let top = index["manifests"][0]["digest"].as_str().unwrap();
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(bundle.join("images/blobs/sha256").join(&top[7..])).unwrap(),
+    )
+    .unwrap();
+    m["config"].clone()
 }

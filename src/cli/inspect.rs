@@ -299,7 +299,8 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
         index
             .as_ref()
             .and_then(|i| i.find(canonical))
-            .map(|d| d.digest.clone())
+            .and_then(|d| d.original().ok())
+            .map(|d| d.digest)
     };
     let mut out: Vec<HubImages> = report
         .hubs
@@ -333,7 +334,7 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
             reference: n.clone(),
             canonical: n.clone(),
             values_path: "(--image)".into(),
-            carried: Some(d.digest.clone()),
+            carried: Some(d.original().map_or_else(|_| d.digest.clone(), |o| o.digest)),
         })
         .collect();
     if !extra.is_empty() {

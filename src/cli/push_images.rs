@@ -63,6 +63,9 @@ pub struct Args {
     /// that may pass (5xx, 429, a broken connection).
     #[arg(long, value_name = "N", default_value_t = 6)]
     retries: usize,
+    /// Blobs uploaded at once.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    jobs: usize,
     /// No progress, only warnings and errors.
     #[arg(long, short)]
     quiet: bool,
@@ -110,6 +113,7 @@ pub fn run(args: Args) -> Result<u8> {
     let quiet = args.quiet || args.json;
     let progress = Progress::start(Mode::from_flags(quiet), "push", None);
     let mut pusher = Pusher::new(&trusted, &registries, target.clone());
+    pusher.jobs = args.jobs.max(1);
     let mut mapping = Mapping {
         registry: args.to.clone(),
         images: Vec::new(),

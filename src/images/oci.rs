@@ -17,6 +17,12 @@ pub const ACCEPTED: [&str; 4] = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MA
 /// The annotation skopeo, crane and containerd look an image up by.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+/// Annotations on a layout entry that names a Docker-typed image through
+/// an OCI index r2r wrote (see `pull::Puller::shim`).
+pub const ORIGINAL_DIGEST: &str = "dev.r2r.original.digest";
+pub const ORIGINAL_MEDIA_TYPE: &str = "dev.r2r.original.mediaType";
+pub const ORIGINAL_SIZE: &str = "dev.r2r.original.size";
+
 /// Registries cap manifests at 4 MiB (distribution's default); so do we.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
 const MAX_CHILDREN: usize = 4096;
@@ -80,6 +86,57 @@ pub struct Manifest {
 pub enum Parsed {
     Index(Index),
     Manifest(Manifest),
+}
+
+pub fn is_docker(media_type: &str) -> bool {
+    media_type == DOCKER_LIST || media_type == DOCKER_MANIFEST
+}
+
+/// The platform an image config names, if it names one.
+pub fn config_platform(config: &[u8]) -> Option<Platform> {
+    #[derive(Deserialize)]
+    struct C {
+        architecture: Option<String>,
+        os: Option<String>,
+        variant: Option<String>,
+    }
+    let c: C = serde_json::from_slice(config).ok()?;
+    Some(Platform {
+        architecture: c.architecture.filter(|a| !a.is_empty())?,
+        os: c.os.filter(|o| !o.is_empty())?,
+        variant: c.variant.filter(|v| !v.is_empty()),
+    })
+}
+
+impl Descriptor {
+    /// The descriptor of what the registry served: the entry itself, or
+    /// for a Docker-typed image the original its annotations record.
+    pub fn original(&self) -> Result<Descriptor> {
+        let Some(digest) = self.annotations.get(ORIGINAL_DIGEST) else {
+            return Ok(self.clone());
+        };
+        check_digest(digest)?;
+        let media_type = self
+            .annotations
+            .get(ORIGINAL_MEDIA_TYPE)
+            .filter(|m| is_docker(m))
+            .ok_or_else(|| {
+                anyhow::anyhow!("{ORIGINAL_MEDIA_TYPE} is missing or not a Docker manifest type")
+            })?;
+        let size = self
+            .annotations
+            .get(ORIGINAL_SIZE)
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|s| *s <= MAX_MANIFEST_BYTES as u64)
+            .ok_or_else(|| anyhow::anyhow!("{ORIGINAL_SIZE} is missing or not a manifest size"))?;
+        Ok(Descriptor {
+            media_type: media_type.clone(),
+            digest: digest.clone(),
+            size,
+            platform: None,
+            annotations: BTreeMap::new(),
+        })
+    }
 }
 
 pub fn is_index(media_type: &str) -> bool {

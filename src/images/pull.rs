@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::oci::{self, Descriptor, LayoutIndex, Parsed, REF_NAME};
+use super::oci::{self, Descriptor, LayoutIndex, Parsed, Platform, REF_NAME};
 use super::reference::ImageRef;
 use super::source::Origin;
+use super::source::read_exact_small;
 use crate::bundle::layout::{Kind, MemberPath};
 use crate::bundle::writer::BundleWriter;
 use crate::progress::Progress;
@@ -36,6 +37,10 @@ pub struct Carried {
     pub platforms: Vec<String>,
     /// Whether r2r wrote a new, smaller index for `--platform`.
     pub index_rewritten: bool,
+    /// For a Docker-typed image, the OCI index r2r names it by in the
+    /// layout (`digest` is still the registry's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout_digest: Option<String>,
     pub from: String,
 }
 
@@ -77,8 +82,10 @@ impl<'w> Puller<'w> {
         let mut platforms = Vec::new();
         let (top, rewritten) = match parsed {
             Parsed::Manifest(m) => {
-                self.manifest(r, origin, &m, progress)?;
-                (self.put_small(&media, &digest, &bytes)?, false)
+                let platform = self.manifest(r, origin, &m, progress)?;
+                platforms.extend(platform.iter().map(Platform::text));
+                let top = self.put_small(&media, &digest, &bytes)?;
+                (Descriptor { platform, ..top }, false)
             }
             Parsed::Index(idx) => {
                 let chosen: Vec<&Descriptor> =
@@ -107,6 +114,12 @@ impl<'w> Puller<'w> {
                     };
                     self.manifest(r, origin, &m, progress)?;
                     self.put_small(&child_media, &d.digest, &child)?;
+                    if d.platform.is_none() {
+                        bail!(
+                            "{r}: the index lists manifest {} without a platform",
+                            d.digest
+                        );
+                    }
                     if let Some(p) = &d.platform {
                         platforms.push(p.text());
                     }
@@ -124,20 +137,34 @@ impl<'w> Puller<'w> {
                 }
             }
         };
-        let mut entry = Descriptor {
-            platform: None,
-            annotations: BTreeMap::new(),
-            ..top
+        let original = top.clone();
+        let mut entry = if oci::is_docker(&top.media_type) {
+            self.shim(&top, &bytes)?
+        } else {
+            top
         };
+        entry.platform = None;
+        entry.annotations = BTreeMap::new();
         entry
             .annotations
             .insert(REF_NAME.to_owned(), canonical.clone());
+        let shimmed = entry.digest != original.digest;
+        if shimmed {
+            for (k, v) in [
+                (oci::ORIGINAL_DIGEST, original.digest.clone()),
+                (oci::ORIGINAL_MEDIA_TYPE, original.media_type.clone()),
+                (oci::ORIGINAL_SIZE, original.size.to_string()),
+            ] {
+                entry.annotations.insert(k.to_owned(), v);
+            }
+        }
         self.summary.images.push(Carried {
             reference: canonical,
-            digest: entry.digest.clone(),
-            media_type: entry.media_type.clone(),
+            digest: original.digest,
+            media_type: original.media_type,
             platforms,
             index_rewritten: rewritten,
+            layout_digest: shimmed.then(|| entry.digest.clone()),
             from: origin.name(),
         });
         self.entries.push(entry);
@@ -153,17 +180,56 @@ impl<'w> Puller<'w> {
             .is_some_and(|p| self.platforms.iter().any(|w| p.matches(w)))
     }
 
+    /// Stores a manifest's config and layers; returns the platform its
+    /// config names.
     fn manifest(
         &mut self,
         r: &ImageRef,
         origin: &Origin,
         m: &oci::Manifest,
         progress: &Progress,
-    ) -> Result<()> {
-        for d in std::iter::once(&m.config).chain(&m.layers) {
+    ) -> Result<Option<Platform>> {
+        let platform = self.config(r, origin, &m.config, progress)?;
+        for d in &m.layers {
             self.blob(r, origin, d, progress)?;
         }
-        Ok(())
+        Ok(platform)
+    }
+
+    fn config(
+        &mut self,
+        r: &ImageRef,
+        origin: &Origin,
+        d: &Descriptor,
+        progress: &Progress,
+    ) -> Result<Option<Platform>> {
+        if d.size > oci::MAX_MANIFEST_BYTES as u64 {
+            self.blob(r, origin, d, progress)?;
+            return Ok(None);
+        }
+        let bytes = read_exact_small(origin.blob(r, d)?, d)
+            .with_context(|| format!("{r}: config {}", d.digest))?;
+        self.put_small(&d.media_type, &d.digest, &bytes)?;
+        Ok(oci::config_platform(&bytes))
+    }
+
+    /// skopeo and containers/image find only OCI media types in a layout's
+    /// index.json. A Docker-typed image is therefore named through a small
+    /// OCI index r2r writes over the registry's manifest (or over the
+    /// manifests of its list), which stays in the layout untouched; the
+    /// entry records the original so push-images can push it exactly.
+    fn shim(&mut self, top: &Descriptor, top_bytes: &[u8]) -> Result<Descriptor> {
+        let children = if top.media_type == oci::DOCKER_LIST {
+            match oci::parse(top_bytes, &top.media_type)? {
+                (_, Parsed::Index(idx)) => idx.manifests,
+                _ => bail!("internal: a manifest list that is not an index"),
+            }
+        } else {
+            vec![top.clone()]
+        };
+        let shim = serde_json::to_vec(&LayoutIndex::new(children))?;
+        let d = oci::sha256_digest(&shim);
+        self.put_small(oci::OCI_INDEX, &d, &shim)
     }
 
     /// Streams one blob into the bundle unless it is there already.

@@ -88,7 +88,12 @@ pub fn carried(bundle: &Trusted) -> Result<Vec<(ImageRef, Descriptor)>> {
         })?;
         let r =
             ImageRef::parse(name).map_err(|e| anyhow::anyhow!("member {member}: {name}: {e}"))?;
-        out.push((r, d));
+        // A Docker-typed image is pushed as the registry served it, not
+        // through the OCI index the layout names it by.
+        let top = d
+            .original()
+            .with_context(|| format!("member {member}: the entry for {name}"))?;
+        out.push((r, top));
     }
     Ok(out)
 }
@@ -100,6 +105,8 @@ pub struct Pusher<'a> {
     pub counts: Counts,
     /// Blobs known to be in each target repository.
     have: BTreeMap<String, BTreeSet<String>>,
+    /// Blobs uploaded at once.
+    pub jobs: usize,
 }
 
 impl<'a> Pusher<'a> {
@@ -110,6 +117,7 @@ impl<'a> Pusher<'a> {
             target,
             counts: Counts::default(),
             have: BTreeMap::new(),
+            jobs: 3,
         }
     }
 
@@ -171,43 +179,90 @@ impl<'a> Pusher<'a> {
         Ok(bytes)
     }
 
+    /// Pushes a manifest's blobs: those the registry lacks are uploaded
+    /// `jobs` at a time, so one blob's round trips overlap another's bytes.
     fn blobs(&mut self, to: &ImageRef, m: &oci::Manifest, progress: &Progress) -> Result<()> {
+        let repo = to.repository().to_owned();
+        let mut todo: Vec<&Descriptor> = Vec::new();
         for d in std::iter::once(&m.config).chain(&m.layers) {
-            self.blob(to, d, progress)
+            let known = self.have.get(&repo).is_some_and(|s| s.contains(&d.digest));
+            if known || todo.iter().any(|t| t.digest == d.digest) {
+                continue;
+            }
+            let done = self
+                .skip_or_mount(to, d, progress)
                 .with_context(|| format!("pushing blob {} of {to}", d.digest))?;
+            if !done {
+                todo.push(d);
+            }
         }
+        let queue = std::sync::Mutex::new(todo.clone());
+        let (bundle, registries) = (self.bundle, self.registries);
+        let failures: Vec<anyhow::Error> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..self.jobs.max(1))
+                .map(|_| {
+                    s.spawn(|| -> Result<()> {
+                        loop {
+                            let next = match queue.lock() {
+                                Ok(mut q) => q.pop(),
+                                Err(_) => bail!("internal: a push worker panicked"),
+                            };
+                            let Some(d) = next else { return Ok(()) };
+                            upload(bundle, registries, to, d, progress)?;
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .filter_map(|w| match w.join() {
+                    Ok(r) => r.err(),
+                    Err(_) => Some(anyhow::anyhow!("internal: a push worker panicked")),
+                })
+                .collect()
+        });
+        if let Some(e) = failures.into_iter().next() {
+            return Err(e);
+        }
+        let have = self.have.entry(repo).or_default();
+        for d in std::iter::once(&m.config).chain(&m.layers) {
+            have.insert(d.digest.clone());
+        }
+        self.counts.uploaded += todo.len();
+        self.counts.uploaded_bytes += todo.iter().map(|d| d.size).sum::<u64>();
         Ok(())
     }
 
-    fn blob(&mut self, to: &ImageRef, d: &Descriptor, progress: &Progress) -> Result<()> {
-        let repo = to.repository().to_owned();
-        if self.have.get(&repo).is_some_and(|s| s.contains(&d.digest)) {
-            return Ok(());
-        }
+    /// True when the blob needs no upload: the registry has it (HEAD), or
+    /// it was mounted from a repository this run pushed it to.
+    fn skip_or_mount(
+        &mut self,
+        to: &ImageRef,
+        d: &Descriptor,
+        progress: &Progress,
+    ) -> Result<bool> {
         if self.registries.has_blob(to, &d.digest)? {
             self.counts.present += 1;
             progress.add(d.size);
-        } else if let Some(sibling) = self.sibling_with(&d.digest) {
-            let from = ImageRef::parse(&format!("{}/{sibling}:x", self.target.registry))
-                .map_err(anyhow::Error::msg)?;
-            let client = self.registries.client();
-            let mounted = self
-                .registries
-                .runtime()
-                .block_on(client.mount_blob(to.inner(), from.inner(), &d.digest))
-                .is_ok()
-                && self.registries.has_blob(to, &d.digest)?;
-            if mounted {
-                self.counts.mounted += 1;
-                progress.add(d.size);
-            } else {
-                self.upload(to, d, progress)?;
-            }
-        } else {
-            self.upload(to, d, progress)?;
+            return Ok(true);
         }
-        self.have.entry(repo).or_default().insert(d.digest.clone());
-        Ok(())
+        let Some(sibling) = self.sibling_with(&d.digest) else {
+            return Ok(false);
+        };
+        let from = ImageRef::parse(&format!("{}/{sibling}:x", self.target.registry))
+            .map_err(anyhow::Error::msg)?;
+        let client = self.registries.client();
+        let mounted = self
+            .registries
+            .runtime()
+            .block_on(client.mount_blob(to.inner(), from.inner(), &d.digest))
+            .is_ok()
+            && self.registries.has_blob(to, &d.digest)?;
+        if mounted {
+            self.counts.mounted += 1;
+            progress.add(d.size);
+        }
+        Ok(mounted)
     }
 
     fn sibling_with(&self, digest: &str) -> Option<String> {
@@ -215,45 +270,6 @@ impl<'a> Pusher<'a> {
             .iter()
             .find(|(_, s)| s.contains(digest))
             .map(|(r, _)| r.clone())
-    }
-
-    /// Uploads one blob from the bundle, trying again from the start if
-    /// the registry fails in a way that may pass.
-    fn upload(&mut self, to: &ImageRef, d: &Descriptor, progress: &Progress) -> Result<()> {
-        let member = blob_member(&d.digest)?;
-        let attempt = || -> Result<String, OciDistributionError> {
-            std::thread::scope(|s| {
-                let (tx, mut rx) =
-                    tokio::sync::mpsc::channel::<Result<Bytes, OciDistributionError>>(2);
-                let feeder = s.spawn(|| feed(self.bundle, member.as_str(), tx, progress));
-                let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-                let client = self.registries.client();
-                let pushed = self.registries.runtime().block_on(client.push_blob_stream(
-                    to.inner(),
-                    stream,
-                    &d.digest,
-                    Some(d.size),
-                ));
-                let _ = feeder.join();
-                pushed
-            })
-        };
-        let what = format!("uploading {} to {to}", d.digest);
-        attempt
-            .retry(self.registries.retry_backoff())
-            .sleep(std::thread::sleep)
-            .when(super::registry::transient)
-            .notify(|e, dur| {
-                crate::cli::print::warn(&format!(
-                    "{what}: {e}; retrying in {:.1}s",
-                    dur.as_secs_f64()
-                ))
-            })
-            .call()
-            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-        self.counts.uploaded += 1;
-        self.counts.uploaded_bytes += d.size;
-        Ok(())
     }
 
     fn put_manifest(&mut self, at: &ImageRef, media_type: &str, bytes: Vec<u8>) -> Result<()> {
@@ -273,6 +289,49 @@ impl<'a> Pusher<'a> {
         self.counts.manifests += 1;
         Ok(())
     }
+}
+
+/// Uploads one blob from the bundle, trying again from the start if the
+/// registry fails in a way that may pass.
+fn upload(
+    bundle: &Trusted,
+    registries: &Registries,
+    to: &ImageRef,
+    d: &Descriptor,
+    progress: &Progress,
+) -> Result<()> {
+    let member = blob_member(&d.digest)?;
+    let attempt = || -> Result<String, OciDistributionError> {
+        std::thread::scope(|s| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, OciDistributionError>>(2);
+            let feeder = s.spawn(|| feed(bundle, member.as_str(), tx, progress));
+            let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+            let pushed = registries
+                .runtime()
+                .block_on(registries.client().push_blob_stream(
+                    to.inner(),
+                    stream,
+                    &d.digest,
+                    Some(d.size),
+                ));
+            let _ = feeder.join();
+            pushed
+        })
+    };
+    let what = format!("uploading {} to {to}", d.digest);
+    attempt
+        .retry(registries.retry_backoff())
+        .sleep(std::thread::sleep)
+        .when(super::registry::transient)
+        .notify(|e, dur| {
+            crate::cli::print::warn(&format!(
+                "{what}: {e}; retrying in {:.1}s",
+                dur.as_secs_f64()
+            ))
+        })
+        .call()
+        .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    Ok(())
 }
 
 /// Reads a member in 4 MiB pieces (the client's PATCH size) into the
