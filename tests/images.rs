@@ -503,7 +503,8 @@ fn failures_name_the_image_and_leave_no_bundle() {
 
     // A blob whose bytes no longer match its digest (same size, one bit).
     let path = w.src.blob_path(&w.images.big_layer);
-    let mut bytes = std::fs::read(&path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let mut bytes = good.clone();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 1;
     std::fs::write(&path, bytes).unwrap();
@@ -516,6 +517,20 @@ fn failures_name_the_image_and_leave_no_bundle() {
         "{out:?}"
     );
     assert!(!out_path.exists());
+    // The bad blob was not kept for --resume: once the registry serves the
+    // right bytes again, the resumed export fetches it anew and is sound.
+    std::fs::write(&path, good).unwrap();
+    let out = w.export(&out_path, &["--resume"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(common::verify(&out_path, &w.keys.public).code, 0);
+    assert_eq!(digest_of(&out, &notebook), w.images.notebook);
+    // Every blob holds what its name says (verify alone cannot tell: the
+    // checksums are of whatever was stored).
+    for (name, data, _) in common::read_tar(&out_path) {
+        if let Some(hex) = name.strip_prefix("images/blobs/sha256/") {
+            assert_eq!(oci_build::digest(&data), format!("sha256:{hex}"), "{name}");
+        }
+    }
 }
 
 #[test]
@@ -680,6 +695,18 @@ fn push_refuses_a_hostile_layout_naming_the_member() {
         r.stderr.contains(&missing) && r.stderr.contains("not in the signed manifest"),
         "{r:?}"
     );
+
+    // A signed blob whose bytes are not what its name says.
+    common::craft::put_member(&bundle, &w.keys.key, &missing, b"abc");
+    let v = common::verify(&bundle, &w.keys.public);
+    assert_eq!(v.code, 4, "{v:?}");
+    assert!(
+        v.stdout.contains(&missing) && v.stdout.contains("named by its digest"),
+        "{v:?}"
+    );
+    let r = push(&bundle);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains(&missing), "{r:?}");
 }
 
 /// The config descriptor of the bundle's first image.
@@ -690,4 +717,34 @@ fn good_config(bundle: &Path, index: &serde_json::Value) -> serde_json::Value {
     )
     .unwrap();
     m["config"].clone()
+}
+
+#[test]
+fn resume_keeps_the_blobs_an_interrupted_export_stored() {
+    let w = world();
+    let bundle = w.tmp.path().join("resume.tar");
+    // Sorted after the notebook, so the notebook is stored before it fails.
+    let late = format!("{}/zzz/late:1", w.src.host);
+    let first = w.export(&bundle, &["--image", &late]);
+    assert_ne!(first.code, 0);
+    assert!(
+        first.stderr.contains(&late) && first.stderr.contains("--resume"),
+        "{first:?}"
+    );
+    assert!(!bundle.exists());
+    // The image appears; the notebook's big layer rots in the registry. A
+    // resumed export must take the layer it already stored, not fetch it.
+    registry::seed(&w.layout, "one", &late, None);
+    let path = w.src.blob_path(&w.images.big_layer);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let out = w.export(&bundle, &["--image", &late, "--resume"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        digest_of(&out, &format!("{}/{NOTEBOOK}", w.src.host)),
+        w.images.notebook
+    );
+    assert_eq!(digest_of(&out, &late), w.images.one);
+    assert_eq!(common::verify(&bundle, &w.keys.public).code, 0);
 }

@@ -224,6 +224,8 @@ fn read_manifest(bundle: &Bundle, sums: &Sums, out: &mut Outcome) -> Option<Mani
 
 /// bundle.json and SHA256SUMS must describe the same members with the same
 /// digests, and the bundle's sizes must be the manifest's.
+const IMAGE_BLOBS: &str = "images/blobs/sha256/";
+
 fn cross_check(bundle: &Bundle, sums: &Sums, manifest: &Manifest, out: &mut Outcome) {
     let mut listed = std::collections::HashSet::new();
     for record in &manifest.members {
@@ -245,6 +247,20 @@ fn cross_check(bundle: &Bundle, sums: &Sums, manifest: &Manifest, out: &mut Outc
                 "bundle.json and SHA256SUMS give different sha256",
             ),
             Some(_) => {}
+        }
+        // Image blobs are named by their digest (section 4.5): a signed
+        // checksum of other bytes means the signer stored the wrong blob.
+        if let Some(name) = record.path.strip_prefix(IMAGE_BLOBS)
+            && name != record.sha256
+        {
+            out.add(
+                Class::Corrupt,
+                member,
+                format!(
+                    "an image blob named by its digest, but its sha256 is {}",
+                    record.sha256
+                ),
+            );
         }
         if let Some(entry) = bundle.get(&record.path)
             && entry.size != record.size

@@ -283,9 +283,12 @@ impl BundleWriter {
         self.add(path, kind, size, data)
     }
 
-    /// Whether the interrupted export this one resumes completed `path`.
-    pub fn was_resumed(&self, path: &MemberPath) -> bool {
-        self.resumed.contains_key(path.as_str())
+    /// The size and sha256 (hex) of `path`, when the interrupted export
+    /// this one resumes completed it.
+    pub fn resumed_digest(&self, path: &MemberPath) -> Option<(u64, &str)> {
+        self.resumed
+            .get(path.as_str())
+            .map(|d| (d.size, d.sha256.as_str()))
     }
 
     /// Like [`BundleWriter::add_file`], recording `extra` in the journal

@@ -295,12 +295,18 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
     .map(|b| serde_json::from_slice::<LayoutIndex>(&b))
     .transpose()
     .context("images/index.json is malformed")?;
+    // The registry's digest, checked: this runs without --pubkey too.
+    let registry_digest = |d: &crate::images::oci::Descriptor| {
+        d.original()
+            .ok()
+            .filter(|o| crate::images::oci::check_digest(&o.digest).is_ok())
+            .map_or_else(|| "(malformed digest)".to_owned(), |o| o.digest)
+    };
     let carried = |canonical: &str| {
         index
             .as_ref()
             .and_then(|i| i.find(canonical))
-            .and_then(|d| d.original().ok())
-            .map(|d| d.digest)
+            .map(registry_digest)
     };
     let mut out: Vec<HubImages> = report
         .hubs
@@ -334,7 +340,7 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
             reference: n.clone(),
             canonical: n.clone(),
             values_path: "(--image)".into(),
-            carried: Some(d.original().map_or_else(|_| d.digest.clone(), |o| o.digest)),
+            carried: Some(registry_digest(d)),
         })
         .collect();
     if !extra.is_empty() {
@@ -359,7 +365,7 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
         }
         for i in &h.images {
             let state = match &i.carried {
-                Some(d) => format!("carried {}", &d[..d.len().min(19)]),
+                Some(d) => format!("carried {}", s(d)),
                 None => "not carried".into(),
             };
             println!(

@@ -35,6 +35,15 @@ pub fn safe(s: &str) -> String {
 }
 
 /// Bytes for people: `1.5 MiB`.
+/// `1 image`, `3 images`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;

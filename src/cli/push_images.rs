@@ -104,10 +104,29 @@ pub fn run(args: Args) -> Result<u8> {
         }
         carried.retain(|(r, _)| wanted.contains(&r.canonical()));
     }
+    // Two images must not land on the same name (quay.io/o/i:1 and
+    // ghcr.io/o/i:1 both become PREFIX/o/i:1).
+    let mut targets: std::collections::BTreeMap<String, String> = Default::default();
+    for (r, _) in &carried {
+        let to = r
+            .moved_to(&target.registry, &target.prefix)
+            .map_err(|e| anyhow::anyhow!("{r}: cannot name it under {}: {e}", args.to))?;
+        if let Some(other) = targets.insert(to.canonical(), r.canonical()) {
+            bail!(
+                "{other} and {r} would both be pushed as {to}\nhint: push them in two runs with --image and different --to prefixes"
+            );
+        }
+    }
+    let creds = Credentials::from_env()?;
+    if let Some(helper) = &creds.helper {
+        print::warn(&format!(
+            "r2r does not run credential helpers (credsStore {helper}); registries without an entry in the auth file are used anonymously"
+        ));
+    }
     let registries = Registries::new(
         [target.registry.as_str()],
         &args.plain_http,
-        Credentials::from_env()?,
+        creds,
         retry_policy(args.retries),
     )?;
     let quiet = args.quiet || args.json;
@@ -148,14 +167,14 @@ pub fn run(args: Args) -> Result<u8> {
         }
         let c = out.counts;
         println!(
-            "pushed {} images to {}: {} blobs uploaded ({}), {} already there, {} mounted, {} manifests",
-            mapping.images.len(),
+            "pushed {} to {}: {} uploaded ({}), {} already there, {} mounted, {}",
+            print::count(mapping.images.len(), "image"),
             args.to,
-            c.uploaded,
+            print::count(c.uploaded, "blob"),
             print::bytes(c.uploaded_bytes),
             c.present,
             c.mounted,
-            c.manifests
+            print::count(c.manifests, "manifest")
         );
         for p in &out.rewritten {
             println!("wrote {p}");

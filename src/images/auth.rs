@@ -36,8 +36,7 @@ struct Entry {
 #[derive(Default)]
 pub struct Credentials {
     by_host: BTreeMap<String, RegistryAuth>,
-    /// Where they came from, for messages; never the secrets themselves.
-    pub files: Vec<PathBuf>,
+    /// A credential helper the files name, which r2r does not run.
     pub helper: Option<String>,
 }
 
@@ -82,7 +81,6 @@ impl Credentials {
         if self.helper.is_none() {
             self.helper = file.creds_store;
         }
-        self.files.push(path.to_owned());
         Ok(())
     }
 
@@ -98,10 +96,6 @@ impl Credentials {
             .iter()
             .find_map(|h| self.by_host.get(*h).cloned())
             .unwrap_or(RegistryAuth::Anonymous)
-    }
-
-    pub fn has(&self, registry: &str) -> bool {
-        !matches!(self.for_registry(registry), RegistryAuth::Anonymous)
     }
 }
 

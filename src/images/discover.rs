@@ -103,14 +103,6 @@ impl Discovery {
             }),
         }
     }
-
-    /// Every distinct canonical reference.
-    pub fn canonical(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.images.iter().map(|i| i.canonical.clone()).collect();
-        v.sort();
-        v.dedup();
-        v
-    }
 }
 
 fn parent_of(p: &KeyPath) -> KeyPath {

@@ -73,10 +73,16 @@ pub fn export(req: &Request, wanted: &[Wanted], bundle: &mut BundleWriter) -> Re
         })
     };
     let remote: Vec<&Wanted> = wanted.iter().filter(|w| from_layout(w).is_none()).collect();
+    let creds = Credentials::from_env()?;
+    if let (Some(helper), false) = (&creds.helper, remote.is_empty()) {
+        crate::cli::print::warn(&format!(
+            "r2r does not run credential helpers (credsStore {helper}); registries without an entry in the auth file are used anonymously"
+        ));
+    }
     let registries = Registries::new(
         remote.iter().map(|w| w.reference.registry()),
         &req.plain_http,
-        Credentials::from_env()?,
+        creds,
         req.retry,
     )?;
     let progress = Progress::start(req.mode, "images", None);

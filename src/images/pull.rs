@@ -114,12 +114,6 @@ impl<'w> Puller<'w> {
                     };
                     self.manifest(r, origin, &m, progress)?;
                     self.put_small(&child_media, &d.digest, &child)?;
-                    if d.platform.is_none() {
-                        bail!(
-                            "{r}: the index lists manifest {} without a platform",
-                            d.digest
-                        );
-                    }
                     if let Some(p) = &d.platform {
                         platforms.push(p.text());
                     }
@@ -247,25 +241,22 @@ impl<'w> Puller<'w> {
         }
         self.summary.blobs += 1;
         self.summary.bytes += d.size;
-        if self.bundle.was_resumed(&member) {
+        if let Some((size, sha)) = self.bundle.resumed_digest(&member) {
+            // Kept by the interrupted export: it passed the check below
+            // then, or it would not have been recorded; make sure anyway.
+            if size != d.size || d.digest.strip_prefix("sha256:") != Some(sha) {
+                bail!(
+                    "{r}: blob {} kept by the interrupted export does not match its digest\nhint: start over with --force",
+                    d.digest
+                );
+            }
             progress.add(d.size);
             return self.bundle.claim(&member);
         }
-        let reader = origin.blob(r, d)?;
-        let counted = Counted {
-            inner: reader,
-            progress,
-        };
-        let sha = self
-            .bundle
-            .add_reader(member, Kind::Image, d.size, counted)
+        let reader = Verified::new(origin.blob(r, d)?, d, progress)?;
+        self.bundle
+            .add_reader(member, Kind::Image, d.size, reader)
             .with_context(|| format!("{r}: blob {} ({} bytes)", d.digest, d.size))?;
-        if format!("sha256:{sha}") != d.digest {
-            bail!(
-                "{r}: blob {} arrived with digest sha256:{sha}; the registry or the layout is corrupt, or the transfer was tampered with",
-                d.digest
-            );
-        }
         Ok(())
     }
 
@@ -310,15 +301,45 @@ impl<'w> Puller<'w> {
     }
 }
 
-struct Counted<'p, R> {
+/// A blob on its way into the bundle. The read that completes it fails
+/// unless the bytes hash to the blob's digest, so the bundle writer never
+/// records (or journals, for `--resume`) a blob that does not match.
+struct Verified<'p, R> {
     inner: R,
+    hasher: sha2::Sha256,
+    left: u64,
+    want: String,
     progress: &'p Progress,
 }
 
-impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+impl<'p, R: std::io::Read> Verified<'p, R> {
+    fn new(inner: R, d: &Descriptor, progress: &'p Progress) -> Result<Verified<'p, R>> {
+        Ok(Verified {
+            inner,
+            hasher: sha2::Digest::new(),
+            left: d.size,
+            want: oci::check_digest(&d.digest)?.to_owned(),
+            progress,
+        })
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Verified<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let cap = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..cap])?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        self.left -= n as u64;
         self.progress.add(n as u64);
+        if self.left == 0 && n > 0 {
+            let got = crate::bundle::digest::hex(&sha2::Digest::finalize_reset(&mut self.hasher));
+            if got != self.want {
+                return Err(std::io::Error::other(format!(
+                    "it arrived with digest sha256:{got}, not sha256:{}; the registry or the layout is corrupt, or the transfer was tampered with",
+                    self.want
+                )));
+            }
+        }
         Ok(n)
     }
 }

@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
-use backon::BlockingRetryable;
 use bytes::Bytes;
 use oci_client::errors::OciDistributionError;
 use serde::Serialize;
@@ -18,6 +18,7 @@ use super::oci::{self, Descriptor, LayoutIndex, Parsed, REF_NAME};
 use super::pull::{FOLDER, blob_member};
 use super::reference::ImageRef;
 use super::registry::Registries;
+use super::source::read_exact_small;
 use crate::bundle::verify::Trusted;
 use crate::progress::Progress;
 
@@ -169,14 +170,8 @@ impl<'a> Pusher<'a> {
         let bytes = self
             .bundle
             .read_small(member.as_str(), oci::MAX_MANIFEST_BYTES as u64)?;
-        if bytes.len() as u64 != d.size {
-            bail!(
-                "member {member}: {} bytes where its descriptor says {}",
-                bytes.len(),
-                d.size
-            );
-        }
-        Ok(bytes)
+        // Signed, and named by its digest; the descriptor must agree too.
+        read_exact_small(bytes.as_slice(), d).with_context(|| format!("member {member}"))
     }
 
     /// Pushes a manifest's blobs: those the registry lacks are uploaded
@@ -197,18 +192,26 @@ impl<'a> Pusher<'a> {
             }
         }
         let queue = std::sync::Mutex::new(todo.clone());
+        let stop = AtomicBool::new(false);
         let (bundle, registries) = (self.bundle, self.registries);
         let failures: Vec<anyhow::Error> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..self.jobs.max(1))
                 .map(|_| {
                     s.spawn(|| -> Result<()> {
                         loop {
+                            if stop.load(Ordering::Relaxed) {
+                                return Ok(());
+                            }
                             let next = match queue.lock() {
                                 Ok(mut q) => q.pop(),
                                 Err(_) => bail!("internal: a push worker panicked"),
                             };
                             let Some(d) = next else { return Ok(()) };
-                            upload(bundle, registries, to, d, progress)?;
+                            if let Err(e) = upload(bundle, registries, to, d, progress) {
+                                // The others stop after their current blob.
+                                stop.store(true, Ordering::Relaxed);
+                                return Err(e);
+                            }
                         }
                     })
                 })
@@ -318,19 +321,7 @@ fn upload(
             pushed
         })
     };
-    let what = format!("uploading {} to {to}", d.digest);
-    attempt
-        .retry(registries.retry_backoff())
-        .sleep(std::thread::sleep)
-        .when(super::registry::transient)
-        .notify(|e, dur| {
-            crate::cli::print::warn(&format!(
-                "{what}: {e}; retrying in {:.1}s",
-                dur.as_secs_f64()
-            ))
-        })
-        .call()
-        .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    registries.retry_blocking(&format!("uploading {} to {to}", d.digest), attempt)?;
     Ok(())
 }
 

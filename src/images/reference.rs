@@ -55,15 +55,19 @@ impl ImageRef {
         ))
     }
 
-    /// `repository` under another registry and prefix, keeping the tag:
-    /// `quay.io/2i2c/img:1` to `reg.example/community/2i2c/img:1`.
+    /// `repository` under another registry and prefix, keeping the tag
+    /// (`quay.io/2i2c/img:1` to `reg.example/community/2i2c/img:1`), or the
+    /// digest when the reference has no tag, so it never lands on `latest`.
     pub fn moved_to(&self, registry: &str, prefix: &str) -> Result<ImageRef, String> {
         let repo = match prefix.trim_matches('/') {
             "" => self.0.repository().to_owned(),
             p => format!("{p}/{}", self.0.repository()),
         };
-        let tag = self.0.tag().unwrap_or("latest");
-        ImageRef::parse(&format!("{registry}/{repo}:{tag}"))
+        match (self.0.tag(), self.0.digest()) {
+            (Some(tag), _) => ImageRef::parse(&format!("{registry}/{repo}:{tag}")),
+            (None, Some(digest)) => ImageRef::parse(&format!("{registry}/{repo}@{digest}")),
+            (None, None) => ImageRef::parse(&format!("{registry}/{repo}:latest")),
+        }
     }
 }
 
@@ -100,6 +104,10 @@ mod tests {
             m.canonical(),
             "127.0.0.1:5000/community/library/busybox:1.36.1"
         );
+        let d = format!("sha256:{}", "a".repeat(64));
+        let pinned = ImageRef::parse(&format!("quay.io/x/y@{d}")).unwrap();
+        let m = pinned.moved_to("r.example", "c").unwrap();
+        assert_eq!(m.canonical(), format!("r.example/c/x/y@{d}"));
         assert!(is_loopback("127.0.0.1:5000"));
         assert!(is_loopback("localhost"));
         assert!(is_loopback("[::1]:5000"));

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, BlockingRetryable, ExponentialBuilder};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -96,23 +96,33 @@ impl Registries {
     }
 
     /// Runs `op` until it succeeds, fails for good, or the retries run out.
-    pub fn call<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    pub fn call<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, OciDistributionError>>,
     {
-        self.rt
-            .block_on(
-                op.retry(self.retry.backoff())
-                    .when(transient)
-                    .notify(|e, d| {
-                        crate::cli::print::warn(&format!(
-                            "{what}: {}; retrying in {:.1}s",
-                            short(e),
-                            d.as_secs_f64()
-                        ))
-                    }),
-            )
+        self.retry_blocking(what, || self.rt.block_on(op()))
+    }
+
+    /// Like [`Registries::call`], for an attempt that drives the runtime
+    /// itself (an upload fed by a thread reading the bundle).
+    pub fn retry_blocking<T>(
+        &self,
+        what: &str,
+        attempt: impl FnMut() -> Result<T, OciDistributionError>,
+    ) -> Result<T> {
+        attempt
+            .retry(self.retry.backoff())
+            .sleep(std::thread::sleep)
+            .when(transient)
+            .notify(|e, d| {
+                crate::cli::print::warn(&format!(
+                    "{what}: {}; retrying in {:.1}s",
+                    short(e),
+                    d.as_secs_f64()
+                ))
+            })
+            .call()
             .map_err(|e| anyhow::anyhow!("{}", short(&e)))
             .with_context(|| what.to_owned())
     }
@@ -143,8 +153,8 @@ impl Registries {
         {
             anyhow::bail!("{r}: the registry sent a manifest whose digest is {digest}");
         }
-        let media = media_type_of(&bytes);
-        Ok((bytes.to_vec(), media, digest))
+        // The media type comes from the manifest itself (oci::parse).
+        Ok((bytes.to_vec(), String::new(), digest))
     }
 
     /// Whether `repo` already has the blob.
@@ -180,6 +190,7 @@ impl Registries {
             skip: 0,
             stream: None,
             chunk: Bytes::new(),
+            delays: self.retry.backoff().build(),
             failures: 0,
         }
     }
@@ -211,6 +222,8 @@ pub struct BlobReader<'a> {
     skip: u64,
     stream: Option<BoxStream<'static, io::Result<Bytes>>>,
     chunk: Bytes,
+    /// Pauses between resumptions; a fresh series after each success.
+    delays: backon::ExponentialBackoff,
     failures: usize,
 }
 
@@ -256,6 +269,10 @@ impl Read for BlobReader<'_> {
             };
             match self.reg.rt.block_on(stream.next()) {
                 Some(Ok(mut bytes)) => {
+                    if self.failures > 0 {
+                        self.failures = 0;
+                        self.delays = self.reg.retry.backoff().build();
+                    }
                     let drop = self.skip.min(bytes.len() as u64) as usize;
                     self.skip -= drop as u64;
                     let _ = bytes.split_to(drop);
@@ -265,19 +282,25 @@ impl Read for BlobReader<'_> {
                     // Ended early or broke off: resume from here.
                     self.stream = None;
                     self.failures += 1;
-                    if self.failures > self.reg.retry.retries {
-                        let why = match end_or_err {
-                            Some(Err(e)) => e.to_string(),
-                            _ => "the registry ended the download early".into(),
-                        };
+                    let why = match end_or_err {
+                        Some(Err(e)) => e.to_string(),
+                        _ => "the registry ended the download early".into(),
+                    };
+                    let Some(pause) = self.delays.next() else {
                         return Err(io::Error::other(format!(
-                            "{}@{}: {why}, after {} attempts",
+                            "{}@{}: {why}, {} times in a row",
                             self.image.whole(),
                             self.desc.digest,
                             self.failures
                         )));
-                    }
-                    let pause = self.reg.retry.first_delay * (1u32 << self.failures.min(6));
+                    };
+                    crate::cli::print::warn(&format!(
+                        "downloading {}@{}: {why}; resuming at byte {} in {:.1}s",
+                        self.image.whole(),
+                        self.desc.digest,
+                        self.offset,
+                        pause.as_secs_f64()
+                    ));
                     std::thread::sleep(pause);
                 }
             }
@@ -310,7 +333,7 @@ pub fn transient(e: &OciDistributionError) -> bool {
 }
 
 /// The error without the noise: registries answer HTML pages on 5xx.
-fn short(e: &OciDistributionError) -> String {
+pub fn short(e: &OciDistributionError) -> String {
     let text = e.to_string();
     let mut one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.len() > 300 {
@@ -322,16 +345,4 @@ fn short(e: &OciDistributionError) -> String {
         one_line.push('…');
     }
     one_line
-}
-
-fn media_type_of(bytes: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Probe {
-        media_type: Option<String>,
-    }
-    serde_json::from_slice::<Probe>(bytes)
-        .ok()
-        .and_then(|p| p.media_type)
-        .unwrap_or_default()
 }

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
@@ -79,7 +79,14 @@ impl Origin<'_> {
     /// The top manifest: bytes, media type (maybe empty) and digest.
     pub fn top(&self, r: &ImageRef) -> Result<(Vec<u8>, String, String)> {
         match self {
-            Origin::Layout(l, d) => Ok((l.small(d)?, d.media_type.clone(), d.digest.clone())),
+            Origin::Layout(l, d) => {
+                // A layout r2r wrote names Docker-typed images through a
+                // shim; carry the registry's original.
+                let d = d
+                    .original()
+                    .with_context(|| format!("{}/index.json: {r}", l.dir.display()))?;
+                Ok((l.small(&d)?, d.media_type.clone(), d.digest.clone()))
+            }
             Origin::Registry(reg) => reg.manifest(r),
         }
     }
@@ -118,8 +125,4 @@ pub fn read_exact_small(f: impl Read, d: &Descriptor) -> Result<Vec<u8>> {
         bail!("its content does not match its digest {}", d.digest);
     }
     Ok(buf)
-}
-
-pub fn is_layout_spec(s: &str) -> bool {
-    s.starts_with("oci:") || Path::new(s).join(oci::LAYOUT_FILE).is_file()
 }
