@@ -84,6 +84,16 @@ impl<'w> Puller<'w> {
             Parsed::Manifest(m) => {
                 let platform = self.manifest(r, origin, &m, progress)?;
                 platforms.extend(platform.iter().map(Platform::text));
+                if let Some(p) = &platform
+                    && !self.platforms.is_empty()
+                    && !self.platforms.iter().any(|w| p.matches(w))
+                {
+                    progress.warn(&format!(
+                        "{r} is built for {} only, not for --platform {}; carried anyway",
+                        p.text(),
+                        self.platforms.join(", ")
+                    ));
+                }
                 let top = self.put_small(&media, &digest, &bytes)?;
                 (Descriptor { platform, ..top }, false)
             }
