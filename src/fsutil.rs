@@ -11,25 +11,16 @@ use anyhow::{Context, Result};
 /// there. The bytes go to a temporary sibling first, so a crash leaves either
 /// nothing or the whole file.
 pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let dir = parent_of(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".r2r-partial-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(contents)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist_noclobber(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    sync_dir(dir);
-    Ok(())
+    write_via_temp(path, contents, mode, false)
 }
 
 /// Writes `path` whole, replacing what is there only once the new bytes
 /// are safely on disk.
 pub fn write_replacing(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    write_via_temp(path, contents, mode, true)
+}
+
+fn write_via_temp(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Result<()> {
     let dir = parent_of(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".r2r-partial-")
@@ -39,9 +30,14 @@ pub fn write_replacing(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     tmp.write_all(contents)
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
+    let persisted = if replace {
+        tmp.persist(path)
+    } else {
+        tmp.persist_noclobber(path)
+    };
+    persisted
         .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .with_context(|| format!("cannot create {}", path.display()))?;
     sync_dir(dir);
     Ok(())
 }

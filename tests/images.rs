@@ -85,6 +85,13 @@ impl World {
         run(cmd.envs(env.iter().copied()))
     }
 
+    fn push(&self, bundle: &Path, to: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let (b, k) = (s(bundle), s(&self.keys.public));
+        let mut args = vec!["push-images", b, "--pubkey", k, "--to", to];
+        args.extend_from_slice(extra);
+        self.r2r(&args, env)
+    }
+
     fn r2r(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_r2r"));
         cmd.args(args);
@@ -256,14 +263,10 @@ fn export_then_push_keeps_every_digest() {
     let map = w.tmp.path().join("map.json");
     let vals = w.tmp.path().join("values");
     let to = format!("{}/community", dst.host);
-    let push = w.r2r(
+    let push = w.push(
+        &bundle,
+        &to,
         &[
-            "push-images",
-            s(&bundle),
-            "--pubkey",
-            s(&w.keys.public),
-            "--to",
-            &to,
             "--mapping",
             s(&map),
             "--rewrite-values",
@@ -310,19 +313,7 @@ fn export_then_push_keeps_every_digest() {
     );
 
     // Again: everything is there already, nothing is uploaded.
-    let again = w.r2r(
-        &[
-            "push-images",
-            s(&bundle),
-            "--pubkey",
-            s(&w.keys.public),
-            "--to",
-            &to,
-            "--json",
-            "--quiet",
-        ],
-        &env,
-    );
+    let again = w.push(&bundle, &to, &["--json", "--quiet"], &env);
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(again.json()["counts"]["uploaded"], 0, "{again:?}");
     assert!(again.json()["counts"]["present"].as_u64().unwrap() > 0);
@@ -473,18 +464,7 @@ fn a_flaky_or_busy_registry_is_retried() {
     let dst = registry::start(false);
     let proxy = common::s3::faulty_proxy(dst.server.port, "once");
     let to = format!("127.0.0.1:{}/c", proxy.port);
-    let push = w.r2r(
-        &[
-            "push-images",
-            s(&bundle),
-            "--pubkey",
-            s(&w.keys.public),
-            "--to",
-            &to,
-            "--json",
-        ],
-        &[],
-    );
+    let push = w.push(&bundle, &to, &["--json"], &[]);
     assert_eq!(push.code, 0, "{push:?}");
     assert!(push.stderr.contains("retrying"), "{push:?}");
     let pinned = push.json()["images"][0]["pinned"]
@@ -645,20 +625,7 @@ fn push_refuses_a_hostile_layout_naming_the_member() {
     assert_eq!(out.code, 0, "{out:?}");
     let dst = registry::start(false);
     let to = format!("{}/c", dst.host);
-    let push = |b: &Path| {
-        w.r2r(
-            &[
-                "push-images",
-                s(b),
-                "--pubkey",
-                s(&w.keys.public),
-                "--to",
-                &to,
-                "--quiet",
-            ],
-            &[],
-        )
-    };
+    let push = |b: &Path| w.push(b, &to, &["--quiet"], &[]);
     let index_path = bundle.join("images/index.json");
     let good: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
