@@ -629,16 +629,15 @@ fn push_refuses_a_hostile_layout_naming_the_member() {
     let index_path = bundle.join("images/index.json");
     let good: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let put_index = |index: &serde_json::Value| {
+        let bytes = serde_json::to_vec(index).unwrap();
+        common::craft::put_member(&bundle, &w.keys.key, "images/index.json", &bytes);
+    };
 
     // A digest that would make a path outside the layout.
     let mut evil = good.clone();
     evil["manifests"][0]["digest"] = "sha256:../../../../etc/passwd".into();
-    common::craft::put_member(
-        &bundle,
-        &w.keys.key,
-        "images/index.json",
-        &serde_json::to_vec(&evil).unwrap(),
-    );
+    put_index(&evil);
     let r = push(&bundle);
     assert_ne!(r.code, 0);
     assert!(
@@ -665,12 +664,7 @@ fn push_refuses_a_hostile_layout_naming_the_member() {
     let mut evil = good.clone();
     evil["manifests"][0]["digest"] = d.clone().into();
     evil["manifests"][0]["size"] = bytes.len().into();
-    common::craft::put_member(
-        &bundle,
-        &w.keys.key,
-        "images/index.json",
-        &serde_json::to_vec(&evil).unwrap(),
-    );
+    put_index(&evil);
     let r = push(&bundle);
     assert_ne!(r.code, 0);
     let missing = format!("images/blobs/sha256/{}", "e".repeat(64));

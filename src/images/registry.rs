@@ -195,10 +195,6 @@ impl Registries {
         }
     }
 
-    pub fn retry_backoff(&self) -> ExponentialBuilder {
-        self.retry.backoff()
-    }
-
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.rt
     }
