@@ -1,0 +1,115 @@
+# The names and types below are a contract with the installer's tfvars
+# template. Rename nothing without changing the installer too.
+
+variable "region" {
+  description = "AWS region, e.g. \"us-west-2\"."
+  type        = string
+}
+
+variable "availability_zones" {
+  description = "Availability zones for the two public and two private subnets. Only the first two are used; the first one holds every node and the home volumes. Empty = the region's first two AZs."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.availability_zones) == 0 || length(var.availability_zones) >= 2
+    error_message = "availability_zones must be empty or list at least two zones (EKS requires subnets in two AZs)."
+  }
+}
+
+variable "cluster_name" {
+  description = "Name of the EKS cluster; also the prefix of every other resource name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]([-a-z0-9]*[a-z0-9])?$", var.cluster_name)) && length(var.cluster_name) <= 40
+    error_message = "cluster_name must be a DNS-1123 label starting with a letter, at most 40 characters."
+  }
+}
+
+variable "hubs" {
+  description = "Hub names. Each hub is a Kubernetes namespace of the same name and gets a home volume and a user identity."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.hubs) > 0 && length(distinct(var.hubs)) == length(var.hubs)
+    error_message = "hubs must list at least one hub, without duplicates."
+  }
+
+  validation {
+    condition     = alltrue([for h in var.hubs : can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", h)) && length(h) <= 63])
+    error_message = "Each hub name must be a DNS-1123 label (it is used as a namespace name)."
+  }
+}
+
+variable "core_machine_type" {
+  description = "Instance type of the core node group (hub, proxy, NFS home server), e.g. \"m6i.xlarge\"."
+  type        = string
+}
+
+variable "user_node_pools" {
+  description = "Node groups for user servers, keyed by pool name. min/max are node counts."
+  type = map(object({
+    machine_type = string
+    min          = number
+    max          = number
+  }))
+
+  validation {
+    condition     = alltrue([for p in values(var.user_node_pools) : p.min >= 0 && p.max >= 1 && p.max >= p.min])
+    error_message = "Each user pool needs 0 <= min <= max and max >= 1."
+  }
+}
+
+variable "home_disks" {
+  description = "Home volume per hub (key = hub name), served by the in-cluster NFS home server."
+  type = map(object({
+    size_gb = number
+  }))
+
+  validation {
+    condition     = alltrue([for d in values(var.home_disks) : d.size_gb >= 1 && d.size_gb <= 16384 && floor(d.size_gb) == d.size_gb])
+    error_message = "home_disks size_gb must be a whole number between 1 and 16384 (gp3 limits)."
+  }
+}
+
+variable "buckets" {
+  description = "S3 buckets, keyed by suffix; the bucket is named \"<cluster_name>-<key>\". delete_after_days adds an expiration rule."
+  type = map(object({
+    delete_after_days = optional(number)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.buckets) : can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", k))])
+    error_message = "Bucket keys may hold lowercase letters, digits and inner hyphens only."
+  }
+
+  validation {
+    condition     = alltrue([for b in values(var.buckets) : coalesce(b.delete_after_days, 1) >= 1])
+    error_message = "delete_after_days must be at least 1 when set."
+  }
+}
+
+variable "kubernetes_version" {
+  description = "EKS Kubernetes version (e.g. \"1.31\"). null = the EKS default for new clusters."
+  type        = string
+  default     = null
+}
+
+variable "labels" {
+  description = "Tags applied to every resource that supports them."
+  type        = map(string)
+  default     = {}
+}
+
+variable "registry_name" {
+  description = "ECR namespace for hub images: images are pushed as <registry_url>/<image>, and repositories are created on first push."
+  type        = string
+  default     = "hub-images"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]+([._-][a-z0-9]+)*$", var.registry_name))
+    error_message = "registry_name must be a valid ECR namespace: lowercase letters and digits, separated by single '.', '_' or '-'."
+  }
+}
