@@ -174,6 +174,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
         hubs.push(HubReport {
             name: hub.name.clone(),
             domain: domain.clone(),
+            domain_zone: opts.profile.dns_zone_of(&domain).map(str::to_owned),
             helm_chart: hub.helm_chart.clone(),
             values: values_path.to_string(),
             secrets: secrets_member,

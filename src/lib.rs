@@ -7,10 +7,12 @@
 pub mod bundle;
 pub mod cli;
 pub mod data;
+pub mod drill;
 pub mod exit;
 pub mod export;
 pub mod fsutil;
 pub mod images;
+pub mod install;
 pub mod progress;
 pub mod report;
 pub mod secrets;

@@ -18,6 +18,8 @@ pub enum Mode {
     Plain,
     /// Nothing but warnings and errors.
     Quiet,
+    /// One JSON object per line on stderr, for scripts (`--json`).
+    Json,
 }
 
 impl Mode {
@@ -32,6 +34,7 @@ const PLAIN_EVERY: Duration = Duration::from_secs(10);
 pub struct Progress {
     bar: Option<ProgressBar>,
     plain: bool,
+    json: bool,
     label: String,
     total: Option<u64>,
     state: Mutex<Plain>,
@@ -47,6 +50,9 @@ impl Progress {
     /// Starts reporting `label`, out of `total` bytes when known.
     pub fn start(mode: Mode, label: &str, total: Option<u64>) -> Progress {
         let tty = std::io::stderr().is_terminal();
+        if mode == Mode::Json {
+            json_line(label, "start", 0, total, None);
+        }
         let bar = (mode == Mode::Auto && tty).then(|| {
             let bar = match total {
                 Some(t) => ProgressBar::new(t),
@@ -68,6 +74,7 @@ impl Progress {
         let now = Instant::now();
         Progress {
             plain: mode != Mode::Quiet && bar.is_none(),
+            json: mode == Mode::Json,
             bar,
             label: label.to_owned(),
             total,
@@ -88,6 +95,10 @@ impl Progress {
         s.done += n;
         if self.plain && s.last.elapsed() >= PLAIN_EVERY {
             s.last = Instant::now();
+            if self.json {
+                json_line(&self.label, "progress", s.done, self.total, None);
+                return;
+            }
             let line = self.line(&s);
             print::progress(&line);
         }
@@ -97,6 +108,7 @@ impl Progress {
     pub fn note(&self, msg: &str) {
         match &self.bar {
             Some(bar) => bar.set_message(print::safe(msg)),
+            None if self.json => json_line(&self.label, "note", 0, None, Some(msg)),
             None if self.plain => print::progress(&format!("{}: {msg}", self.label)),
             None => {}
         }
@@ -113,6 +125,12 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+        if self.json
+            && let Ok(s) = self.state.lock()
+        {
+            json_line(&self.label, "done", s.done, self.total, None);
+            return;
         }
         if self.plain
             && let Ok(s) = self.state.lock()
@@ -134,4 +152,15 @@ impl Progress {
             None => format!("{}: {} ({rate}/s)", self.label, print::bytes(s.done)),
         }
     }
+}
+
+fn json_line(phase: &str, event: &str, bytes: u64, total: Option<u64>, msg: Option<&str>) {
+    let line = serde_json::json!({
+        "phase": phase,
+        "event": event,
+        "bytes": bytes,
+        "total": total,
+        "message": msg,
+    });
+    eprintln!("{line}");
 }

@@ -436,6 +436,11 @@ impl Trusted {
         Ok(buf)
     }
 
+    /// A member's signed sha256, hex.
+    pub fn sha256(&self, member: &str) -> Option<&str> {
+        self.digests.get(member).map(|(_, sha)| sha.as_str())
+    }
+
     pub fn has(&self, member: &str) -> bool {
         self.digests.contains_key(member)
     }
@@ -454,7 +459,7 @@ impl Trusted {
 pub struct Checked<R> {
     inner: HashingReader<R>,
     member: String,
-    size: u64,
+    pub size: u64,
     sha256: String,
 }
 

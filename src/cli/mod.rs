@@ -8,12 +8,15 @@ use clap::{Parser, Subcommand};
 use crate::exit;
 
 mod data_args;
+mod drill;
 mod export;
 mod image_args;
 mod inspect;
+mod install;
 mod keygen;
 mod password;
 pub mod print;
+pub use image_args::retry_policy;
 mod push_images;
 mod restore_homes;
 mod verify;
@@ -41,6 +44,8 @@ enum Command {
     Inspect(inspect::Args),
     RestoreHomes(restore_homes::Args),
     PushImages(push_images::Args),
+    Install(Box<install::Args>),
+    Drill(drill::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -52,6 +57,8 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::RestoreHomes(args) => restore_homes::run(args),
         Command::PushImages(args) => push_images::run(args),
+        Command::Install(args) => install::run(*args),
+        Command::Drill(args) => drill::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

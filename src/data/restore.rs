@@ -80,7 +80,7 @@ pub fn total_bytes(trusted: &Trusted, hubs: &[String], select: &Selection) -> Re
 }
 
 impl Restored {
-    fn merge(&mut self, o: &Restored) {
+    pub fn merge(&mut self, o: &Restored) {
         self.homes += o.homes;
         self.files += o.files;
         self.dirs += o.dirs;

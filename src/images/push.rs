@@ -22,6 +22,20 @@ use super::source::read_exact_small;
 use crate::bundle::verify::Trusted;
 use crate::progress::Progress;
 
+/// Where `from` lands under `target`, without pushing it: the mapping a
+/// push will produce, for values rendered before the registry exists.
+pub fn predict(from: &ImageRef, top: &Descriptor, target: &Target) -> Result<Moved> {
+    let to = from
+        .moved_to(&target.registry, &target.prefix)
+        .map_err(|e| anyhow::anyhow!("{from}: cannot name it under {}: {e}", target.registry))?;
+    Ok(Moved {
+        from: from.canonical(),
+        to: to.canonical(),
+        pinned: to.at_digest(&top.digest).canonical(),
+        digest: top.digest.clone(),
+    })
+}
+
 /// Where images go: `registry.example.org/community` or a bare registry.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -157,12 +171,7 @@ impl<'a> Pusher<'a> {
             }
         }
         self.put_manifest(&to, &top.media_type, top_bytes)?;
-        Ok(Moved {
-            from: from.canonical(),
-            to: to.canonical(),
-            pinned: to.at_digest(&top.digest).canonical(),
-            digest: top.digest.clone(),
-        })
+        predict(from, top, &self.target)
     }
 
     fn small(&self, d: &Descriptor) -> Result<Vec<u8>> {

@@ -68,6 +68,10 @@ pub struct Validation {
 pub struct HubReport {
     pub name: String,
     pub domain: String,
+    /// The provider's DNS zone the domain is in; absent when the domain is
+    /// the community's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_zone: Option<String>,
     pub helm_chart: String,
     /// The standalone values member.
     pub values: String,

@@ -1,0 +1,272 @@
+//! `r2r install`: bundle → the community's own infrastructure.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::json;
+
+use super::print;
+use crate::bundle::sign;
+use crate::bundle::verify::{self, Depth, open_trusted};
+use crate::exit;
+use crate::install::answers::{Answers, MissingAnswers, Resolver};
+use crate::install::prompt::{self, NoAsk, Terminal};
+use crate::install::render::Renderer;
+use crate::install::steps::Planned;
+use crate::install::{Install, Options, blueprint, facts, template};
+use crate::progress::Mode;
+
+/// Install a bundle on infrastructure the community owns: a local
+/// directory (the default, needing nothing but this machine), Google Cloud,
+/// AWS, Azure, or any Kubernetes cluster through a kubeconfig.
+///
+/// The bundle is verified in full first (signature, every member's hash);
+/// an unverified bundle is never installed. Then the target's blueprint
+/// asks only what the bundle cannot tell: the cloud account, a domain and
+/// OAuth client per hub, the age identity for the secrets. Answers come
+/// from a terminal, from --answers FILE, or both; with --yes (or without a
+/// terminal) nothing is asked and every missing answer is listed at once.
+/// The plan is shown before anything is written.
+///
+/// Steps are journaled in DIR/.r2r-install/: after a crash or Ctrl-C,
+/// --resume continues where the install stopped, and running the same
+/// install again changes nothing. Cloud steps (terraform, image push,
+/// bundle upload, helm, kubectl) run only with --apply and when the tool is
+/// on PATH; otherwise their exact commands are written to DIR/NEXT-STEPS.md.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    r2r install community.r2r.tar --pubkey r2r.pub                 # asks, then installs locally\n  \
+    r2r install community.r2r.tar --pubkey r2r.pub --print-answers-template --target gcp > answers.yaml\n  \
+    r2r install community.r2r.tar --pubkey r2r.pub --answers answers.yaml --yes\n  \
+    r2r install b.tar --pubkey r2r.pub --target gcp --answers answers.yaml --dry-run\n  \
+    r2r install b.tar --pubkey r2r.pub --answers answers.yaml --yes --resume --apply")]
+pub struct Args {
+    /// The bundle: a .tar file or a directory.
+    bundle: PathBuf,
+    /// The signer's public key: an r2r.pub / minisign .pub file, or the base64 key.
+    #[arg(long, value_name = "PUB")]
+    pubkey: String,
+    /// Where to install: local, gcp, aws, azure or kubeconfig. Default: the
+    /// answers file's `target`, else asked, else local.
+    #[arg(long)]
+    target: Option<String>,
+    /// A YAML answers file (see --print-answers-template).
+    #[arg(long, value_name = "FILE")]
+    answers: Option<PathBuf>,
+    /// The install directory (the answer `dir`).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Ask nothing: take derived defaults, fail listing every missing answer.
+    #[arg(long, short)]
+    yes: bool,
+    /// Show the plan and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Continue an interrupted install in its directory.
+    #[arg(long)]
+    resume: bool,
+    /// Run the cloud steps (terraform, push, upload, helm, kubectl).
+    #[arg(long)]
+    apply: bool,
+    /// Print an answers file for the target, defaults filled in, and exit.
+    #[arg(long)]
+    print_answers_template: bool,
+    /// No progress, only warnings and errors.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print the result as JSON on stdout, progress as JSON lines on stderr.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct PlanOut<'a> {
+    target: &'a str,
+    dir: String,
+    bytes: u64,
+    steps: &'a [Planned],
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let pk = sign::load_public_key(&args.pubkey)?;
+    let checked = verify::check(&args.bundle, Some(&pk), Depth::Full);
+    if let Some(p) = checked.problems.first() {
+        print::error(&anyhow::anyhow!(
+            "{} failed verification and is not installed: {}: {} ({} problems; `r2r verify` lists them)",
+            args.bundle.display(),
+            p.member.as_deref().unwrap_or("bundle"),
+            p.reason,
+            checked.problems.len()
+        ));
+        return Ok(checked.exit_code());
+    }
+    let trusted = open_trusted(&args.bundle, &pk)?;
+    let facts = facts::gather(&trusted, &pk.to_base64())?;
+
+    let mut given = match &args.answers {
+        Some(p) => Answers::load(p)?,
+        None => Answers::default(),
+    };
+    if let Some(d) = &args.dir {
+        given.set("dir", json!(d.display().to_string()));
+    }
+    let interactive =
+        prompt::interactive() && !args.yes && !args.json && !args.print_answers_template;
+    let target = choose_target(&args, &given, &facts, interactive)?;
+    given.set("target", json!(target));
+    let bp = blueprint::load(&target)?;
+    let common = blueprint::common()?;
+    let mut resolver = Resolver {
+        blueprint: &bp,
+        common: &common,
+        facts: &facts,
+        renderer: Renderer::new(&target)?,
+        accept_defaults: !interactive,
+        placeholder: args.print_answers_template.then(String::new),
+        record: Vec::new(),
+    };
+    if args.print_answers_template {
+        let answers = resolver.resolve(&given, &mut NoAsk)?;
+        print!("{}", template::write(&target, &resolver.record, &answers));
+        return Ok(exit::OK);
+    }
+    let answers = if interactive {
+        eprintln!(
+            "Installing {} onto {} — {}",
+            facts.bundle_id, bp.title, bp.about
+        );
+        resolver.resolve(&given, &mut Terminal)
+    } else {
+        resolver.resolve(&given, &mut NoAsk)
+    };
+    let answers = match answers {
+        Ok(a) => a,
+        Err(e) => {
+            if args.json
+                && let Some(m) = e.downcast_ref::<MissingAnswers>()
+            {
+                print::json(&json!({"error": "missing answers", "missing": m.0}))?;
+                return Ok(exit::FAILURE);
+            }
+            return Err(e);
+        }
+    };
+    let progress = match (args.quiet, args.json) {
+        (true, _) => Mode::Quiet,
+        (false, true) => Mode::Json,
+        (false, false) => Mode::Auto,
+    };
+    let opts = Options {
+        dry_run: args.dry_run,
+        resume: args.resume,
+        apply: args.apply,
+        progress,
+    };
+    let mut install = Install::new(&trusted, &args.bundle, bp.clone(), facts, answers, opts)?;
+    let plan = install.plan()?;
+    let out = PlanOut {
+        target: &target,
+        dir: install.dir.display().to_string(),
+        bytes: plan.iter().map(|p| p.bytes).sum(),
+        steps: &plan,
+    };
+    if args.dry_run {
+        if args.json {
+            print::json(&json!({"dry_run": true, "plan": out}))?;
+        } else {
+            show_plan(&out);
+            println!("dry run: nothing was written");
+        }
+        return Ok(exit::OK);
+    }
+    if !args.json && !args.quiet {
+        show_plan(&out);
+    }
+    if interactive {
+        if !prompt::confirm("Go ahead?")? {
+            bail!("stopped: nothing was written");
+        }
+    } else if !args.yes && !args.resume {
+        bail!(
+            "there is no terminal to confirm the plan on\nhint: pass --yes to install without confirmation"
+        );
+    }
+    let outcome = install.run().with_context(|| {
+        format!(
+            "the install into {} stopped; fix the cause, then run the same command with --resume",
+            install.dir.display()
+        )
+    })?;
+    if args.json {
+        print::json(&outcome)?;
+    } else {
+        let ran = outcome.steps.len() - outcome.skipped.len();
+        println!(
+            "installed bundle {} onto {} in {}: {} steps done{}",
+            install.facts.bundle_id,
+            target,
+            outcome.dir.display(),
+            ran,
+            if outcome.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", {} already done before", outcome.skipped.len())
+            }
+        );
+        if let Some(n) = &outcome.next_steps {
+            println!("next: {}", n.display());
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn choose_target(
+    args: &Args,
+    given: &Answers,
+    facts: &facts::Facts,
+    interactive: bool,
+) -> Result<String> {
+    if let Some(t) = &args.target {
+        return Ok(t.clone());
+    }
+    if let Some(t) = given.str("target") {
+        return Ok(t.to_owned());
+    }
+    let targets: Vec<String> = blueprint::targets()
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    if interactive {
+        let titles: Vec<String> = targets
+            .iter()
+            .map(|t| blueprint::load(t).map(|b| format!("{t}: {}", b.title)))
+            .collect::<Result<_>>()?;
+        let default = targets.iter().position(|t| t == "local").unwrap_or(0);
+        let _ = facts;
+        let i = prompt::choose("Where to install?", &titles, default)?;
+        return Ok(targets[i].clone());
+    }
+    Ok("local".into())
+}
+
+fn show_plan(p: &PlanOut<'_>) {
+    println!("plan: install onto {} in {}", p.target, p.dir);
+    for (n, s) in p.steps.iter().enumerate() {
+        let bytes = if s.bytes > 0 {
+            format!(" ({})", print::bytes(s.bytes))
+        } else {
+            String::new()
+        };
+        println!(
+            "  {}. {}: {}{bytes}",
+            n + 1,
+            s.step.name(),
+            print::safe(&s.title)
+        );
+        for c in &s.creates {
+            println!("       creates {}", print::safe(c));
+        }
+    }
+    println!("  total to move: {}", print::bytes(p.bytes));
+}

@@ -1,0 +1,499 @@
+//! Answers: what the installer was told, by file, flag or prompt, keyed by
+//! dotted path (`gcp.project`, `hubs.prod.domain`). Each question of the
+//! blueprint is resolved in order: a given answer, else the derived
+//! default, else a prompt, else it is missing. Every missing key is
+//! reported at once.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Map, Value as Json, json};
+
+use super::blueprint::{AnswerKind, Blueprint, Common, Question};
+use super::facts::{Facts, HubFacts};
+use super::names;
+use super::render::Renderer;
+
+/// The answers, as a nested JSON object.
+#[derive(Debug, Clone, Default)]
+pub struct Answers {
+    root: Map<String, Json>,
+    /// Keys whose values never reach a file, a log or the journal.
+    secret: BTreeSet<String>,
+}
+
+impl Answers {
+    /// An answers file: YAML, nested or with dotted keys.
+    pub fn load(path: &Path) -> Result<Answers> {
+        let text = crate::source::repo::read_text(path, 1 << 20)?;
+        let values = crate::values::tree::parse_yaml(&text)
+            .with_context(|| format!("{} is not valid YAML", path.display()))?;
+        let json = crate::values::tree::to_json(&values)
+            .with_context(|| format!("{} cannot be read as answers", path.display()))?;
+        let mut out = Answers::default();
+        match json {
+            Json::Object(m) => out.merge("", m),
+            Json::Null => {}
+            _ => bail!(
+                "{}: answers must be a mapping of keys to values",
+                path.display()
+            ),
+        }
+        Ok(out)
+    }
+
+    fn merge(&mut self, prefix: &str, m: Map<String, Json>) {
+        for (k, v) in m {
+            let key = if prefix.is_empty() {
+                k
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                Json::Object(inner) if !inner.is_empty() => self.merge(&key, inner),
+                other => self.set(&key, other),
+            }
+        }
+    }
+
+    /// Laid over `self`: what `other` says wins.
+    pub fn overlay(&mut self, other: &Answers) {
+        for (k, v) in other.flat() {
+            self.set(&k, v.clone());
+        }
+        self.secret.extend(other.secret.iter().cloned());
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        let mut parts = key.split('.');
+        let mut cur = self.root.get(parts.next()?)?;
+        for p in parts {
+            cur = cur.as_object()?.get(p)?;
+        }
+        Some(cur)
+    }
+
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.get(key)
+            .and_then(Json::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn list(&self, key: &str) -> Vec<String> {
+        match self.get(key) {
+            Some(Json::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn set(&mut self, key: &str, value: Json) {
+        let parts: Vec<&str> = key.split('.').collect();
+        let Some((last, parents)) = parts.split_last() else {
+            return;
+        };
+        let mut cur = &mut self.root;
+        for p in parents {
+            let entry = cur
+                .entry((*p).to_owned())
+                .or_insert_with(|| Json::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Json::Object(Map::new());
+            }
+            let Json::Object(next) = entry else { return };
+            cur = next;
+        }
+        cur.insert((*last).to_owned(), value);
+    }
+
+    pub fn mark_secret(&mut self, key: &str) {
+        self.secret.insert(key.to_owned());
+    }
+
+    /// Every answer by dotted key.
+    pub fn flat(&self) -> Vec<(String, &Json)> {
+        fn walk<'a>(prefix: &str, m: &'a Map<String, Json>, out: &mut Vec<(String, &'a Json)>) {
+            for (k, v) in m {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match v {
+                    Json::Object(inner) => walk(&key, inner, out),
+                    other => out.push((key, other)),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk("", &self.root, &mut out);
+        out
+    }
+
+    /// The answers without secrets: what templates, the journal and the
+    /// plan may see.
+    pub fn public(&self) -> Json {
+        let mut copy = Answers::default();
+        for (k, v) in self.flat() {
+            let reference = v.as_str().is_some_and(|s| s.starts_with("env:"));
+            if !self.secret.contains(&k) || reference {
+                copy.set(&k, v.clone());
+            }
+        }
+        Json::Object(copy.root)
+    }
+}
+
+/// How unanswered questions are handled.
+pub trait Asker {
+    /// Asks one question; `None` when this asker does not ask (then the
+    /// question is missing).
+    fn ask(&mut self, q: &Asking<'_>) -> Result<Option<String>>;
+}
+
+/// One question as shown to a person.
+pub struct Asking<'a> {
+    pub key: &'a str,
+    pub prompt: &'a str,
+    pub help: Option<&'a str>,
+    pub kind: AnswerKind,
+    pub default: Option<&'a str>,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Missing {
+    pub key: String,
+    pub prompt: String,
+}
+
+pub struct Resolver<'a> {
+    pub blueprint: &'a Blueprint,
+    pub common: &'a Common,
+    pub facts: &'a Facts,
+    pub renderer: Renderer,
+    /// Take derived defaults without asking, even for `confirm` questions.
+    pub accept_defaults: bool,
+    /// Where a missing required answer gets a placeholder instead of being
+    /// reported (the answers template, the local target's workspace for
+    /// another cloud).
+    pub placeholder: Option<String>,
+    /// Every question that applied, in order, as resolved.
+    pub record: Vec<Recorded>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub key: String,
+    pub prompt: String,
+    pub help: Option<String>,
+    pub kind: AnswerKind,
+    pub optional: bool,
+    /// Whether the answer came from a derived default.
+    pub derived: bool,
+}
+
+impl Resolver<'_> {
+    pub fn resolve(&mut self, given: &Answers, asker: &mut dyn Asker) -> Result<Answers> {
+        let mut answers = given.clone();
+        answers.set("target", json!(self.blueprint.target));
+        let mut missing = Vec::new();
+        let mut used: BTreeSet<String> = ["target".to_owned()].into();
+        let top: Vec<Question> = self
+            .blueprint
+            .questions
+            .iter()
+            .chain(&self.common.questions)
+            .cloned()
+            .collect();
+        for q in &top {
+            used.insert(q.key.clone());
+            self.one(q, &q.key, None, &mut answers, asker, &mut missing)?;
+        }
+        let selected = selected_hubs(&answers, self.facts);
+        for hub in self
+            .facts
+            .hubs
+            .iter()
+            .filter(|h| selected.contains(&h.name))
+        {
+            let per_hub: Vec<Question> = self
+                .common
+                .hub_questions
+                .iter()
+                .chain(&self.blueprint.hub_questions)
+                .cloned()
+                .collect();
+            for q in &per_hub {
+                let key = format!("hubs.{}.{}", hub.name, q.key);
+                used.insert(key.clone());
+                self.one(q, &key, Some(hub), &mut answers, asker, &mut missing)?;
+            }
+        }
+        if !missing.is_empty() {
+            let list: Vec<String> = missing
+                .iter()
+                .map(|m| format!("  {}: {}", m.key, m.prompt))
+                .collect();
+            return Err(anyhow!(MissingAnswers(missing.clone()))).context(format!(
+                "{} answers are missing:\n{}\nhint: `r2r install --print-answers-template BUNDLE --pubkey PUB` writes a file to fill in; pass it with --answers",
+                missing.len(),
+                list.join("\n")
+            ));
+        }
+        for (k, _) in given.flat() {
+            if !used.contains(&k) {
+                crate::cli::print::warn(&format!(
+                    "answer {k} is not a question of target {}; it is ignored",
+                    self.blueprint.target
+                ));
+            }
+        }
+        Ok(answers)
+    }
+
+    fn context(&self, answers: &Answers, hub: Option<&HubFacts>, key: &str) -> Json {
+        let public = answers.public();
+        let this = hub
+            .and_then(|h| public.get("hubs").and_then(|hs| hs.get(&h.name)).cloned())
+            .unwrap_or(Json::Null);
+        let _ = key;
+        json!({
+            "target": self.blueprint.target,
+            "facts": self.facts,
+            "answers": public,
+            "hub": hub,
+            "answer": this,
+        })
+    }
+
+    fn one(
+        &mut self,
+        q: &Question,
+        key: &str,
+        hub: Option<&HubFacts>,
+        answers: &mut Answers,
+        asker: &mut dyn Asker,
+        missing: &mut Vec<Missing>,
+    ) -> Result<()> {
+        let ctx = self.context(answers, hub, key);
+        if let Some(when) = &q.when
+            && self.renderer.text(when, &ctx)? != "true"
+        {
+            return Ok(());
+        }
+        if q.kind == AnswerKind::Secret {
+            answers.mark_secret(key);
+        }
+        let prompt = self.renderer.text(&q.prompt, &ctx)?;
+        let help = match &q.help {
+            Some(h) => Some(self.renderer.text(h, &ctx)?),
+            None => None,
+        };
+        let default = match &q.default {
+            Some(t) => Some(self.renderer.text(t, &ctx)?).filter(|d| !d.is_empty()),
+            None => None,
+        };
+        self.record.push(Recorded {
+            key: key.to_owned(),
+            prompt: prompt.clone(),
+            help: help.clone(),
+            kind: q.kind,
+            optional: q.optional,
+            derived: default.is_some(),
+        });
+        if let Some(v) = answers.get(key).cloned() {
+            let v = normalise(q.kind, &v, self.facts).with_context(|| format!("answer {key}"))?;
+            answers.set(key, v);
+            return Ok(());
+        }
+        let ask_it = default.is_none() || (q.confirm && !self.accept_defaults);
+        if ask_it {
+            let asking = Asking {
+                key,
+                prompt: &prompt,
+                help: help.as_deref(),
+                kind: q.kind,
+                default: default.as_deref(),
+                optional: q.optional,
+            };
+            if let Some(text) = asker.ask(&asking)? {
+                if text.is_empty() && q.optional {
+                    answers.set(key, json!(""));
+                    return Ok(());
+                }
+                let v = normalise(q.kind, &json!(text), self.facts)
+                    .with_context(|| format!("answer {key}"))?;
+                answers.set(key, v);
+                return Ok(());
+            }
+        }
+        if let Some(d) = default {
+            let v = normalise(q.kind, &json!(d), self.facts)
+                .with_context(|| format!("the derived default for {key}"))?;
+            answers.set(key, v);
+        } else if q.optional {
+            answers.set(key, json!(""));
+        } else if let Some(p) = &self.placeholder {
+            answers.set(key, json!(p));
+        } else {
+            missing.push(Missing {
+                key: key.to_owned(),
+                prompt,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The error behind a list of missing answers, for callers that print it
+/// as JSON.
+#[derive(Debug)]
+pub struct MissingAnswers(pub Vec<Missing>);
+
+impl std::fmt::Display for MissingAnswers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} missing answers", self.0.len())
+    }
+}
+
+impl std::error::Error for MissingAnswers {}
+
+pub fn selected_hubs(answers: &Answers, facts: &Facts) -> Vec<String> {
+    match answers.get("selected_hubs") {
+        Some(Json::Array(_)) => answers.list("selected_hubs"),
+        _ => facts.hub_names.clone(),
+    }
+}
+
+/// Checks an answer for its kind, and gives it its stored form: lists for
+/// list kinds, trimmed strings otherwise.
+pub fn normalise(kind: AnswerKind, v: &Json, facts: &Facts) -> Result<Json> {
+    let list = |v: &Json| -> Result<Vec<String>> {
+        Ok(match v {
+            Json::Array(a) => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(|s| s.trim().to_owned())
+                        .ok_or_else(|| anyhow!("a list of strings is expected"))
+                })
+                .collect::<Result<_>>()?,
+            Json::String(s) => s
+                .split(',')
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect(),
+            Json::Null => Vec::new(),
+            _ => bail!("a list (or a comma-separated string) is expected"),
+        })
+    };
+    let text = match v {
+        Json::String(s) => s.trim().to_owned(),
+        Json::Number(n) => n.to_string(),
+        Json::Bool(b) => b.to_string(),
+        _ if matches!(
+            kind,
+            AnswerKind::Globs | AnswerKind::Hubs | AnswerKind::Buckets
+        ) =>
+        {
+            String::new()
+        }
+        _ => bail!("a string is expected"),
+    };
+    match kind {
+        AnswerKind::Name => names::cloud_name(&text)?,
+        AnswerKind::Label => names::label(&text)?,
+        AnswerKind::Domain => {
+            names::domain(&text)?;
+            return Ok(json!(text.to_ascii_lowercase()));
+        }
+        AnswerKind::Path => {
+            names::printable(&text)?;
+            if text.is_empty() {
+                bail!("a path is expected");
+            }
+        }
+        AnswerKind::File => {
+            let expanded = expand_home(&text);
+            if !Path::new(&expanded).is_file() {
+                bail!("{text} is not a file");
+            }
+            return Ok(json!(expanded));
+        }
+        AnswerKind::Secret => {
+            let resolved = secret_value(&text)?;
+            names::printable(&resolved)?;
+            if resolved.is_empty() {
+                bail!("the secret is empty");
+            }
+            return Ok(json!(text));
+        }
+        AnswerKind::Registry => {
+            if !text.is_empty() {
+                crate::images::push::Target::parse(&text)?;
+            }
+        }
+        AnswerKind::Image => {
+            crate::images::reference::ImageRef::parse(&text).map_err(|e| anyhow!("{e}"))?;
+        }
+        AnswerKind::ObjectUrl => {
+            names::printable(&text)?;
+            crate::data::location::parse(&text)?;
+        }
+        AnswerKind::OauthClient => {
+            names::printable(&text)?;
+            if text.is_empty() || text.len() > 256 || text.contains(char::is_whitespace) {
+                bail!("an OAuth client id (or `keep`) is expected");
+            }
+        }
+        AnswerKind::Globs => {
+            let globs = list(v)?;
+            crate::data::select::Selection::new(&globs, &[])?;
+            return Ok(json!(globs));
+        }
+        AnswerKind::Hubs | AnswerKind::Buckets => {
+            let items = list(v)?;
+            let (known, what) = if kind == AnswerKind::Hubs {
+                (&facts.hub_names, "hub")
+            } else {
+                (&facts.bucket_names, "bucket")
+            };
+            for i in &items {
+                if !known.contains(i) {
+                    bail!(
+                        "the bundle has no {what} {:?}; it has: {}",
+                        crate::cli::print::safe(i),
+                        known.join(", ")
+                    );
+                }
+            }
+            if kind == AnswerKind::Hubs && items.is_empty() {
+                bail!("at least one hub is needed");
+            }
+            return Ok(json!(items));
+        }
+    }
+    Ok(json!(text))
+}
+
+fn expand_home(p: &str) -> String {
+    match (p.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
+        _ => p.to_owned(),
+    }
+}
+
+/// A secret answer: the value itself, or `env:NAME` to read it from the
+/// environment (so it need not sit in an answers file).
+pub fn secret_value(text: &str) -> Result<String> {
+    match text.strip_prefix("env:") {
+        Some(name) => {
+            std::env::var(name).map_err(|_| anyhow!("the environment variable {name} is not set"))
+        }
+        None => Ok(text.to_owned()),
+    }
+}

@@ -1,0 +1,308 @@
+//! What the installer knows from the bundle alone: hubs, domains and
+//! whether the community owns them, sealed secrets, homes, buckets, images,
+//! and the source cluster's sizes from its terraform variables. Question
+//! defaults and templates are rendered from these.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::names;
+use crate::bundle::verify::Trusted;
+use crate::data::restore;
+use crate::data::select::Selection;
+use crate::export::VALUES_FILE;
+use crate::report::Report;
+use crate::values::tree::{self, KeyPath};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Facts {
+    pub cluster: String,
+    pub provider: String,
+    /// `<cluster>-<creation time>`: names the bundle in buckets and state.
+    pub bundle_id: String,
+    /// The signer's public key, base64, for the in-cluster restore.
+    pub pubkey: String,
+    pub hub_names: Vec<String>,
+    pub hubs: Vec<HubFacts>,
+    pub bucket_names: Vec<String>,
+    pub bucket_bytes: BTreeMap<String, u64>,
+    pub has_secrets: bool,
+    /// Images carried, and the bytes under images/.
+    pub images: usize,
+    pub image_bytes: u64,
+    /// Whether any hub has homes.
+    pub homes: bool,
+    pub source: SourceFacts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HubFacts {
+    pub name: String,
+    pub domain: String,
+    pub domain_owned: bool,
+    pub chart: String,
+    /// Where basehub's values sit in the chart's: `basehub` for daskhub.
+    pub values_root: String,
+    /// The authenticator when it needs an OAuth client (`github`, …).
+    pub oauth: String,
+    /// Its config section (`GitHubOAuthenticator`), where client_id goes.
+    pub oauth_class: String,
+    pub secrets: Option<String>,
+    pub homes: bool,
+    pub home_bytes: u64,
+    pub hub_db: bool,
+    /// The source's home disk size for this hub, in GB, when known.
+    pub source_disk_gb: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceFacts {
+    pub cloud: String,
+    pub project: String,
+    pub account: String,
+    pub subscription: String,
+    pub region: String,
+    pub zone: String,
+    pub location: String,
+    /// cluster.yaml says the community pays for the account (so owns it).
+    pub community_pays: bool,
+    pub core_machine_type: Option<String>,
+    pub user_pools: Vec<Pool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pool {
+    pub name: String,
+    pub machine_type: String,
+    pub min: u64,
+    pub max: u64,
+}
+
+pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
+    let report: Report = serde_json::from_slice(&trusted.read_small("report.json", 64 << 20)?)
+        .context("member report.json is not a portability report")?;
+    let m = &trusted.manifest;
+    names::label(&m.source.cluster).context("the bundle's cluster name")?;
+    let homes_in = restore::hubs_in(trusted);
+    let everyone = Selection::new(&[], &[])?;
+    let mut hubs = Vec::new();
+    let (cluster_yaml, tfvars) = source_files(trusted, &report.cloud)?;
+    let mut source = source_facts(&report.cloud, &cluster_yaml, &tfvars);
+    for h in &report.hubs {
+        names::label(&h.name).with_context(|| format!("the bundle's hub name {:?}", h.name))?;
+        let values_root = if h.helm_chart == "daskhub" {
+            "basehub"
+        } else {
+            ""
+        };
+        let owned = h.domain_zone.is_none();
+        let oauth_finding = h.findings.iter().any(|f| f.category == "oauth");
+        let (oauth, oauth_class) = if oauth_finding {
+            authenticator(trusted, &h.name, values_root)?
+        } else {
+            (String::new(), String::new())
+        };
+        let homes = homes_in.contains(&h.name);
+        let home_bytes = if homes {
+            restore::total_bytes(trusted, std::slice::from_ref(&h.name), &everyone)?
+        } else {
+            0
+        };
+        hubs.push(HubFacts {
+            name: h.name.clone(),
+            domain: h.domain.clone(),
+            domain_owned: owned,
+            chart: h.helm_chart.clone(),
+            values_root: values_root.into(),
+            oauth,
+            oauth_class,
+            secrets: h.secrets.clone().filter(|s| trusted.has(s)),
+            homes,
+            home_bytes,
+            hub_db: trusted.has(&format!("hub-db/{}/jupyterhub.sqlite", h.name)),
+            source_disk_gb: disk_gb(&tfvars, &h.name),
+        });
+    }
+    let bucket_names = restore::buckets_in(trusted);
+    let size_under = |prefix: &str| -> u64 {
+        m.members
+            .iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .map(|r| r.size)
+            .sum()
+    };
+    let bucket_bytes = bucket_names
+        .iter()
+        .map(|b| (b.clone(), size_under(&format!("buckets/{b}/"))))
+        .collect();
+    let images = if trusted.has("images/index.json") {
+        crate::images::push::carried(trusted)?.len()
+    } else {
+        0
+    };
+    source.cloud = report.cloud.clone();
+    let created: String = m
+        .created
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    Ok(Facts {
+        cluster: m.source.cluster.clone(),
+        provider: report.provider.display_name.clone(),
+        bundle_id: format!("{}-{created}", m.source.cluster),
+        pubkey: pubkey.to_owned(),
+        hub_names: hubs.iter().map(|h| h.name.clone()).collect(),
+        has_secrets: hubs.iter().any(|h| h.secrets.is_some()),
+        homes: hubs.iter().any(|h| h.homes),
+        hubs,
+        bucket_names,
+        bucket_bytes,
+        images,
+        image_bytes: size_under("images/"),
+        source,
+    })
+}
+
+/// The authenticator a hub's standalone values name, and the config
+/// section its client id and secret go in.
+fn authenticator(trusted: &Trusted, hub: &str, root: &str) -> Result<(String, String)> {
+    let member = format!("config/{hub}/{VALUES_FILE}");
+    let bytes = trusted.read_small(&member, 16 << 20)?;
+    let text = String::from_utf8(bytes).with_context(|| format!("member {member} is not UTF-8"))?;
+    let values =
+        tree::parse_yaml(&text).with_context(|| format!("member {member} is not valid YAML"))?;
+    let base = if root.is_empty() {
+        KeyPath::root()
+    } else {
+        KeyPath::root().key(root)
+    };
+    let path = base
+        .key("jupyterhub")
+        .key("hub")
+        .key("config")
+        .key("JupyterHub")
+        .key("authenticator_class");
+    let class = tree::get(&values, &path)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let section = match class.to_ascii_lowercase().as_str() {
+        "github" => "GitHubOAuthenticator".to_owned(),
+        "cilogon" => "CILogonOAuthenticator".to_owned(),
+        "auth0" => "Auth0OAuthenticator".to_owned(),
+        "google" => "GoogleOAuthenticator".to_owned(),
+        "generic-oauth" | "generic" => "GenericOAuthenticator".to_owned(),
+        other => other.rsplit('.').next().unwrap_or_default().to_owned(),
+    };
+    names::identifier(&section)
+        .with_context(|| format!("{member}: the authenticator class {class:?}"))?;
+    Ok((class, section))
+}
+
+fn source_files(trusted: &Trusted, cloud: &str) -> Result<(Json, Json)> {
+    let yaml = match trusted.read_small("config/cluster.yaml", 4 << 20) {
+        Ok(b) => String::from_utf8(b)
+            .ok()
+            .and_then(|t| tree::parse_yaml(&t).ok())
+            .and_then(|v| tree::to_json(&v).ok())
+            .unwrap_or(Json::Null),
+        Err(_) => Json::Null,
+    };
+    let member = format!(
+        "infra/terraform/{cloud}/projects/{}.tfvars",
+        trusted.manifest.source.cluster
+    );
+    let tfvars = if trusted.has(&member) {
+        let bytes = trusted.read_small(&member, 4 << 20)?;
+        let text =
+            String::from_utf8(bytes).with_context(|| format!("member {member} is not UTF-8"))?;
+        match hcl::from_str::<hcl::Value>(&text) {
+            Ok(v) => serde_json::to_value(v).unwrap_or(Json::Null),
+            Err(e) => {
+                crate::cli::print::warn(&format!(
+                    "{member} cannot be read as HCL ({e}); sizes fall back to the blueprint's defaults"
+                ));
+                Json::Null
+            }
+        }
+    } else {
+        Json::Null
+    };
+    Ok((yaml, tfvars))
+}
+
+fn s(v: &Json, path: &[&str]) -> String {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    match cur {
+        Json::String(s) => s.clone(),
+        Json::Number(n) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn source_facts(cloud: &str, cluster: &Json, tf: &Json) -> SourceFacts {
+    let block = &cluster[cloud];
+    let zone = s(tf, &["zone"]);
+    let pools = tf["notebook_nodes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(name, p)| {
+                    let machine_type = [
+                        s(p, &["machine_type"]),
+                        s(p, &["vm_size"]),
+                        s(p, &["instance_type"]),
+                    ]
+                    .into_iter()
+                    .find(|t| !t.is_empty())?;
+                    Some(Pool {
+                        name: name.clone(),
+                        machine_type,
+                        min: p["min"].as_u64().unwrap_or(0),
+                        max: p["max"].as_u64().unwrap_or(10),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let core = [
+        s(tf, &["core_node_machine_type"]),
+        s(tf, &["core_node_vm_size"]),
+    ]
+    .into_iter()
+    .find(|t| !t.is_empty());
+    SourceFacts {
+        cloud: cloud.to_owned(),
+        project: s(block, &["project"]),
+        account: s(block, &["account"]),
+        subscription: s(tf, &["subscription_id"]),
+        region: [
+            s(tf, &["region"]),
+            s(block, &["region"]),
+            s(block, &["zone"]),
+        ]
+        .into_iter()
+        .find(|t| !t.is_empty())
+        .unwrap_or_default(),
+        zone,
+        location: s(tf, &["location"]),
+        community_pays: block["billing"]["paid_by_us"] == Json::Bool(false),
+        core_machine_type: core,
+        user_pools: pools,
+    }
+}
+
+/// A hub's home disk in the source's tfvars: GCP `persistent_disks`, AWS
+/// `ebs_volumes`, keyed by hub.
+fn disk_gb(tf: &Json, hub: &str) -> Option<u64> {
+    ["persistent_disks", "ebs_volumes"]
+        .iter()
+        .find_map(|k| tf[*k][hub]["size"].as_u64())
+}

@@ -1,0 +1,284 @@
+//! The installer: a verified bundle, a blueprint and answers become a
+//! plan of steps, run in order with a journal so that an interrupted
+//! install resumes and a repeated one changes nothing.
+//!
+//! `blueprint` is the data of a target, `facts` what the bundle says,
+//! `answers` what the user says, `steps` the work, `journal` what is done.
+
+pub mod answers;
+pub mod blueprint;
+pub mod facts;
+pub mod journal;
+pub mod names;
+pub mod prompt;
+pub mod render;
+pub mod sizes;
+pub mod steps;
+pub mod template;
+pub mod tools;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+use sha2::{Digest, Sha256};
+
+use self::answers::{Answers, selected_hubs};
+use self::blueprint::{Blueprint, StepKind};
+use self::facts::{Facts, HubFacts};
+use self::journal::Journal;
+use self::sizes::Sizes;
+use self::steps::{Done, Planned};
+use crate::bundle::verify::Trusted;
+use crate::progress::Mode;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub dry_run: bool,
+    pub resume: bool,
+    pub apply: bool,
+    pub progress: Mode,
+}
+
+/// A hub as this install will have it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HubPlan {
+    #[serde(flatten)]
+    pub facts: HubFacts,
+    pub new_domain: String,
+    /// Globs of the homes to restore; empty for none.
+    pub users: Vec<String>,
+    pub disk_gb: u64,
+    /// The hub's user identity and home volume, once terraform has made them.
+    pub identity: Option<String>,
+    pub volume_id: Option<String>,
+}
+
+pub struct Install<'a> {
+    pub trusted: &'a Trusted,
+    pub bundle_path: PathBuf,
+    pub blueprint: Blueprint,
+    pub facts: Facts,
+    pub answers: Answers,
+    pub dir: PathBuf,
+    pub hubs: Vec<HubPlan>,
+    pub buckets: Vec<String>,
+    pub sizes: Sizes,
+    pub opts: Options,
+    /// The mtime of every file the install writes: the bundle's creation.
+    pub stamp: std::time::SystemTime,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub dir: PathBuf,
+    pub target: String,
+    pub steps: Vec<journal::Entry>,
+    /// Steps skipped because the journal had them.
+    pub skipped: Vec<StepKind>,
+    pub next_steps: Option<PathBuf>,
+}
+
+impl<'a> Install<'a> {
+    pub fn new(
+        trusted: &'a Trusted,
+        bundle_path: &Path,
+        blueprint: Blueprint,
+        facts: Facts,
+        answers: Answers,
+        opts: Options,
+    ) -> Result<Install<'a>> {
+        let dir = PathBuf::from(answers.str("dir").unwrap_or("replica"));
+        let machines = blueprint::machines()?;
+        let cloud = blueprint
+            .machines
+            .clone()
+            .unwrap_or_else(|| facts.source.cloud.clone());
+        let sizes = sizes::for_target(&facts, &cloud, &machines);
+        let selected = selected_hubs(&answers, &facts);
+        let hubs = facts
+            .hubs
+            .iter()
+            .filter(|h| selected.contains(&h.name))
+            .map(|h| {
+                let key = |k: &str| format!("hubs.{}.{k}", h.name);
+                HubPlan {
+                    facts: h.clone(),
+                    new_domain: answers.str(&key("domain")).unwrap_or(&h.domain).to_owned(),
+                    users: if h.homes {
+                        answers.list(&key("users"))
+                    } else {
+                        Vec::new()
+                    },
+                    disk_gb: sizes::disk_gb(h.source_disk_gb, h.home_bytes),
+                    identity: None,
+                    volume_id: None,
+                }
+            })
+            .collect();
+        let buckets = answers.list("buckets");
+        let stamp =
+            humantime::parse_rfc3339_weak(&trusted.manifest.created).with_context(|| {
+                format!(
+                    "bundle.json: bad creation time {:?}",
+                    trusted.manifest.created
+                )
+            })?;
+        Ok(Install {
+            stamp,
+            trusted,
+            bundle_path: bundle_path.to_owned(),
+            blueprint,
+            facts,
+            answers,
+            dir,
+            hubs,
+            buckets,
+            sizes,
+            opts,
+        })
+    }
+
+    /// What templates see. Never holds a secret.
+    pub fn context(&self, hub: Option<&HubPlan>) -> Json {
+        json!({
+            "target": self.blueprint.target,
+            "facts": self.facts,
+            "answers": self.answers.public(),
+            "sizes": self.sizes,
+            "hubs": self.hubs,
+            "buckets": self.buckets,
+            "hub": hub,
+        })
+    }
+
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.facts.bundle_id.as_bytes());
+        h.update(self.trusted.key_id.as_bytes());
+        h.update(self.blueprint.target.as_bytes());
+        h.update(self.answers.public().to_string().as_bytes());
+        crate::bundle::digest::hex(&h.finalize())
+    }
+
+    pub fn plan(&self) -> Result<Vec<Planned>> {
+        self.blueprint
+            .steps
+            .iter()
+            .map(|s| steps::plan(*s, self))
+            .collect()
+    }
+
+    /// Runs every step not yet in the journal.
+    pub fn run(&mut self) -> Result<Outcome> {
+        let mut journal = self.open_journal()?;
+        let mut outcome = Outcome {
+            dir: self.dir.clone(),
+            target: self.blueprint.target.clone(),
+            steps: Vec::new(),
+            skipped: Vec::new(),
+            next_steps: None,
+        };
+        let all = self.blueprint.steps.clone();
+        let mut ran_any = false;
+        for step in all {
+            if let Some(done) = journal.done(step) {
+                // A step that left commands runs again under --apply; the
+                // list of what is left is rewritten whenever anything ran.
+                let again = (self.opts.apply && !done.pending.is_empty())
+                    || (ran_any && step == StepKind::NextSteps);
+                if !again {
+                    outcome.skipped.push(step);
+                    outcome.steps.push(done.clone());
+                    continue;
+                }
+            }
+            let started = Instant::now();
+            let done: Done = steps::run(step, self, &journal)
+                .with_context(|| format!("install step {}", step.name()))?;
+            ran_any = true;
+            let entry = journal::Entry {
+                step,
+                summary: done.summary,
+                bytes: done.bytes,
+                seconds: started.elapsed().as_secs_f64(),
+                pending: done.pending,
+            };
+            if self.opts.progress != Mode::Quiet && self.opts.progress != Mode::Json {
+                crate::cli::print::progress(&format!("done: {} — {}", step.name(), entry.summary));
+            }
+            match journal.steps.iter_mut().find(|e| e.step == step) {
+                Some(old) => *old = entry.clone(),
+                None => journal.steps.push(entry.clone()),
+            }
+            journal.save(&self.dir)?;
+            outcome.steps.push(entry);
+        }
+        let next = self.dir.join(steps::next_steps::FILE);
+        outcome.next_steps = next.exists().then_some(next);
+        Ok(outcome)
+    }
+
+    /// The journal of this directory: a new one, or the one an earlier run
+    /// of the same install left.
+    fn open_journal(&self) -> Result<Journal> {
+        let fingerprint = self.fingerprint();
+        match Journal::load(&self.dir)? {
+            Some(j) if j.fingerprint == fingerprint => {
+                let complete = self.blueprint.steps.iter().all(|s| j.done(*s).is_some());
+                if !complete && !self.opts.resume {
+                    bail!(
+                        "{} holds an unfinished install of this bundle\nhint: add --resume to continue it",
+                        self.dir.display()
+                    );
+                }
+                Ok(j)
+            }
+            Some(j) => bail!(
+                "{} holds an install of bundle {} (target {}) with other answers; install into another directory, or remove this one",
+                self.dir.display(),
+                j.bundle_id,
+                j.target
+            ),
+            None => {
+                if self.dir.exists()
+                    && std::fs::read_dir(&self.dir)
+                        .with_context(|| format!("cannot read {}", self.dir.display()))?
+                        .next()
+                        .is_some()
+                {
+                    bail!(
+                        "{} exists and is not an r2r install; choose a new or empty directory",
+                        self.dir.display()
+                    );
+                }
+                if self.opts.resume {
+                    crate::cli::print::warn("--resume: nothing to resume here; starting afresh");
+                }
+                std::fs::create_dir_all(&self.dir)
+                    .with_context(|| format!("cannot create {}", self.dir.display()))?;
+                let j = Journal {
+                    version: 1,
+                    fingerprint,
+                    target: self.blueprint.target.clone(),
+                    bundle_id: self.facts.bundle_id.clone(),
+                    key_id: self.trusted.key_id.clone(),
+                    answers: self.answers.public(),
+                    steps: Vec::new(),
+                };
+                j.save(&self.dir)?;
+                // What `--resume` reads back; the secrets are not in it.
+                let answers = yaml_serde::to_string(&self.answers.public())?;
+                crate::fsutil::write_replacing(
+                    &self.dir.join(journal::DIR).join("answers.yaml"),
+                    format!("# The answers of this install, without secrets.\n{answers}")
+                        .as_bytes(),
+                    0o644,
+                )?;
+                Ok(j)
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Each hub's configuration: its standalone values with the answers in
+//! place (the new domain wherever the old one was), the target's Helm
+//! overlay, and the charts to install them with.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::{Done, Planned, files};
+use crate::export::VALUES_FILE;
+use crate::install::blueprint::StepKind;
+use crate::install::{HubPlan, Install, render::Renderer};
+use crate::report::Report;
+use crate::values::tree::{self, KeyPath, Values};
+
+pub fn plan(i: &Install) -> Result<Planned> {
+    let mut p = Planned::new(
+        StepKind::Config,
+        "write each hub's values, overlay and chart",
+    );
+    for h in &i.hubs {
+        p.creates
+            .push(format!("config/{}/{VALUES_FILE}", h.facts.name));
+        if overlay_spec(i).is_some() {
+            p.creates
+                .push(format!("config/{}/overlay.yaml", h.facts.name));
+        }
+        p.creates.push(format!("charts/{}/", h.facts.chart));
+    }
+    Ok(p)
+}
+
+pub fn run(i: &mut Install) -> Result<Done> {
+    let report: Report = serde_json::from_slice(&i.trusted.read_small("report.json", 64 << 20)?)
+        .context("member report.json is not a portability report")?;
+    let mut written = 0;
+    for h in &i.hubs {
+        let name = &h.facts.name;
+        let mut values = read_values(i, name)?;
+        let replaced = replace_domain(&mut values, &report, h)?;
+        let text = format!(
+            "# Hub {name}'s standalone values from bundle {}, installed by `r2r install`.\n# {replaced} settings moved from {} to {}.\n{}",
+            i.facts.bundle_id,
+            h.facts.domain,
+            h.new_domain,
+            tree::to_helm_text(&values)?
+        );
+        let path = i.dir.join("config").join(name).join(VALUES_FILE);
+        written += usize::from(files::write_if_changed(
+            i.stamp,
+            &path,
+            text.as_bytes(),
+            0o644,
+        )?);
+        if let Some((rel, body)) = overlay(i, h)? {
+            written += usize::from(files::write_if_changed(
+                i.stamp,
+                &i.dir.join(rel),
+                body.as_bytes(),
+                0o644,
+            )?);
+        }
+    }
+    let mut bytes = 0;
+    let charts: Vec<String> = i
+        .hubs
+        .iter()
+        .map(|h| format!("charts/{}/", h.facts.chart))
+        .collect();
+    let members: Vec<String> = i
+        .trusted
+        .members_under("charts/")
+        .filter(|m| charts.iter().any(|c| m.starts_with(c.as_str())))
+        .map(str::to_owned)
+        .collect();
+    for m in &members {
+        bytes += files::copy_member(i.stamp, i.trusted, m, &i.dir.join(m))?;
+    }
+    Ok(Done::new(
+        format!(
+            "{} hubs configured, {written} files written, {} chart files",
+            i.hubs.len(),
+            members.len()
+        ),
+        bytes,
+    ))
+}
+
+pub fn read_values(i: &Install, hub: &str) -> Result<Values> {
+    let member = format!("config/{hub}/{VALUES_FILE}");
+    let bytes = i.trusted.read_small(&member, 16 << 20)?;
+    let text = String::from_utf8(bytes).with_context(|| format!("member {member} is not UTF-8"))?;
+    tree::parse_yaml(&text).with_context(|| format!("member {member} is not valid YAML"))
+}
+
+/// Puts the new domain in every place the report's `domain` parameter
+/// lists. Returns how many settings changed.
+fn replace_domain(values: &mut Values, report: &Report, h: &HubPlan) -> Result<usize> {
+    if h.new_domain == h.facts.domain {
+        return Ok(0);
+    }
+    let Some(hub) = report.hubs.iter().find(|r| r.name == h.facts.name) else {
+        bail!("report.json has no entry for hub {}", h.facts.name);
+    };
+    let mut n = 0;
+    for p in hub.parameters.iter().filter(|p| p.name == "domain") {
+        for kp in &p.key_paths {
+            let path = KeyPath::parse(kp)
+                .ok_or_else(|| anyhow!("report.json: hub {}: bad key path {kp:?}", h.facts.name))?;
+            let Some(old) = tree::get(values, &path).and_then(Values::as_str) else {
+                continue;
+            };
+            let new = old.replace(&p.value, &h.new_domain);
+            if tree::set(values, &path, Values::String(new)) {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+fn overlay_spec<'a>(i: &'a Install) -> Option<&'a crate::install::blueprint::TemplateSpec> {
+    i.blueprint
+        .templates
+        .iter()
+        .find(|t| t.per_hub && t.to.starts_with("config/"))
+}
+
+/// The hub's overlay, nested where the chart keeps basehub's values.
+pub fn overlay(i: &Install, h: &HubPlan) -> Result<Option<(PathBuf, String)>> {
+    let Some(spec) = overlay_spec(i) else {
+        return Ok(None);
+    };
+    let text = Renderer::new(&i.blueprint.target)?.file(
+        &i.blueprint.target,
+        &spec.template,
+        &i.context(Some(h)),
+    )?;
+    tree::parse_yaml(&text).with_context(|| {
+        format!(
+            "blueprint {}: {} rendered for hub {} is not valid YAML",
+            i.blueprint.target, spec.template, h.facts.name
+        )
+    })?;
+    let body = if h.facts.values_root.is_empty() {
+        text
+    } else {
+        let indented: String = text
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    "\n".to_owned()
+                } else {
+                    format!("  {l}\n")
+                }
+            })
+            .collect();
+        format!("{}:\n{indented}", h.facts.values_root)
+    };
+    Ok(Some((
+        PathBuf::from(spec.to.replace("{hub}", &h.facts.name)),
+        body,
+    )))
+}

@@ -1,0 +1,152 @@
+//! Homes, buckets and hub databases for the local target, restored as real
+//! files by the same checking code as `r2r restore-homes`.
+
+use anyhow::Result;
+
+use super::{Done, Planned, files};
+use crate::data::local_target::LocalTarget;
+use crate::data::restore;
+use crate::data::select::Selection;
+use crate::data::target::Target;
+use crate::install::Install;
+use crate::install::blueprint::StepKind;
+use crate::progress::Progress;
+
+fn hub_bytes(i: &Install) -> Result<Vec<(String, Selection, u64)>> {
+    let mut out = Vec::new();
+    for h in i
+        .hubs
+        .iter()
+        .filter(|h| h.facts.homes && !h.users.is_empty())
+    {
+        let select = Selection::new(&h.users, &[])?;
+        let bytes = restore::total_bytes(i.trusted, std::slice::from_ref(&h.facts.name), &select)?;
+        out.push((h.facts.name.clone(), select, bytes));
+    }
+    Ok(out)
+}
+
+pub fn plan_homes(i: &Install) -> Result<Planned> {
+    let hubs = hub_bytes(i)?;
+    let mut p = Planned::new(
+        StepKind::Homes,
+        format!("restore the homes of {} hubs", hubs.len()),
+    );
+    p.bytes = hubs.iter().map(|(_, _, b)| b).sum();
+    p.creates = hubs.iter().map(|(h, _, _)| format!("homes/{h}/")).collect();
+    Ok(p)
+}
+
+pub fn run_homes(i: &mut Install) -> Result<Done> {
+    let root = i.dir.join("homes");
+    files::mkdirs(&root)?;
+    let swept = files::sweep_partials(&root)?;
+    if swept > 0 {
+        crate::cli::print::progress(&format!(
+            "removed {swept} partial files an interrupted run left under {}",
+            root.display()
+        ));
+    }
+    let hubs = hub_bytes(i)?;
+    let total = hubs.iter().map(|(_, _, b)| b).sum();
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let progress = Progress::start(i.opts.progress, "homes", Some(total));
+    let mut all = restore::Restored::default();
+    for (hub, select, _) in &hubs {
+        let mut targets = (0..jobs)
+            .map(|_| LocalTarget::open(&root).map(|t| Box::new(t) as Box<dyn Target>))
+            .collect::<Result<Vec<_>>>()?;
+        let r = restore::restore(
+            i.trusted,
+            std::slice::from_ref(hub),
+            select,
+            &mut targets,
+            &progress,
+        );
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                progress.finish();
+                return Err(e);
+            }
+        };
+        all.merge(&r);
+        all.hubs += 1;
+    }
+    progress.finish();
+    Ok(Done::new(
+        format!(
+            "{} homes of {} hubs: {} files, {} directories, {} symlinks{}",
+            all.homes,
+            all.hubs,
+            all.files,
+            all.dirs,
+            all.symlinks,
+            if all.already_there > 0 {
+                format!(" ({} files already there)", all.already_there)
+            } else {
+                String::new()
+            }
+        ),
+        all.bytes,
+    ))
+}
+
+pub fn plan_buckets(i: &Install) -> Result<Planned> {
+    let mut p = Planned::new(
+        StepKind::Buckets,
+        format!("restore {} buckets", i.buckets.len()),
+    );
+    p.bytes = i
+        .buckets
+        .iter()
+        .filter_map(|b| i.facts.bucket_bytes.get(b))
+        .sum();
+    p.creates = i.buckets.iter().map(|b| format!("buckets/{b}/")).collect();
+    Ok(p)
+}
+
+pub fn run_buckets(i: &mut Install) -> Result<Done> {
+    let mut bytes = 0;
+    let mut objects = 0;
+    for b in &i.buckets {
+        let dir = i.dir.join("buckets").join(b);
+        files::mkdirs(&dir)?;
+        files::sweep_partials(&dir)?;
+        let mut target = LocalTarget::open(&dir)?;
+        let progress = Progress::start(i.opts.progress, &format!("bucket {b}"), None);
+        let r = restore::restore_bucket(i.trusted, b, &mut target, &progress);
+        progress.finish();
+        let r = r?;
+        bytes += r.bytes;
+        objects += r.files;
+    }
+    Ok(Done::new(
+        format!("{} buckets: {objects} objects", i.buckets.len()),
+        bytes,
+    ))
+}
+
+fn hub_dbs(i: &Install) -> Vec<String> {
+    i.hubs
+        .iter()
+        .filter(|h| h.facts.hub_db)
+        .map(|h| format!("hub-db/{}/jupyterhub.sqlite", h.facts.name))
+        .collect()
+}
+
+pub fn plan_hub_db(i: &Install) -> Result<Planned> {
+    let dbs = hub_dbs(i);
+    let mut p = Planned::new(StepKind::HubDb, format!("copy {} hub databases", dbs.len()));
+    p.creates = dbs;
+    Ok(p)
+}
+
+pub fn run_hub_db(i: &mut Install) -> Result<Done> {
+    let dbs = hub_dbs(i);
+    let mut bytes = 0;
+    for m in &dbs {
+        bytes += files::copy_member(i.stamp, i.trusted, m, &i.dir.join(m))?;
+    }
+    Ok(Done::new(format!("{} hub databases", dbs.len()), bytes))
+}

@@ -1,0 +1,140 @@
+//! Installing each hub with Helm: the chart the bundle carries, the hub's
+//! values, the target's overlay, and the secrets through a 0600 temporary
+//! file removed as soon as Helm is done. Without --apply, or without helm
+//! on PATH, the same commands are written to NEXT-STEPS.md instead.
+
+use anyhow::{Context, Result};
+
+use super::{Done, Planned, files, secrets};
+use crate::export::VALUES_FILE;
+use crate::install::blueprint::StepKind;
+use crate::install::tools;
+use crate::install::{HubPlan, Install};
+
+fn context_args(i: &Install) -> Vec<String> {
+    match i.answers.str("kubeconfig.context") {
+        Some(c) => vec!["--kube-context".into(), c.to_owned()],
+        None => Vec::new(),
+    }
+}
+
+/// The commands for one hub; `secrets` is the decrypted secrets file.
+fn commands(i: &Install, h: &HubPlan, secrets: Option<&str>) -> Vec<Vec<String>> {
+    let name = &h.facts.name;
+    let chart = format!("charts/{}", h.facts.chart);
+    let mut upgrade = tools::strings(&["helm", "upgrade", "--install", name, &chart]);
+    upgrade.extend(tools::strings(&["--namespace", name, "--create-namespace"]));
+    upgrade.extend(["--values".into(), format!("config/{name}/{VALUES_FILE}")]);
+    if i.dir
+        .join("config")
+        .join(name)
+        .join("overlay.yaml")
+        .exists()
+        || has_overlay(i)
+    {
+        upgrade.extend(["--values".into(), format!("config/{name}/overlay.yaml")]);
+    }
+    if let Some(s) = secrets {
+        upgrade.extend(["--values".into(), s.to_owned()]);
+    }
+    upgrade.extend(context_args(i));
+    vec![
+        tools::strings(&["helm", "dependency", "build", &chart]),
+        upgrade,
+    ]
+}
+
+fn has_overlay(i: &Install) -> bool {
+    i.blueprint
+        .templates
+        .iter()
+        .any(|t| t.per_hub && t.to.starts_with("config/"))
+}
+
+fn has_secrets(i: &Install, h: &HubPlan) -> bool {
+    secrets::path(i, &h.facts.name).exists() || h.facts.secrets.is_some()
+}
+
+/// What a person runs: the secrets opened with stock age into a private
+/// file, used, and removed.
+fn manual(i: &Install, h: &HubPlan) -> Vec<Vec<String>> {
+    let name = &h.facts.name;
+    if !has_secrets(i, h) {
+        return commands(i, h, None);
+    }
+    let tmp = format!("/tmp/r2r-{name}-secrets.yaml");
+    let identity = i.answers.str("age_identity").unwrap_or("KEY.txt");
+    let mut out = vec![
+        tools::strings(&["umask", "077"]),
+        tools::strings(&[
+            "age",
+            "-d",
+            "-i",
+            identity,
+            "-o",
+            &tmp,
+            &format!("config/{name}/secret-values.yaml.age"),
+        ]),
+    ];
+    out.extend(commands(i, h, Some(&tmp)));
+    out.push(tools::strings(&["rm", "-f", &tmp]));
+    out
+}
+
+pub fn plan(i: &Install) -> Result<Planned> {
+    let mut p = Planned::new(
+        StepKind::Helm,
+        format!("install {} hubs with helm", i.hubs.len()),
+    );
+    for h in &i.hubs {
+        p.creates
+            .push(format!("helm release {0} in namespace {0}", h.facts.name));
+        p.commands.extend(manual(i, h));
+    }
+    Ok(p)
+}
+
+pub fn run(i: &mut Install) -> Result<Done> {
+    let helm = tools::which("helm");
+    if !i.opts.apply || helm.is_none() {
+        let mut d = Done::new(
+            if i.opts.apply {
+                "helm is not on PATH: the commands are in NEXT-STEPS.md".into()
+            } else {
+                "left for --apply: the helm commands are in NEXT-STEPS.md".into()
+            },
+            0,
+        );
+        d.pending = i.hubs.iter().flat_map(|h| manual(i, h)).collect();
+        return Ok(d);
+    }
+    let ids = secrets::identities(i)?;
+    for h in &i.hubs {
+        // Re-rendered: terraform may have named the hub's identity and volume.
+        if let Some((rel, body)) = super::config::overlay(i, h)? {
+            files::write_if_changed(i.stamp, &i.dir.join(rel), body.as_bytes(), 0o644)?;
+        }
+        let tmp = if has_secrets(i, h) {
+            let text = secrets::hub_secrets(i, h, &ids)?;
+            let mut f = tempfile::Builder::new()
+                .prefix("r2r-secrets-")
+                .suffix(".yaml")
+                .tempfile()
+                .context("cannot create a private temporary file for the secrets")?;
+            std::io::Write::write_all(&mut f, text.as_bytes())
+                .context("cannot write the secrets' temporary file")?;
+            Some(f)
+        } else {
+            None
+        };
+        let secrets_path = tmp.as_ref().map(|f| f.path().display().to_string());
+        for cmd in commands(i, h, secrets_path.as_deref()) {
+            tools::run(&cmd, &i.dir).with_context(|| format!("hub {}", h.facts.name))?;
+        }
+        drop(tmp);
+    }
+    Ok(Done::new(
+        format!("{} hubs installed with helm", i.hubs.len()),
+        0,
+    ))
+}

@@ -1,0 +1,176 @@
+//! The images: pushed to the registry of the answers (and each hub's values
+//! pinned to them), or, with no registry, copied as the bundle's OCI layout
+//! into the install directory, where skopeo reads them (`oci:DIR/images`).
+
+use anyhow::{Context, Result};
+
+use super::{Done, Planned, files};
+use crate::export::VALUES_FILE;
+use crate::images::auth::Credentials;
+use crate::images::mapping::{self, Mapping};
+use crate::images::push::{self, Pusher, Target};
+use crate::images::registry::Registries;
+use crate::install::Install;
+use crate::install::blueprint::StepKind;
+use crate::progress::Progress;
+use crate::values::tree;
+
+pub const MAPPING: &str = "images-mapping.json";
+
+fn registry<'a>(i: &'a Install) -> Option<&'a str> {
+    i.answers.str("registry")
+}
+
+/// A cloud registry exists only once terraform has run: without --apply
+/// the push is left for later, and the values are pinned ahead of it.
+fn push_now(i: &Install) -> bool {
+    i.blueprint.target == "local" || i.blueprint.target == "kubeconfig" || i.opts.apply
+}
+
+pub fn plan(i: &Install) -> Result<Planned> {
+    let mut p = Planned::new(StepKind::Images, "");
+    if i.facts.images == 0 {
+        p.title = "no images in the bundle".into();
+        return Ok(p);
+    }
+    p.bytes = i.facts.image_bytes;
+    match registry(i) {
+        Some(r) => {
+            p.title = format!(
+                "push {} images to {r} and pin each hub's values to them",
+                i.facts.images
+            );
+            p.creates.push(MAPPING.into());
+            if !push_now(i) {
+                p.commands.push(resume_command(i));
+            }
+        }
+        None => {
+            p.title = format!("copy {} images as an OCI layout", i.facts.images);
+            p.creates.push("images/".into());
+        }
+    }
+    Ok(p)
+}
+
+/// The command that finishes the steps left for --apply.
+pub fn resume_command(i: &Install) -> Vec<String> {
+    vec![
+        "r2r".into(),
+        "install".into(),
+        i.bundle_path.display().to_string(),
+        "--pubkey".into(),
+        i.facts.pubkey.clone(),
+        "--answers".into(),
+        i.dir
+            .join(crate::install::journal::DIR)
+            .join("answers.yaml")
+            .display()
+            .to_string(),
+        "--resume".into(),
+        "--apply".into(),
+    ]
+}
+
+pub fn run(i: &mut Install) -> Result<Done> {
+    if i.facts.images == 0 {
+        return Ok(Done::new("no images".into(), 0));
+    }
+    let Some(reg) = registry(i).map(str::to_owned) else {
+        let members: Vec<String> = i
+            .trusted
+            .members_under("images/")
+            .map(str::to_owned)
+            .collect();
+        let progress = Progress::start(i.opts.progress, "images", Some(i.facts.image_bytes));
+        let mut bytes = 0;
+        for m in &members {
+            let n = files::copy_member(i.stamp, i.trusted, m, &i.dir.join(m))?;
+            progress.add(n);
+            bytes += n;
+        }
+        progress.finish();
+        return Ok(Done::new(
+            format!(
+                "{} images copied as an OCI layout into images/ ({} files)",
+                i.facts.images,
+                members.len()
+            ),
+            bytes,
+        ));
+    };
+    let target = Target::parse(&reg)?;
+    let carried = push::carried(i.trusted)?;
+    let mut map = Mapping {
+        registry: reg.clone(),
+        images: Vec::new(),
+    };
+    let mut bytes = 0;
+    let mut pending = Vec::new();
+    if push_now(i) {
+        let creds = Credentials::from_env()?;
+        let registries = Registries::new(
+            [target.registry.as_str()],
+            &[],
+            creds,
+            crate::cli::retry_policy(6),
+        )?;
+        let progress = Progress::start(i.opts.progress, "images", None);
+        let mut pusher = Pusher::new(i.trusted, &registries, target.clone());
+        for (r, top) in &carried {
+            progress.note(&format!("image {r}"));
+            map.images.push(
+                pusher
+                    .image(r, top, &progress)
+                    .with_context(|| format!("cannot push image {r} to {reg}"))?,
+            );
+        }
+        progress.finish();
+        bytes = pusher.counts.uploaded_bytes;
+    } else {
+        for (r, top) in &carried {
+            map.images.push(push::predict(r, top, &target)?);
+        }
+        pending.push(resume_command(i));
+    }
+    files::write_if_changed(
+        i.stamp,
+        &i.dir.join(MAPPING),
+        &serde_json::to_vec_pretty(&map)?,
+        0o644,
+    )?;
+    let mut pinned = 0;
+    for h in &i.hubs {
+        let path = i.dir.join("config").join(&h.facts.name).join(VALUES_FILE);
+        let text = crate::source::repo::read_text(&path, 16 << 20)?;
+        let mut values = tree::parse_yaml(&text)
+            .with_context(|| format!("{} is not valid YAML", path.display()))?;
+        let changed = mapping::rewrite(&mut values, &map)?;
+        pinned += changed.len();
+        let header: String = text
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let body = format!(
+            "{header}# {} image references moved to {reg}, pinned by digest.\n{}",
+            changed.len(),
+            tree::to_helm_text(&values)?
+        );
+        files::write_if_changed(i.stamp, &path, body.as_bytes(), 0o644)?;
+    }
+    let mut done = Done::new(
+        format!(
+            "{} images {} {reg}; {pinned} references pinned",
+            map.images.len(),
+            if push_now(i) {
+                "pushed to"
+            } else {
+                "to be pushed to"
+            }
+        ),
+        bytes,
+    );
+    done.pending = pending;
+    Ok(done)
+}

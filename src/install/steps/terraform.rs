@@ -1,0 +1,187 @@
+//! The terraform workspace: our module for the target cloud, a tfvars file
+//! sized from the source cluster, and a backend keeping state in the
+//! community's own account. With --apply and terraform on PATH it runs
+//! init, plan and apply; otherwise the commands go to NEXT-STEPS.md.
+//!
+//! The local target renders the workspace for the source's cloud too, with
+//! the cloud's derived defaults and `CHANGE-ME` where nothing could be
+//! derived, and local state: it is the starting point of a move.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use serde_json::Value as Json;
+
+use super::{Done, Planned, files};
+use crate::install::answers::{Answers, Resolver};
+use crate::install::blueprint::{self, Blueprint, StepKind};
+use crate::install::prompt::NoAsk;
+use crate::install::render::Renderer;
+use crate::install::{Install, sizes, tools};
+
+pub const PLACEHOLDER: &str = "CHANGE-ME";
+
+/// The blueprint whose module and templates make the workspace.
+fn source_of(i: &Install) -> Result<Option<Blueprint>> {
+    if i.blueprint.module.is_some() {
+        return Ok(Some(i.blueprint.clone()));
+    }
+    if i.blueprint.target != "local" {
+        return Ok(None);
+    }
+    let cloud = &i.facts.source.cloud;
+    if blueprint::targets().contains(&cloud.as_str()) {
+        let bp = blueprint::load(cloud)?;
+        return Ok(bp.module.is_some().then_some(bp));
+    }
+    Ok(None)
+}
+
+fn commands() -> Vec<Vec<String>> {
+    vec![
+        tools::strings(&["terraform", "-chdir=terraform", "init", "-input=false"]),
+        tools::strings(&[
+            "terraform",
+            "-chdir=terraform",
+            "plan",
+            "-input=false",
+            "-out=r2r.tfplan",
+        ]),
+        tools::strings(&[
+            "terraform",
+            "-chdir=terraform",
+            "apply",
+            "-input=false",
+            "r2r.tfplan",
+        ]),
+    ]
+}
+
+pub fn plan(i: &Install) -> Result<Planned> {
+    let mut p = Planned::new(StepKind::Terraform, "");
+    match source_of(i)? {
+        Some(bp) => {
+            p.title = format!(
+                "render a terraform workspace for {} ({})",
+                bp.title,
+                bp.module.as_deref().unwrap_or_default()
+            );
+            p.creates.push("terraform/".into());
+            if i.blueprint.target != "local" {
+                p.commands = commands();
+            }
+        }
+        None => p.title = "no terraform for this target".into(),
+    }
+    Ok(p)
+}
+
+pub fn run(i: &mut Install) -> Result<Done> {
+    let Some(bp) = source_of(i)? else {
+        return Ok(Done::new(
+            "no terraform workspace for this target".into(),
+            0,
+        ));
+    };
+    let local = i.blueprint.target == "local";
+    let module = bp
+        .module
+        .clone()
+        .ok_or_else(|| anyhow!("internal: no module"))?;
+    let ws = i.dir.join("terraform");
+    for (rel, bytes) in blueprint::module_files(&module)? {
+        files::write_if_changed(i.stamp, &ws.join(rel), bytes, 0o644)?;
+    }
+    let ctx = if local {
+        local_context(i, &bp)?
+    } else {
+        i.context(None)
+    };
+    let renderer = Renderer::new(&bp.target)?;
+    let mut rendered = 0;
+    for spec in bp
+        .templates
+        .iter()
+        .filter(|t| !t.per_hub && t.to.starts_with("terraform/"))
+    {
+        // A local workspace keeps its state locally until it is moved.
+        if local && spec.to.ends_with("backend.tf") {
+            continue;
+        }
+        let text = renderer.file(&bp.target, &spec.template, &ctx)?;
+        hcl::parse(&text).map_err(|e| {
+            anyhow!(
+                "blueprint {}: {} did not render to valid HCL: {e}",
+                bp.target,
+                spec.template
+            )
+        })?;
+        files::write_if_changed(
+            i.stamp,
+            &i.dir.join(PathBuf::from(&spec.to)),
+            text.as_bytes(),
+            0o644,
+        )?;
+        rendered += 1;
+    }
+    let summary = format!("workspace terraform/ ({module} module, {rendered} files rendered)");
+    if local {
+        return Ok(Done::new(summary, 0));
+    }
+    if i.opts.apply && tools::which("terraform").is_some() {
+        for c in commands() {
+            tools::run(&c, &i.dir)?;
+        }
+        read_outputs(i)?;
+        return Ok(Done::new(format!("{summary}; applied"), 0));
+    }
+    let mut d = Done::new(summary, 0);
+    d.pending = commands();
+    Ok(d)
+}
+
+/// After apply: each hub's identity and home volume, for the overlays.
+fn read_outputs(i: &mut Install) -> Result<()> {
+    let out = tools::output(
+        &tools::strings(&["terraform", "-chdir=terraform", "output", "-json"]),
+        &i.dir,
+    )?;
+    files::write_if_changed(
+        i.stamp,
+        &i.dir.join("terraform").join("outputs.json"),
+        &out,
+        0o644,
+    )?;
+    let json: Json = serde_json::from_slice(&out).context("terraform output -json is not JSON")?;
+    for h in &mut i.hubs {
+        let get = |k: &str| json[k]["value"][&h.facts.name].as_str().map(str::to_owned);
+        h.identity = get("user_identities");
+        h.volume_id = get("home_volume_ids");
+    }
+    Ok(())
+}
+
+/// The context of the source cloud's templates: its questions answered by
+/// their derived defaults, its machine types.
+fn local_context(i: &Install, bp: &Blueprint) -> Result<Json> {
+    let common = blueprint::Common {
+        questions: Vec::new(),
+        hub_questions: Vec::new(),
+    };
+    let mut r = Resolver {
+        blueprint: bp,
+        common: &common,
+        facts: &i.facts,
+        renderer: Renderer::new(&bp.target)?,
+        accept_defaults: true,
+        placeholder: Some(PLACEHOLDER.into()),
+        record: Vec::new(),
+    };
+    let answers = r.resolve(&Answers::default(), &mut NoAsk)?;
+    let machines = blueprint::machines()?;
+    let cloud = bp.machines.clone().unwrap_or_else(|| bp.target.clone());
+    let mut ctx = i.context(None);
+    ctx["answers"] = answers.public();
+    ctx["sizes"] = serde_json::to_value(sizes::for_target(&i.facts, &cloud, &machines))?;
+    Ok(ctx)
+}

@@ -1,0 +1,129 @@
+//! Cloud targets restore homes inside the cluster, next to the data: the
+//! bundle goes to the community's bucket in its directory form (one object
+//! per member, control members included), where each hub's restore Job
+//! reads it through a read-only bucket mount and checks it as
+//! `r2r restore-homes` always does. A member already uploaded with its
+//! size is not sent again.
+
+use std::io::Read;
+
+use anyhow::{Context, Result, anyhow, bail};
+use opendal::options::WriteOptions;
+
+use super::{Done, Planned};
+use crate::bundle::layout::{MANIFEST, SIGNATURE, SUMS};
+use crate::data::location::{self, Location};
+use crate::data::objects;
+use crate::install::Install;
+use crate::install::blueprint::StepKind;
+use crate::progress::Progress;
+
+fn url<'a>(i: &'a Install) -> Option<&'a str> {
+    i.answers.str("bundle_url")
+}
+
+fn wanted(i: &Install) -> bool {
+    i.hubs.iter().any(|h| !h.users.is_empty())
+}
+
+pub fn plan(i: &Install) -> Result<Planned> {
+    let mut p = Planned::new(StepKind::UploadBundle, "");
+    match url(i) {
+        Some(u) if wanted(i) => {
+            p.title = format!("upload the bundle to {u} for the in-cluster home restore");
+            p.bytes = i.trusted.manifest.members.iter().map(|m| m.size).sum();
+            p.creates.push(u.to_owned());
+            if !i.opts.apply {
+                p.commands.push(super::images::resume_command(i));
+            }
+        }
+        _ => p.title = "no homes to restore: nothing to upload".into(),
+    }
+    Ok(p)
+}
+
+pub fn run(i: &mut Install) -> Result<Done> {
+    let Some(u) = url(i).map(str::to_owned) else {
+        return Ok(Done::new("nothing to upload".into(), 0));
+    };
+    if !wanted(i) {
+        return Ok(Done::new("nothing to upload".into(), 0));
+    }
+    if !i.opts.apply {
+        let mut d = Done::new(format!("left for --apply: upload to {u}"), 0);
+        d.pending.push(super::images::resume_command(i));
+        return Ok(d);
+    }
+    let Location::Object(obj) = location::parse(&u)? else {
+        bail!("bundle_url {u} is not object storage (s3://, gs://, azblob://)");
+    };
+    let op = objects::operator(&obj)?;
+    let total: u64 = i.trusted.manifest.members.iter().map(|m| m.size).sum();
+    let progress = Progress::start(i.opts.progress, "upload", Some(total));
+    let mut sent = 0u64;
+    let mut kept = 0usize;
+    for m in &i.trusted.manifest.members {
+        let key = m.path.as_str();
+        if op
+            .stat(key)
+            .map(|s| s.content_length() == m.size)
+            .unwrap_or(false)
+        {
+            progress.add(m.size);
+            kept += 1;
+            continue;
+        }
+        let mut r = i.trusted.open(key)?;
+        let mut w = op
+            .writer_options(
+                key,
+                WriteOptions {
+                    chunk: Some(8 << 20),
+                    concurrent: 2,
+                    ..Default::default()
+                },
+            )
+            .with_context(|| format!("cannot start uploading member {key} to {u}"))?;
+        let mut buf = vec![0u8; 4 << 20];
+        loop {
+            let n = r
+                .read(&mut buf)
+                .map_err(|e| anyhow!("member {key} cannot be read: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            w.write(buf[..n].to_vec())
+                .with_context(|| format!("cannot upload member {key} to {u}"))?;
+            progress.add(n as u64);
+            sent += n as u64;
+        }
+        // Close only once the bytes proved to be the signed ones.
+        r.finish()?;
+        w.close()
+            .with_context(|| format!("cannot finish uploading member {key} to {u}"))?;
+    }
+    // The control members last: a bundle without its signature is never
+    // mistaken for a complete one.
+    for name in [MANIFEST, SUMS, SIGNATURE] {
+        let entry = i
+            .trusted
+            .bundle
+            .get(name)
+            .ok_or_else(|| anyhow!("the bundle lacks {name}"))?;
+        let bytes = i
+            .trusted
+            .bundle
+            .read_small(entry, 64 << 20)
+            .map_err(|e| anyhow!("{name}: {e}"))?;
+        op.write(name, bytes)
+            .with_context(|| format!("cannot upload {name} to {u}"))?;
+    }
+    progress.finish();
+    Ok(Done::new(
+        format!(
+            "bundle uploaded to {u}: {} members, {kept} already there",
+            i.trusted.manifest.members.len()
+        ),
+        sent,
+    ))
+}
