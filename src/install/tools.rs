@@ -67,14 +67,19 @@ pub fn output(argv: &[String], cwd: &Path) -> Result<Vec<u8>> {
 
 /// A command as a person would type it in a POSIX shell.
 pub fn shell_line(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            shlex::try_quote(a)
-                .map(|q| q.into_owned())
-                .unwrap_or_else(|_| format!("'{}'", a.replace('\0', "").replace('\'', "'\\''")))
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+/// Bare when every byte is one a shell leaves alone, else single-quoted.
+fn quote(a: &str) -> String {
+    let plain = !a.is_empty()
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
+    if plain {
+        a.to_owned()
+    } else {
+        format!("'{}'", a.replace('\0', "").replace('\'', "'\"'\"'"))
+    }
 }
 
 pub fn strings(argv: &[&str]) -> Vec<String> {

@@ -45,9 +45,15 @@ pub fn run(i: &mut Install, journal: &Journal) -> Result<Done> {
                 let _ = writeln!(text, "# {}\n{}", key.replace('_', " "), shell_line(cmd));
             }
         }
+        let mut seen: Vec<&Vec<String>> = Vec::new();
         for e in pending {
             let _ = writeln!(text, "# step {}: {}", e.step.name(), e.summary);
             for cmd in &e.pending {
+                if cmd.first().is_some_and(|c| c == "r2r") && seen.contains(&cmd) {
+                    let _ = writeln!(text, "# (the r2r command above does this too)");
+                    continue;
+                }
+                seen.push(cmd);
                 if cmd.first().is_some_and(|c| c == "umask") {
                     let _ = writeln!(text, "{}", cmd.join(" "));
                 } else {

@@ -1,0 +1,379 @@
+//! The cloud targets, which cannot reach a real cloud here. terraform,
+//! helm and kubectl are RECORDING STAND-INS (tests/fixtures/stand-in.py, put
+//! first on PATH): the tests check the exact invocations up to the process
+//! boundary, never that a cluster was made. The bundle upload goes to the
+//! real S3 server (moto) and the image push to a real registry.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use r2r::values::tree::{self, KeyPath, Values};
+use r2r::values::validate::Z2jh;
+
+fn example_bundle(dir: &Path, keys: &Keys) -> PathBuf {
+    let out = dir.join("example.r2r.tar");
+    let images = format!("oci:{}", s(&example_repo().join("images")));
+    export(
+        &example_repo(),
+        "example",
+        keys,
+        &out,
+        &[
+            "--homes",
+            s(&example_repo().join("homes")),
+            "--images",
+            "--image-source",
+            &images,
+            "--quiet",
+        ],
+    );
+    out
+}
+
+/// A bin directory whose terraform, helm and kubectl are the stand-in.
+fn stand_ins(dir: &Path) -> PathBuf {
+    let bin = dir.join("stand-in-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["terraform", "helm", "kubectl"] {
+        std::os::unix::fs::symlink(project().join("tests/fixtures/stand-in.py"), bin.join(tool))
+            .unwrap();
+    }
+    bin
+}
+
+fn age_identity(dir: &Path) -> PathBuf {
+    require("age-keygen", "age");
+    let p = dir.join("community.age");
+    let out = run(Command::new("age-keygen").arg("-o").arg(&p));
+    assert_eq!(out.code, 0, "{out:?}");
+    p
+}
+
+fn calls(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn argv(c: &serde_json::Value) -> Vec<String> {
+    let mut v = vec![c["tool"].as_str().unwrap().to_owned()];
+    v.extend(
+        c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned()),
+    );
+    v
+}
+
+/// The overlay adds no z2jh schema violation to the hub's values.
+fn overlay_keeps_schema(dir: &Path, hub: &str, root: &str) {
+    let z2jh = Z2jh::load(&project().join("../shared/fixtures/z2jh-4.x")).unwrap();
+    let read = |f: &str| -> Values {
+        tree::parse_yaml(&std::fs::read_to_string(dir.join("config").join(hub).join(f)).unwrap())
+            .unwrap()
+    };
+    let base = read("values.yaml");
+    let mut merged = base.clone();
+    r2r::values::merge::layer(&mut merged, read("overlay.yaml"));
+    let at = if root.is_empty() {
+        KeyPath::root()
+    } else {
+        KeyPath::root().key(root)
+    }
+    .key("jupyterhub");
+    let section = |v: &Values| tree::get(v, &at).cloned().expect("no jupyterhub section");
+    let before = z2jh.check(&section(&base), &at);
+    let after = z2jh.check(&section(&merged), &at);
+    let new: Vec<_> = after.iter().filter(|v| !before.contains(v)).collect();
+    assert!(
+        new.is_empty(),
+        "hub {hub}: the overlay breaks the z2jh schema: {new:?}"
+    );
+    assert!(tree::get(&merged, &at.key("ingress").key("enabled")).is_some());
+}
+
+fn terraform_checks(ws: &Path) {
+    require(
+        "terraform",
+        "terraform (HashiCorp's release; not in Debian)",
+    );
+    let out = run(Command::new("/usr/bin/env")
+        .env("PATH", std::env::var("PATH").unwrap())
+        .args(["terraform", "fmt", "-check", "-recursive", s(ws)]));
+    assert_eq!(out.code, 0, "terraform fmt -check: {out:?}");
+    for f in ["terraform.tfvars", "backend.tf"] {
+        let text = std::fs::read_to_string(ws.join(f)).unwrap();
+        hcl::parse(&text).unwrap_or_else(|e| panic!("{f} is not HCL: {e}"));
+    }
+}
+
+#[test]
+fn aws_target_renders_then_applies_through_stand_ins_s3_and_a_registry() {
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let bundle = example_bundle(t.path(), &keys);
+    let moto = s3::moto();
+    moto.bucket("r2r-bundle");
+    let registry = registry::start(false);
+    let bin = stand_ins(t.path());
+    let log = t.path().join("stand-in.log");
+    let identity = age_identity(t.path());
+    let dir = t.path().join("workspace");
+    let answers = t.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        format!(
+            "target: aws\ndir: {dir:?}\naws:\n  account_id: \"123456789012\"\n  region: us-west-2\n  cluster_name: example\n\
+             age_identity: {identity:?}\nregistry: {}/hub-images\nbundle_url: {:?}\nrestore_image: ghcr.io/example/r2r:0.1\n\
+             hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: new-id, oauth_client_secret: env:OAUTH_SECRET}}\n",
+            registry.host,
+            moto.url("r2r-bundle/drill"),
+        ),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let install = |extra: &[&str]| {
+        let mut c = Command::new(R2R);
+        c.args([
+            "install",
+            s(&bundle),
+            "--pubkey",
+            s(&keys.public),
+            "--answers",
+            s(&answers),
+            "--yes",
+        ])
+        .args(extra)
+        .env("PATH", &path)
+        .env("R2R_STAND_IN_LOG", &log)
+        .env("R2R_STAND_IN_HUBS", "staging,prod")
+        .env("OAUTH_SECRET", "oauth-hunter2");
+        for (k, v) in s3::ENV {
+            c.env(k, v);
+        }
+        run(&mut c)
+    };
+
+    // Without --apply: a workspace and the commands, no tool is run.
+    let out = install(&[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        calls(&log).is_empty(),
+        "a tool ran without --apply: {:?}",
+        calls(&log)
+    );
+    terraform_checks(&dir.join("terraform"));
+    let next = std::fs::read_to_string(dir.join("NEXT-STEPS.md")).unwrap();
+    for cmd in [
+        "aws s3 mb s3://123456789012-r2r-tfstate",
+        "terraform -chdir=terraform init -input=false",
+        "terraform -chdir=terraform apply -input=false r2r.tfplan",
+        "helm upgrade --install prod charts/daskhub --namespace prod --create-namespace",
+        "age -d -i",
+        "kubectl apply -f kubernetes/restore-homes-prod.yaml",
+        "--resume --apply",
+    ] {
+        assert!(next.contains(cmd), "NEXT-STEPS.md lacks {cmd:?}:\n{next}");
+    }
+    assert!(!next.contains("oauth-hunter2"));
+    // Secrets are sealed in the workspace, and open with stock age.
+    let sealed = dir.join("config/prod/secret-values.yaml.age");
+    let opened = run(Command::new("age").args(["-d", "-i", s(&identity), s(&sealed)]));
+    assert_eq!(opened.code, 0, "{opened:?}");
+    assert!(opened.stdout.contains("oauth-hunter2") && opened.stdout.contains("new-id"));
+    assert!(!dir.join("config/prod/secret-values.yaml").exists());
+    overlay_keeps_schema(&dir, "prod", "basehub");
+    overlay_keeps_schema(&dir, "staging", "");
+    let job = std::fs::read_to_string(dir.join("kubernetes/restore-homes-prod.yaml")).unwrap();
+    for doc in job.split("\n---\n") {
+        tree::parse_yaml(doc).unwrap();
+    }
+    assert!(
+        job.contains("bucketName: \"r2r-bundle\"") && job.contains("\"prefix=drill/\""),
+        "{job}"
+    );
+    assert!(
+        job.contains("- \"prod\"") && job.contains("ghcr.io/example/r2r:0.1"),
+        "{job}"
+    );
+    // The values are pinned ahead of the push.
+    let values = std::fs::read_to_string(dir.join("config/prod/values.yaml")).unwrap();
+    assert!(
+        values.contains(&format!(
+            "{}/hub-images/jupyter/scipy-notebook",
+            registry.host
+        )),
+        "{values}"
+    );
+
+    // --resume --apply: the stand-ins are called, the bundle and images move.
+    let out = install(&["--resume", "--apply"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let c = calls(&log);
+    let lines: Vec<String> = c.iter().map(|c| argv(c).join(" ")).collect();
+    let want = [
+        "terraform -chdir=terraform init -input=false",
+        "terraform -chdir=terraform plan -input=false -out=r2r.tfplan",
+        "terraform -chdir=terraform apply -input=false r2r.tfplan",
+        "terraform -chdir=terraform output -json",
+        "helm dependency build charts/basehub",
+        "helm dependency build charts/daskhub",
+        "kubectl apply -f kubernetes/restore-homes-staging.yaml",
+        "kubectl apply -f kubernetes/restore-homes-prod.yaml",
+    ];
+    let mut at = 0;
+    for w in want {
+        let found = lines[at..].iter().position(|l| l == w).map(|p| p + at);
+        assert!(
+            found.is_some(),
+            "{w:?} not called in order; calls: {lines:#?}"
+        );
+        at = found.unwrap_or(at);
+    }
+    for cc in &c {
+        assert_eq!(
+            cc["cwd"].as_str().unwrap(),
+            s(&std::fs::canonicalize(&dir).unwrap())
+        );
+    }
+    // Helm got the values, the overlay (with terraform's outputs) and the
+    // secrets in a 0600 file that is gone now.
+    let upgrade = c
+        .iter()
+        .find(|c| {
+            argv(c)
+                .join(" ")
+                .starts_with("helm upgrade --install prod charts/daskhub")
+        })
+        .expect("no helm upgrade for prod");
+    let files = upgrade["files"].as_object().unwrap();
+    let secret = files
+        .iter()
+        .find(|(_, f)| {
+            f["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("oauth-hunter2"))
+        })
+        .expect("helm was not given the secrets");
+    assert_eq!(secret.1["mode"], "0o600");
+    assert!(
+        !Path::new(secret.0).exists(),
+        "the secrets' temporary file was left behind"
+    );
+    assert!(
+        files["config/prod/overlay.yaml"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("id-prod@stand-in")
+    );
+    // The bundle, in its directory form, in the real S3 server: fetched
+    // back whole, it verifies.
+    let list = moto.raw(
+        "GET",
+        "/r2r-bundle?list-type=2&prefix=drill/&max-keys=1000",
+        &[],
+        b"",
+    );
+    assert!(list.starts_with("HTTP/1.1 200"), "{list}");
+    let keys_up: Vec<&str> = list
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split("</Key>").next())
+        .collect();
+    for k in [
+        "drill/bundle.json",
+        "drill/SHA256SUMS",
+        "drill/SHA256SUMS.minisig",
+        "drill/homes/prod/_hub.json",
+    ] {
+        assert!(keys_up.contains(&k), "{k} not uploaded: {keys_up:?}");
+    }
+    let fetched = t.path().join("fetched");
+    let got = run(Command::new("python3")
+        .arg(project().join("tests/fixtures/s3-fetch.py"))
+        .args([
+            &format!("http://127.0.0.1:{}", moto.port),
+            "r2r-bundle",
+            "drill/",
+            s(&fetched),
+        ])
+        .envs(s3::ENV));
+    assert_eq!(got.code, 0, "{got:?}");
+    let v = verify(&fetched, &keys.public);
+    assert_eq!(v.code, 0, "the uploaded bundle does not verify: {v:?}");
+    // The image, in the real registry, with its digest.
+    let pinned = std::fs::read_to_string(dir.join("images-mapping.json")).unwrap();
+    let mapping: serde_json::Value = serde_json::from_str(&pinned).unwrap();
+    let m = &mapping["images"][0];
+    assert_eq!(
+        registry::remote_digest(m["to"].as_str().unwrap(), None),
+        m["digest"].as_str().unwrap()
+    );
+    assert!(!out.stderr.contains("oauth-hunter2") && !out.stdout.contains("oauth-hunter2"));
+    let journal = std::fs::read_to_string(dir.join(".r2r-install/journal.json")).unwrap();
+    assert!(!journal.contains("oauth-hunter2"));
+}
+
+#[test]
+fn every_cloud_blueprint_renders_valid_terraform_and_overlays() {
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let bundle = example_bundle(t.path(), &keys);
+    let identity = age_identity(t.path());
+    for (target, extra) in [
+        (
+            "gcp",
+            "gcp: {project: community-proj, region: europe-west1}\n",
+        ),
+        (
+            "azure",
+            "azure: {subscription_id: 00000000-0000-0000-0000-000000000000, location: westeurope}\n",
+        ),
+        ("kubeconfig", "kubeconfig: {context: my-cluster}\n"),
+    ] {
+        let dir = t.path().join(target);
+        let answers = t.path().join(format!("{target}.yaml"));
+        std::fs::write(
+            &answers,
+            format!(
+                "target: {target}\ndir: {dir:?}\n{extra}age_identity: {identity:?}\nrestore_image: r2r:test\n\
+                 hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
+            ),
+        )
+        .unwrap();
+        let out = r2r(&[
+            "install",
+            s(&bundle),
+            "--pubkey",
+            s(&keys.public),
+            "--answers",
+            s(&answers),
+            "--yes",
+        ]);
+        assert_eq!(out.code, 0, "{target}: {out:?}");
+        if target != "kubeconfig" {
+            terraform_checks(&dir.join("terraform"));
+        } else {
+            assert!(!dir.join("terraform").exists());
+            let next = std::fs::read_to_string(dir.join("NEXT-STEPS.md")).unwrap();
+            assert!(next.contains("--kube-context my-cluster"), "{next}");
+        }
+        overlay_keeps_schema(&dir, "prod", "basehub");
+        overlay_keeps_schema(&dir, "staging", "");
+        for hub in ["staging", "prod"] {
+            let job =
+                std::fs::read_to_string(dir.join(format!("kubernetes/restore-homes-{hub}.yaml")))
+                    .unwrap();
+            for doc in job.split("\n---\n") {
+                tree::parse_yaml(doc).unwrap_or_else(|e| panic!("{target} {hub}: {e}\n{job}"));
+            }
+        }
+    }
+}
