@@ -63,6 +63,7 @@ const EXAMPLE_ANSWERS: &str = "\
 hubs:
   staging:
     oauth_client_id: keep
+    oauth_client_secret: leftover-not-used
   prod:
     domain: hub.example.net
     oauth_client_id: new-client-id
@@ -137,6 +138,8 @@ fn local_install_of_the_example_restores_everything_and_a_second_run_changes_not
     for f in [".r2r-install/journal.json", ".r2r-install/answers.yaml"] {
         let j = std::fs::read_to_string(dir.join(f)).unwrap();
         assert!(!j.contains("hunter2"), "{f} holds the secret");
+        // An answer that does not apply is dropped, not kept in the clear.
+        assert!(!j.contains("leftover-not-used"), "{f} holds an unused secret");
     }
     // A terraform workspace for the source's cloud (GCP), formatted.
     terraform_fmt(&dir.join("terraform"));

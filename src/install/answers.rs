@@ -109,6 +109,23 @@ impl Answers {
         cur.insert((*last).to_owned(), value);
     }
 
+    /// Forgets an answer: one that does not apply must not linger where
+    /// the journal or a template could see it.
+    pub fn remove(&mut self, key: &str) {
+        let parts: Vec<&str> = key.split('.').collect();
+        let Some((last, parents)) = parts.split_last() else {
+            return;
+        };
+        let mut cur = &mut self.root;
+        for p in parents {
+            match cur.get_mut(*p) {
+                Some(Json::Object(next)) => cur = next,
+                _ => return,
+            }
+        }
+        cur.remove(*last);
+    }
+
     pub fn mark_secret(&mut self, key: &str) {
         self.secret.insert(key.to_owned());
     }
@@ -250,6 +267,7 @@ impl Resolver<'_> {
                     "answer {k} is not a question of target {}; it is ignored",
                     self.blueprint.target
                 ));
+                answers.remove(&k);
             }
         }
         Ok(answers)
@@ -279,14 +297,15 @@ impl Resolver<'_> {
         asker: &mut dyn Asker,
         missing: &mut Vec<Missing>,
     ) -> Result<()> {
+        if q.kind == AnswerKind::Secret {
+            answers.mark_secret(key);
+        }
         let ctx = self.context(answers, hub, key);
         if let Some(when) = &q.when
             && self.renderer.text(when, &ctx)? != "true"
         {
+            answers.remove(key);
             return Ok(());
-        }
-        if q.kind == AnswerKind::Secret {
-            answers.mark_secret(key);
         }
         let prompt = self.renderer.text(&q.prompt, &ctx)?;
         let help = match &q.help {

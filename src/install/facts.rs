@@ -93,6 +93,17 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
     let mut source = source_facts(&report.cloud, &cluster_yaml, &tfvars);
     for h in &report.hubs {
         names::label(&h.name).with_context(|| format!("the bundle's hub name {:?}", h.name))?;
+        names::domain(&h.domain)
+            .with_context(|| format!("report.json: hub {}: its domain", h.name))?;
+        names::label(&h.helm_chart)
+            .with_context(|| format!("report.json: hub {}: its chart", h.name))?;
+        if !trusted.has(&format!("charts/{}/Chart.yaml", h.helm_chart)) {
+            anyhow::bail!(
+                "hub {}: the bundle does not carry its chart (charts/{}/Chart.yaml)",
+                h.name,
+                h.helm_chart
+            );
+        }
         let values_root = if h.helm_chart == "daskhub" {
             "basehub"
         } else {
@@ -198,8 +209,12 @@ fn authenticator(trusted: &Trusted, hub: &str, root: &str) -> Result<(String, St
         "generic-oauth" | "generic" => "GenericOAuthenticator".to_owned(),
         other => other.rsplit('.').next().unwrap_or_default().to_owned(),
     };
+    if section.is_empty() {
+        return Ok((String::new(), String::new()));
+    }
     names::identifier(&section)
         .with_context(|| format!("{member}: the authenticator class {class:?}"))?;
+    names::printable(&class)?;
     Ok((class, section))
 }
 

@@ -87,10 +87,16 @@ impl<'a> Install<'a> {
         bundle_path: &Path,
         blueprint: Blueprint,
         facts: Facts,
-        answers: Answers,
+        mut answers: Answers,
         opts: Options,
     ) -> Result<Install<'a>> {
-        let dir = PathBuf::from(answers.str("dir").unwrap_or("replica"));
+        // Absolute, so that NEXT-STEPS.md's commands work from the install
+        // directory and the saved answers from anywhere.
+        let dir = std::path::absolute(answers.str("dir").unwrap_or("replica"))
+            .context("cannot resolve the install directory")?;
+        answers.set("dir", json!(dir.display().to_string()));
+        let bundle_path = std::path::absolute(bundle_path)
+            .with_context(|| format!("cannot resolve {}", bundle_path.display()))?;
         let machines = blueprint::machines()?;
         let cloud = blueprint
             .machines
@@ -98,6 +104,7 @@ impl<'a> Install<'a> {
             .unwrap_or_else(|| facts.source.cloud.clone());
         let sizes = sizes::for_target(&facts, &cloud, &machines);
         let selected = selected_hubs(&answers, &facts);
+        let outputs = steps::terraform::saved_outputs(&dir);
         let hubs = facts
             .hubs
             .iter()
@@ -113,8 +120,8 @@ impl<'a> Install<'a> {
                         Vec::new()
                     },
                     disk_gb: sizes::disk_gb(h.source_disk_gb, h.home_bytes),
-                    identity: None,
-                    volume_id: None,
+                    identity: steps::terraform::output(&outputs, "user_identities", &h.name),
+                    volume_id: steps::terraform::output(&outputs, "home_volume_ids", &h.name),
                 }
             })
             .collect();
@@ -129,7 +136,7 @@ impl<'a> Install<'a> {
         Ok(Install {
             stamp,
             trusted,
-            bundle_path: bundle_path.to_owned(),
+            bundle_path,
             blueprint,
             facts,
             answers,

@@ -75,7 +75,9 @@ pub fn identifier(s: &str) -> Result<()> {
 
 /// No control characters: a free-text answer that is shown and templated.
 pub fn printable(s: &str) -> Result<()> {
-    if s.chars().any(char::is_control) {
+    if s.chars()
+        .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}'))
+    {
         bail!("the answer contains control characters");
     }
     Ok(())

@@ -30,14 +30,15 @@ impl Asker for Terminal {
         if let Some(help) = q.help {
             eprintln!("  {}", crate::cli::print::safe(help));
         }
+        let prompt = crate::cli::print::safe(q.prompt);
         let answer = if q.kind == AnswerKind::Secret {
             Password::new()
-                .with_prompt(q.prompt)
+                .with_prompt(&prompt)
                 .allow_empty_password(q.optional)
                 .interact()
         } else {
             let mut input = Input::<String>::new()
-                .with_prompt(q.prompt)
+                .with_prompt(&prompt)
                 .allow_empty(q.optional);
             if let Some(d) = q.default {
                 input = input.default(d.to_owned());

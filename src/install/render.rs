@@ -17,7 +17,12 @@ pub struct Renderer {
 /// also a YAML double-quoted scalar.
 pub fn yaml_escape(s: &str) -> String {
     let quoted = serde_json::to_string(s).unwrap_or_default();
-    quoted[1..quoted.len().saturating_sub(1).max(1)].to_owned()
+    // YAML also breaks lines at NEL, LS and PS, which JSON leaves raw.
+    quoted[1..quoted.len().saturating_sub(1).max(1)]
+        .replace('\u{85}', "\\u0085")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+        .replace('\u{feff}', "\\ufeff")
 }
 
 /// The content of an HCL quoted template string: JSON-style escapes, and
@@ -128,5 +133,6 @@ mod tests {
         );
         assert_eq!(hcl_escape("%{ if x }"), "%%{ if x }");
         assert_eq!(yaml_escape(""), "");
+        assert_eq!(yaml_escape("a\u{2028}b\u{85}"), "a\\u2028b\\u0085");
     }
 }

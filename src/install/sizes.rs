@@ -44,12 +44,20 @@ pub fn for_target(facts: &Facts, cloud: &str, all: &BTreeMap<String, Machines>) 
         .core_machine_type
         .as_deref()
         .map_or_else(|| target.core.clone(), |t| map(t, &target.core));
+    let mut names: Vec<String> = Vec::new();
     let mut pools: Vec<Pool> = src
         .user_pools
         .iter()
         .enumerate()
         .map(|(i, p)| Pool {
-            name: pool_name(&p.name, i),
+            name: {
+                let mut n = pool_name(&p.name, i);
+                if names.contains(&n) {
+                    n = format!("user-{i}");
+                }
+                names.push(n.clone());
+                n
+            },
             machine_type: map(&p.machine_type, &target.user),
             min: p.min,
             max: p.max.max(p.min).max(1),
@@ -83,7 +91,7 @@ fn gcp_shape(t: &str) -> Option<(u32, u32)> {
     } else {
         return None;
     };
-    Some((cpus, cpus * per_cpu))
+    Some((cpus, cpus.checked_mul(per_cpu)?))
 }
 
 /// Pool names end up in cloud resource names: lowercase, digits and '-'.

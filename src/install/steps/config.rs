@@ -103,7 +103,11 @@ fn replace_domain(values: &mut Values, report: &Report, h: &HubPlan) -> Result<u
         bail!("report.json has no entry for hub {}", h.facts.name);
     };
     let mut n = 0;
-    for p in hub.parameters.iter().filter(|p| p.name == "domain") {
+    for p in hub
+        .parameters
+        .iter()
+        .filter(|p| p.name == "domain" && !p.value.is_empty())
+    {
         for kp in &p.key_paths {
             let path = KeyPath::parse(kp)
                 .ok_or_else(|| anyhow!("report.json: hub {}: bad key path {kp:?}", h.facts.name))?;

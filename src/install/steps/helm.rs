@@ -44,6 +44,23 @@ fn commands(i: &Install, h: &HubPlan, secrets: Option<&str>) -> Vec<Vec<String>>
     ]
 }
 
+/// Where decrypted secrets live while Helm reads them: inside the install
+/// directory, 0700, and emptied at the start of every helm step, so a
+/// killed run leaves nothing readable behind for long.
+const PRIVATE: &str = ".r2r-install/private";
+
+fn private_dir(i: &Install) -> Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = i.dir.join(PRIVATE);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    files::mkdirs(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make {} private", dir.display()))?;
+    Ok(dir)
+}
+
 fn has_overlay(i: &Install) -> bool {
     i.blueprint
         .templates
@@ -62,10 +79,11 @@ fn manual(i: &Install, h: &HubPlan) -> Vec<Vec<String>> {
     if !has_secrets(i, h) {
         return commands(i, h, None);
     }
-    let tmp = format!("/tmp/r2r-{name}-secrets.yaml");
+    let tmp = format!("{PRIVATE}/{name}-secrets.yaml");
     let identity = i.answers.str("age_identity").unwrap_or("KEY.txt");
     let mut out = vec![
         tools::strings(&["umask", "077"]),
+        tools::strings(&["mkdir", "-p", PRIVATE]),
         tools::strings(&[
             "age",
             "-d",
@@ -109,6 +127,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
         return Ok(d);
     }
     let ids = secrets::identities(i)?;
+    let private = private_dir(i)?;
     for h in &i.hubs {
         // Re-rendered: terraform may have named the hub's identity and volume.
         if let Some((rel, body)) = super::config::overlay(i, h)? {
@@ -119,7 +138,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
             let mut f = tempfile::Builder::new()
                 .prefix("r2r-secrets-")
                 .suffix(".yaml")
-                .tempfile()
+                .tempfile_in(&private)
                 .context("cannot create a private temporary file for the secrets")?;
             std::io::Write::write_all(&mut f, text.as_bytes())
                 .context("cannot write the secrets' temporary file")?;

@@ -150,6 +150,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
         let header: String = text
             .lines()
             .take_while(|l| l.starts_with('#'))
+            .filter(|l| !l.contains("image references moved to"))
             .map(|l| format!("{l}\n"))
             .collect();
         let body = format!(

@@ -55,6 +55,7 @@ pub fn run(i: &mut Install, journal: &Journal) -> Result<Done> {
                 }
                 seen.push(cmd);
                 if cmd.first().is_some_and(|c| c == "umask") {
+                    // A shell builtin; `umask 077` must stay unquoted.
                     let _ = writeln!(text, "{}", cmd.join(" "));
                 } else {
                     let _ = writeln!(text, "{}", shell_line(cmd));

@@ -146,19 +146,31 @@ fn read_outputs(i: &mut Install) -> Result<()> {
         &tools::strings(&["terraform", "-chdir=terraform", "output", "-json"]),
         &i.dir,
     )?;
-    files::write_if_changed(
-        i.stamp,
-        &i.dir.join("terraform").join("outputs.json"),
-        &out,
-        0o644,
-    )?;
     let json: Json = serde_json::from_slice(&out).context("terraform output -json is not JSON")?;
+    files::write_if_changed(i.stamp, &i.dir.join(OUTPUTS), &out, 0o644)?;
     for h in &mut i.hubs {
-        let get = |k: &str| json[k]["value"][&h.facts.name].as_str().map(str::to_owned);
-        h.identity = get("user_identities");
-        h.volume_id = get("home_volume_ids");
+        h.identity = output(&json, "user_identities", &h.facts.name);
+        h.volume_id = output(&json, "home_volume_ids", &h.facts.name);
     }
     Ok(())
+}
+
+const OUTPUTS: &str = "terraform/outputs.json";
+
+/// The outputs an earlier `apply` saved, so a resumed install still has them.
+pub fn saved_outputs(dir: &std::path::Path) -> Json {
+    crate::source::repo::read_text(&dir.join(OUTPUTS), 16 << 20)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Json::Null)
+}
+
+/// One hub's value of a map output; only printable text is taken.
+pub fn output(outputs: &Json, name: &str, hub: &str) -> Option<String> {
+    outputs[name]["value"][hub]
+        .as_str()
+        .filter(|s| crate::install::names::printable(s).is_ok())
+        .map(str::to_owned)
 }
 
 /// The context of the source cloud's templates: its questions answered by

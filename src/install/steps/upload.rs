@@ -84,21 +84,32 @@ pub fn run(i: &mut Install) -> Result<Done> {
                 },
             )
             .with_context(|| format!("cannot start uploading member {key} to {u}"))?;
-        let mut buf = vec![0u8; 4 << 20];
-        loop {
-            let n = r
-                .read(&mut buf)
-                .map_err(|e| anyhow!("member {key} cannot be read: {e}"))?;
-            if n == 0 {
-                break;
+        let mut copy = || -> Result<u64> {
+            let mut buf = vec![0u8; 4 << 20];
+            let mut all = 0;
+            loop {
+                let n = r
+                    .read(&mut buf)
+                    .map_err(|e| anyhow!("member {key} cannot be read: {e}"))?;
+                if n == 0 {
+                    break;
+                }
+                w.write(buf[..n].to_vec())
+                    .with_context(|| format!("cannot upload member {key} to {u}"))?;
+                progress.add(n as u64);
+                all += n as u64;
             }
-            w.write(buf[..n].to_vec())
-                .with_context(|| format!("cannot upload member {key} to {u}"))?;
-            progress.add(n as u64);
-            sent += n as u64;
+            Ok(all)
+        };
+        // Close only once the bytes proved to be the signed ones; else the
+        // upload is dropped unfinished.
+        match copy().and_then(|n| r.finish().map(|()| n)) {
+            Ok(n) => sent += n,
+            Err(e) => {
+                drop(w); // an unclosed writer never completes the upload
+                return Err(e);
+            }
         }
-        // Close only once the bytes proved to be the signed ones.
-        r.finish()?;
         w.close()
             .with_context(|| format!("cannot finish uploading member {key} to {u}"))?;
     }
