@@ -27,28 +27,6 @@ fn digest(dir: &Path) -> String {
     out.stdout
 }
 
-/// The example community exported with its homes and image layout.
-fn example_bundle(dir: &Path, keys: &Keys) -> PathBuf {
-    let out = dir.join("example.r2r.tar");
-    let homes = example_repo().join("homes");
-    let images = format!("oci:{}", s(&example_repo().join("images")));
-    export(
-        &example_repo(),
-        "example",
-        keys,
-        &out,
-        &[
-            "--homes",
-            s(&homes),
-            "--images",
-            "--image-source",
-            &images,
-            "--quiet",
-        ],
-    );
-    out
-}
-
 fn install(bundle: &Path, keys: &Keys, extra: &[&str]) -> Run {
     let mut args = vec!["install", s(bundle), "--pubkey", s(&keys.public)];
     args.extend_from_slice(extra);
@@ -139,7 +117,10 @@ fn local_install_of_the_example_restores_everything_and_a_second_run_changes_not
         let j = std::fs::read_to_string(dir.join(f)).unwrap();
         assert!(!j.contains("hunter2"), "{f} holds the secret");
         // An answer that does not apply is dropped, not kept in the clear.
-        assert!(!j.contains("leftover-not-used"), "{f} holds an unused secret");
+        assert!(
+            !j.contains("leftover-not-used"),
+            "{f} holds an unused secret"
+        );
     }
     // A terraform workspace for the source's cloud (GCP), formatted.
     terraform_fmt(&dir.join("terraform"));

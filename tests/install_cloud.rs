@@ -13,26 +13,6 @@ use common::*;
 use r2r::values::tree::{self, KeyPath, Values};
 use r2r::values::validate::Z2jh;
 
-fn example_bundle(dir: &Path, keys: &Keys) -> PathBuf {
-    let out = dir.join("example.r2r.tar");
-    let images = format!("oci:{}", s(&example_repo().join("images")));
-    export(
-        &example_repo(),
-        "example",
-        keys,
-        &out,
-        &[
-            "--homes",
-            s(&example_repo().join("homes")),
-            "--images",
-            "--image-source",
-            &images,
-            "--quiet",
-        ],
-    );
-    out
-}
-
 /// A bin directory whose terraform, helm and kubectl are the stand-in.
 fn stand_ins(dir: &Path) -> PathBuf {
     let bin = dir.join("stand-in-bin");

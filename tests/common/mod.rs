@@ -128,6 +128,29 @@ pub fn export(repo: &Path, cluster: &str, keys: &Keys, out: &Path, extra: &[&str
     r
 }
 
+/// The example community exported with its homes and image layout, as
+/// `DIR/example.r2r.tar`.
+pub fn example_bundle(dir: &Path, keys: &Keys) -> PathBuf {
+    let out = dir.join("example.r2r.tar");
+    let images = format!("oci:{}", s(&example_repo().join("images")));
+    let homes = example_repo().join("homes");
+    export(
+        &example_repo(),
+        "example",
+        keys,
+        &out,
+        &[
+            "--homes",
+            s(&homes),
+            "--images",
+            "--image-source",
+            &images,
+            "--quiet",
+        ],
+    );
+    out
+}
+
 pub fn verify(bundle: &Path, public: &Path) -> Run {
     r2r(&["verify", s(bundle), "--pubkey", s(public), "--json"])
 }
