@@ -113,7 +113,7 @@ pub fn run(args: Args) -> Result<u8> {
     }
     let interactive =
         prompt::interactive() && !args.yes && !args.json && !args.print_answers_template;
-    let target = choose_target(&args, &given, &facts, interactive)?;
+    let target = choose_target(&args, &given, interactive)?;
     given.set("target", json!(target));
     let bp = blueprint::load(&target)?;
     let common = blueprint::common()?;
@@ -158,7 +158,6 @@ pub fn run(args: Args) -> Result<u8> {
         (false, false) => Mode::Auto,
     };
     let opts = Options {
-        dry_run: args.dry_run,
         resume: args.resume,
         apply: args.apply,
         progress,
@@ -221,12 +220,7 @@ pub fn run(args: Args) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn choose_target(
-    args: &Args,
-    given: &Answers,
-    facts: &facts::Facts,
-    interactive: bool,
-) -> Result<String> {
+fn choose_target(args: &Args, given: &Answers, interactive: bool) -> Result<String> {
     if let Some(t) = &args.target {
         return Ok(t.clone());
     }
@@ -243,7 +237,6 @@ fn choose_target(
             .map(|t| blueprint::load(t).map(|b| format!("{t}: {}", b.title)))
             .collect::<Result<_>>()?;
         let default = targets.iter().position(|t| t == "local").unwrap_or(0);
-        let _ = facts;
         let i = prompt::choose("Where to install?", &titles, default)?;
         return Ok(targets[i].clone());
     }

@@ -273,12 +273,11 @@ impl Resolver<'_> {
         Ok(answers)
     }
 
-    fn context(&self, answers: &Answers, hub: Option<&HubFacts>, key: &str) -> Json {
+    fn context(&self, answers: &Answers, hub: Option<&HubFacts>) -> Json {
         let public = answers.public();
         let this = hub
             .and_then(|h| public.get("hubs").and_then(|hs| hs.get(&h.name)).cloned())
             .unwrap_or(Json::Null);
-        let _ = key;
         json!({
             "target": self.blueprint.target,
             "facts": self.facts,
@@ -300,7 +299,7 @@ impl Resolver<'_> {
         if q.kind == AnswerKind::Secret {
             answers.mark_secret(key);
         }
-        let ctx = self.context(answers, hub, key);
+        let ctx = self.context(answers, hub);
         if let Some(when) = &q.when
             && self.renderer.text(when, &ctx)? != "true"
         {

@@ -36,7 +36,6 @@ use crate::progress::Mode;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    pub dry_run: bool,
     pub resume: bool,
     pub apply: bool,
     pub progress: Mode,

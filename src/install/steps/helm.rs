@@ -25,13 +25,7 @@ fn commands(i: &Install, h: &HubPlan, secrets: Option<&str>) -> Vec<Vec<String>>
     let mut upgrade = tools::strings(&["helm", "upgrade", "--install", name, &chart]);
     upgrade.extend(tools::strings(&["--namespace", name, "--create-namespace"]));
     upgrade.extend(["--values".into(), format!("config/{name}/{VALUES_FILE}")]);
-    if i.dir
-        .join("config")
-        .join(name)
-        .join("overlay.yaml")
-        .exists()
-        || has_overlay(i)
-    {
+    if has_overlay(i) {
         upgrade.extend(["--values".into(), format!("config/{name}/overlay.yaml")]);
     }
     if let Some(s) = secrets {
