@@ -439,8 +439,16 @@ fn leak_scan(plan: &ExportPlan, generated: &[Generated], allowed: &Allowed) -> R
     for m in &plan.members {
         hits.extend(scan_file(m.path.as_str(), &m.src)?);
     }
+    // A value copied from a repository file into the standalone values is
+    // named once, in the file it was written in.
+    let written: std::collections::HashSet<String> =
+        hits.iter().map(|h| h.fingerprint.clone()).collect();
     for g in generated.iter().filter(|g| g.kind == Kind::Config) {
-        hits.extend(leak::scan_member(g.path.as_str(), &g.bytes));
+        hits.extend(
+            leak::scan_member(g.path.as_str(), &g.bytes)
+                .into_iter()
+                .filter(|h| !written.contains(&h.fingerprint)),
+        );
     }
     hits.sort();
     hits.dedup();

@@ -474,3 +474,47 @@ fn same_repository_and_time_give_the_same_signed_content() {
     }
     assert_eq!(sums[0], sums[1]);
 }
+
+/// Regression: on 2i2c's real repository every cluster was refused, because
+/// the leak scan took Python inside basehub's values.jsonnet that reads a
+/// password from the environment (line 115) for a plaintext password.
+/// Now every fixture cluster exports with no flags, except hhmi, whose
+/// values files hold a real plaintext password: that is refused once per
+/// file that writes it, never again for its copy in the standalone values.
+#[test]
+fn every_fixture_cluster_exports_without_flags_but_hhmi() {
+    let infra = shared_infra();
+    let keys = keys();
+    let work = tempfile::tempdir().unwrap();
+    let mut clusters: Vec<String> = fs::read_dir(infra.join("config/clusters"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    clusters.sort();
+    assert_eq!(clusters.len(), 11, "the shared fixture has 11 clusters");
+    for cluster in &clusters {
+        let out = work.path().join(format!("{cluster}.tar"));
+        let r = run(&mut export_cmd(&infra, cluster, &keys.key, &out));
+        if cluster != "hhmi" {
+            assert_eq!(r.code, 0, "{cluster}: {r:?}");
+            assert_eq!(verify(&out, &keys.public).code, 0, "{cluster}");
+            continue;
+        }
+        assert_eq!(r.code, 1, "{r:?}");
+        assert!(!out.exists());
+        let named: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.contains("to carry it anyway"))
+            .collect();
+        assert_eq!(named.len(), 2, "{}", r.stderr);
+        for file in [
+            "config/spyglass/spyglass.values.yaml:jupyterhub.singleuser.extraContainers[0].env[0].value",
+            "config/staging/staging.values.yaml:jupyterhub.singleuser.extraContainers[0].env[0].value",
+        ] {
+            assert!(r.stderr.contains(file), "{file} not named: {}", r.stderr);
+        }
+        assert!(!r.stderr.contains("tutorial"), "the value was printed");
+        assert!(!r.stderr.contains("values.jsonnet"), "{}", r.stderr);
+    }
+}

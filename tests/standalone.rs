@@ -161,7 +161,7 @@ fn gcp_cluster_2i2c_uk_hubs_get_derived_values() {
         s["derived_by"]
             .as_str()
             .unwrap()
-            .contains("computed from cluster.yaml")
+            .contains("helm-charts/basehub/values.jsonnet (rendered")
     );
     let domains = subjects(&s["findings"], "domain");
     assert!(

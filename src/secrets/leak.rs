@@ -21,6 +21,11 @@ pub struct Hit {
     pub member: String,
     pub key_path: String,
     pub reason: String,
+    /// SHA-256 of the offending text, so that a copy of the same value in a
+    /// generated member (the standalone values) is reported once, where it
+    /// was written. Never serialised or shown.
+    #[serde(skip)]
+    pub fingerprint: String,
 }
 
 impl Hit {
@@ -104,11 +109,10 @@ fn inert(s: &str) -> bool {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_'))
 }
 
-fn shape(s: &str) -> Option<&'static str> {
+fn shape_match(s: &str) -> Option<(&'static str, &str)> {
     SHAPES
         .iter()
-        .find(|(re, _)| re.is_match(s))
-        .map(|(_, w)| *w)
+        .find_map(|(re, w)| re.find(s).map(|m| (*w, m.as_str())))
 }
 
 /// Scans a values document. `sops` metadata of a sealed file is skipped: it
@@ -121,7 +125,9 @@ pub fn scan_values(member: &str, doc: &Values) -> Vec<Hit> {
             return;
         }
         let Some(s) = v.as_str() else { return };
-        let reason = if let Some(what) = shape(s) {
+        let mut offending = s;
+        let reason = if let Some((what, matched)) = shape_match(s) {
+            offending = matched;
             Some(format!("holds {what} in plaintext"))
         } else if inert(s) {
             None
@@ -137,10 +143,27 @@ pub fn scan_values(member: &str, doc: &Values) -> Vec<Hit> {
                 member: member.to_owned(),
                 key_path: path.to_string(),
                 reason,
+                fingerprint: fingerprint(offending),
             });
         }
     });
     hits
+}
+
+fn fingerprint(text: &str) -> String {
+    crate::bundle::digest::sha256_bytes(text.as_bytes())
+}
+
+/// An unquoted right-hand side that is code, not data: a call
+/// (`os.environ.get("X_PASSWORD")`, `std.extVar('x')`), an index or a
+/// dotted reference (`var.db_password`, `secrets.token`). A literal secret
+/// in code is quoted; these only name where one comes from.
+fn code_expression(value: &str) -> bool {
+    static REFERENCE: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"^[A-Za-z_$][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+[,;]?$").ok()
+    });
+    value.contains(['(', ')', '[', ']', '{', '}'])
+        || REFERENCE.as_ref().is_some_and(|re| re.is_match(value))
 }
 
 /// Scans a text member line by line for credential shapes, and for
@@ -150,15 +173,15 @@ pub fn scan_text(member: &str, text: &str) -> Vec<Hit> {
     // whole, an unquoted one up to a space or comment.
     static ASSIGN: LazyLock<Option<Regex>> = LazyLock::new(|| {
         Regex::new(
-            r#"^\s*(?:export\s+)?"?([A-Za-z0-9_.-]+)"?\s*[:=]\s*(?:"([^"]*)"|'([^']*)'|([^\s#]*))"#,
+            r#"^\s*(?:(?:export|local|const|let|var)\s+)?"?([A-Za-z0-9_.-]+)"?\s*[:=]\s*(?:"([^"]*)"|'([^']*)'|([^\s#]*))"#,
         )
         .ok()
     });
     let mut hits = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let at = format!("line {}", n + 1);
-        let reason = if let Some(what) = shape(line) {
-            Some(format!("holds {what} in plaintext"))
+        let found = if let Some((what, matched)) = shape_match(line) {
+            Some((format!("holds {what} in plaintext"), matched))
         } else {
             ASSIGN
                 .as_ref()
@@ -170,19 +193,26 @@ pub fn scan_text(member: &str, text: &str) -> Vec<Hit> {
                         (None, Some(u)) => (u.as_str(), false),
                         (None, None) => return None,
                     };
-                    // An unquoted short word is more often a reference
-                    // (`var.x`, a resource name) than a secret.
+                    // An unquoted short word is more often a reference (a
+                    // resource name) than a secret, and an unquoted
+                    // expression is code that fetches one.
                     (secret_key(key)
                         && !inert(value)
-                        && (quoted || (value.len() >= 8 && !value.contains("var."))))
-                    .then(|| format!("assigns a plaintext value to the secret-named `{key}`"))
+                        && (quoted || (value.len() >= 8 && !code_expression(value))))
+                    .then(|| {
+                        (
+                            format!("assigns a plaintext value to the secret-named `{key}`"),
+                            value,
+                        )
+                    })
                 })
         };
-        if let Some(reason) = reason {
+        if let Some((reason, value)) = found {
             hits.push(Hit {
                 member: member.to_owned(),
                 key_path: at,
                 reason,
+                fingerprint: fingerprint(value),
             });
         }
     }
@@ -319,6 +349,41 @@ mod tests {
         assert!(hits.iter().all(|h| !h.reason.contains("hunter2")));
         let text = scan_text("x.tfvars", "ok = 1\ndb_password = \"s3cr3tvalue\"\n");
         assert_eq!(text[0].key_path, "line 2");
+    }
+
+    /// Regression: 2i2c's basehub/values.jsonnet (line 115) holds Python that
+    /// reads a password from the environment; every cluster was refused.
+    #[test]
+    fn code_that_reads_a_secret_is_not_one() {
+        let code = concat!(
+            "            \"JUPYTERHUB_USAGE_QUOTAS_PROMETHEUS_PASSWORD\": os.environ.get(\"JUPYTERHUB_USAGE_QUOTAS_PROMETHEUS_PASSWORD\")\n",
+            "local password = std.extVar('DB_PASSWORD');\n",
+            "db_password = var.db_password\n",
+            "api_token: secrets.hub_token,\n",
+            "token = os.environ[\"TOKEN\"]\n",
+        );
+        assert_eq!(scan_text("values.jsonnet", code), []);
+        let literal = "local password = 'hunter2hunter2';\nPASSWORD=hunter2hunter2\n";
+        let lines: Vec<_> = scan_text("x.jsonnet", literal)
+            .into_iter()
+            .map(|h| h.key_path)
+            .collect();
+        assert_eq!(lines, ["line 1", "line 2"]);
+    }
+
+    #[test]
+    fn a_copy_has_the_same_fingerprint() {
+        let a = scan_values(
+            "a.yaml",
+            &tree::parse_yaml("env: [{name: MYSQL_ROOT_PASSWORD, value: tutorial}]").unwrap(),
+        );
+        let b = scan_values(
+            "b.yaml",
+            &tree::parse_yaml("x: {env: [{name: MYSQL_ROOT_PASSWORD, value: tutorial}]}").unwrap(),
+        );
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].fingerprint, b[0].fingerprint);
+        assert!(!a[0].fingerprint.contains("tutorial"));
     }
 
     #[test]

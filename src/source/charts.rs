@@ -274,11 +274,13 @@ fn list_files(repo: &InfraRepo, dir: &Path, chart: &str) -> Result<Vec<(String, 
                 let rel = rel.to_str().with_context(|| {
                     format!("chart {chart}: file name {} is not UTF-8", rel.display())
                 })?;
-                let src = if meta.is_symlink() {
-                    repo.existing_file(&path, &format!("chart {chart}: symbolic link {rel}"))?
+                // Also follows a link git checked out as a file.
+                let what = if meta.is_symlink() {
+                    format!("chart {chart}: symbolic link {rel}")
                 } else {
-                    path.clone()
+                    format!("chart {chart}: {rel}")
                 };
+                let src = repo.existing_file(&path, &what)?;
                 out.push((rel.to_owned(), src));
             } else {
                 bail!(

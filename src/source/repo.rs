@@ -94,7 +94,56 @@ impl InfraRepo {
                 self.shown(path)
             );
         }
+        let Some(target) = self.git_link_target(&real) else {
+            return Ok(real);
+        };
+        let target = self.existing_file_no_link(&target, named_in)?;
+        if self.git_link_target(&target).is_some() {
+            bail!(
+                "{named_in} names {}, a link checked out as a file whose target is another such link; r2r follows one",
+                self.shown(path)
+            );
+        }
+        Ok(target)
+    }
+
+    fn existing_file_no_link(&self, path: &Path, named_in: &str) -> Result<PathBuf> {
+        let real = path
+            .canonicalize()
+            .with_context(|| format!("{named_in}: cannot resolve {}", self.shown(path)))?;
+        if !real.starts_with(&self.root) || !real.is_file() {
+            bail!(
+                "{named_in} names {}, which is not a regular file inside the repository",
+                self.shown(path)
+            );
+        }
         Ok(real)
+    }
+
+    /// A symbolic link that git checked out as a plain file (as it does with
+    /// `core.symlinks=false`, on Windows, or from some archives): the file
+    /// holds only the link's target. 2i2c's daskhub/values.jsonnet is such a
+    /// link to basehub's. It is followed only when the content is a short
+    /// relative path to a file of the same extension, so an ordinary file
+    /// is never mistaken for one; the target is then checked like any name.
+    fn git_link_target(&self, file: &Path) -> Option<PathBuf> {
+        const MAX_LINK: u64 = 1024;
+        if fs::metadata(file).ok()?.len() > MAX_LINK {
+            return None;
+        }
+        let text = fs::read_to_string(file).ok()?;
+        let target = Path::new(&text);
+        let plain = !text.is_empty()
+            && text.contains('/')
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+            && target.is_relative()
+            && target.extension().is_some()
+            && target.extension() == file.extension();
+        if !plain {
+            return None;
+        }
+        let resolved = file.parent()?.join(target);
+        resolved.is_file().then_some(resolved)
     }
 
     /// A path as the user knows it: relative to the repository root.
