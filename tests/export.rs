@@ -80,10 +80,11 @@ fn example_round_trips_as_tar_and_as_directory() {
                 ("prod", "hub.example-community.org", "daskhub")
             ]
         );
-        // basehub: Chart.yaml, values.yaml, values.jsonnet; daskhub:
-        // Chart.yaml and its values.jsonnet symlink, carried as the file;
-        // support: Chart.yaml, values.yaml.
-        assert_eq!(j["kinds"]["chart"]["members"], 7);
+        // Each chart complete, as `helm dependency build` leaves it:
+        // basehub with its remote dependencies' archives and a Chart.lock;
+        // daskhub with basehub packaged from file://../basehub (and its
+        // values.jsonnet symlink carried as the file); support likewise.
+        assert_eq!(j["kinds"]["chart"]["members"], 14);
         assert_eq!(j["kinds"]["infra"]["members"], 1);
         assert_eq!(j["kinds"]["report"]["members"], 1);
     }
@@ -128,6 +129,61 @@ fn example_round_trips_as_tar_and_as_directory() {
         .find(|c| c["name"] == "daskhub")
         .unwrap();
     assert_eq!(daskhub["file_dependencies"], serde_json::json!(["basehub"]));
+    let mut charts: Vec<String> = members(&m)
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("charts/"))
+        .map(|(p, k)| {
+            assert_eq!(k, "chart", "{p}");
+            p
+        })
+        .collect();
+    charts.sort();
+    assert_eq!(
+        charts,
+        [
+            "charts/basehub/Chart.lock",
+            "charts/basehub/Chart.yaml",
+            "charts/basehub/charts/dask-gateway-2024.1.0.tgz",
+            "charts/basehub/charts/jupyterhub-4.3.3.tgz",
+            "charts/basehub/values.jsonnet",
+            "charts/basehub/values.yaml",
+            "charts/daskhub/Chart.lock",
+            "charts/daskhub/Chart.yaml",
+            "charts/daskhub/charts/basehub-0.1.0.tgz",
+            "charts/daskhub/values.jsonnet",
+            "charts/support/Chart.lock",
+            "charts/support/Chart.yaml",
+            "charts/support/charts/ingress-nginx-4.11.3.tgz",
+            "charts/support/values.yaml",
+        ]
+    );
+    let paths: Vec<&str> = m["source"]["hubs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["chart_path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["charts/basehub", "charts/daskhub"]);
+    assert_eq!(m["source"]["support"]["chart_path"], "charts/support");
+    // The archives are the mirror's bytes, and the record says so.
+    let jupyterhub = &m["source"]["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == "charts/basehub")
+        .unwrap()["dependencies"][0];
+    assert_eq!(jupyterhub["archive"], "charts/jupyterhub-4.3.3.tgz");
+    assert_eq!(
+        jupyterhub["digest_checked_against"],
+        "the digest in index.yaml"
+    );
+    assert_eq!(
+        fs::read(dir.join("charts/basehub/charts/jupyterhub-4.3.3.tgz")).unwrap(),
+        fs::read(
+            repo.join("chart-repos/https/jupyterhub.github.io/helm-chart/jupyterhub-4.3.3.tgz")
+        )
+        .unwrap()
+    );
 }
 
 #[test]

@@ -203,8 +203,7 @@ fn aws_target_renders_then_applies_through_stand_ins_s3_and_a_registry() {
         "terraform -chdir=terraform plan -input=false -out=r2r.tfplan",
         "terraform -chdir=terraform apply -input=false r2r.tfplan",
         "terraform -chdir=terraform output -json",
-        "helm dependency build charts/basehub",
-        "helm dependency build charts/daskhub",
+        "helm upgrade --install staging charts/basehub --namespace staging --create-namespace --values config/staging/values.yaml --values config/staging/overlay.yaml",
         "kubectl apply -f kubernetes/restore-homes-staging.yaml",
         "kubectl apply -f kubernetes/restore-homes-prod.yaml",
     ];
@@ -222,6 +221,19 @@ fn aws_target_renders_then_applies_through_stand_ins_s3_and_a_registry() {
             cc["cwd"].as_str().unwrap(),
             s(&std::fs::canonicalize(&dir).unwrap())
         );
+    }
+    // The charts are complete: Helm is never asked to fetch dependencies,
+    // and every archive the charts name is in the install directory.
+    assert!(
+        !lines.iter().any(|l| l.starts_with("helm dependency")),
+        "{lines:#?}"
+    );
+    for archive in [
+        "charts/basehub/charts/jupyterhub-4.3.3.tgz",
+        "charts/daskhub/charts/basehub-0.1.0.tgz",
+        "charts/basehub/Chart.lock",
+    ] {
+        assert!(dir.join(archive).is_file(), "{archive} was not copied");
     }
     // Helm got the values, the overlay (with terraform's outputs) and the
     // secrets in a 0600 file that is gone now.

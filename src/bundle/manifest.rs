@@ -54,12 +54,20 @@ pub struct Hub {
     pub chart_override: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain_override_file: Option<String>,
+    /// The member folder of the complete chart this hub installs
+    /// (`charts/basehub`, `charts/basehub@lis` for a chart override).
+    /// Absent in bundles written before r2r carried complete charts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Support {
     pub helm_chart: String,
     pub values_files: Vec<String>,
+    /// The member folder of the complete support chart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -69,9 +77,41 @@ pub struct Chart {
     pub version: String,
     /// Member folder, e.g. `charts/basehub`.
     pub path: String,
-    /// Names of the charts this one pulls in through `file://`.
+    /// Folders (under `charts/`) of the complete charts this one packages
+    /// from `file://` dependencies.
     #[serde(default)]
     pub file_dependencies: Vec<String>,
+    /// Every dependency in Chart.yaml, resolved to the archive the folder
+    /// carries.
+    #[serde(default)]
+    pub dependencies: Vec<ChartDependency>,
+}
+
+/// One dependency of a carried chart, as `helm dependency build` would
+/// have resolved it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChartDependency {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub alias: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub condition: String,
+    /// The version constraint Chart.yaml gives.
+    pub constraint: String,
+    /// The version carried.
+    pub version: String,
+    /// The repository as Chart.yaml names it.
+    pub repository: String,
+    /// Path inside the chart's folder: `charts/<name>-<version>.tgz`.
+    pub archive: String,
+    /// sha256 of the archive (empty for a chart vendored as files).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
+    /// Where the exporter read it: the repository, its mirror, or `charts/<folder>`
+    /// for a `file://` dependency r2r packaged.
+    pub fetched_from: String,
+    /// What the archive's digest was checked against.
+    pub digest_checked_against: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -48,6 +48,14 @@ pub struct Args {
     /// Exclude paths from the homes (as `export --exclude`); repeatable.
     #[arg(long, value_name = "PATTERN")]
     exclude: Vec<String>,
+    /// Fetch a chart repository from a mirror (as `export --chart-repo`);
+    /// repeatable.
+    #[arg(long = "chart-repo", value_name = "ORIGINAL=MIRROR")]
+    chart_repos: Vec<String>,
+    /// A folder mirroring chart repositories (as `export
+    /// --chart-repos-dir`). Default with the example: its chart-repos/.
+    #[arg(long = "chart-repos-dir", value_name = "DIR")]
+    chart_repos_dirs: Vec<PathBuf>,
     /// The scratch directory (must be new or empty). Default: r2r-drill-<cluster>.
     #[arg(long, value_name = "DIR")]
     work: Option<PathBuf>,
@@ -144,6 +152,17 @@ pub fn run(args: Args) -> Result<u8> {
     }
     if let Some(i) = &images {
         export.extend(strings(&["--images", "--image-source", i]));
+    }
+    for r in &args.chart_repos {
+        export.extend(strings(&["--chart-repo", r]));
+    }
+    let mut mirror_dirs = args.chart_repos_dirs.clone();
+    if example && mirror_dirs.is_empty() {
+        // The example's stand-in chart repositories: it drills offline.
+        mirror_dirs.push(infra.join("chart-repos"));
+    }
+    for d in &mirror_dirs {
+        export.extend(strings(&["--chart-repos-dir", &s(d)]));
     }
     drill::phase("export", &export, &mut report)?;
     let verified = drill::phase(

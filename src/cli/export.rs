@@ -27,9 +27,12 @@ use crate::values::validate::Z2jh;
 /// signed bundle.
 ///
 /// The bundle carries cluster.yaml; each selected hub's values files in merge
-/// order; chart overrides and domain override files; the chart directories
-/// the hubs use, with file:// dependencies followed; the cluster's terraform
-/// variables and eksctl config. sops-encrypted files are carried sealed.
+/// order; chart overrides and domain override files; every chart the hubs
+/// and the support release install, complete as `helm dependency build`
+/// leaves it (each dependency's archive fetched from its https or oci://
+/// repository, or a --chart-repo mirror, and checked against its digest),
+/// so the replica installs them offline; the cluster's terraform variables
+/// and eksctl config. sops-encrypted files are carried sealed.
 ///
 /// It adds, per hub, standalone values (config/HUB/values.yaml: chart
 /// defaults, provider-derived values, values files, provider staff settings
@@ -47,6 +50,10 @@ use crate::values::validate::Z2jh;
     r2r export --infra infrastructure --cluster utoronto --hub staging --hub prod \\\n      \
     --sign-key keys/r2r.key --output utoronto-bundle --format dir\n  \
     r2r export --infra infrastructure --cluster nasa-cryo --sign-key k --output b.tar --dry-run\n  \
+    # air-gapped: charts from a mirror registry and a local copy of a repository:\n  \
+    r2r export --infra infra --cluster c --sign-key k --output b.tar \\\n      \
+    --chart-repo oci://ghcr.io/2i2c-org/jupyterhub-home-nfs=oci://registry.internal/2i2c \\\n      \
+    --chart-repo https://jupyterhub.github.io/helm-chart/=/srv/mirror/jupyterhub\n  \
     # open age-sealed secrets with your key, re-seal them for the community:\n  \
     r2r export --infra infra --cluster c --sign-key k --output b.tar \\\n      \
     --age-identity ~/.config/sops/age/keys.txt --recipient age1community…\n  \
@@ -110,6 +117,18 @@ pub struct Args {
     /// profile (blueprints/providers/2i2c.yaml).
     #[arg(long, value_name = "FILE")]
     provider_profile: Option<PathBuf>,
+    /// Fetch the charts of the repository ORIGINAL (as a Chart.yaml names
+    /// it: https://… or oci://…) from MIRROR instead: a URL of the same
+    /// kind, or a local directory holding its archives (and, for https, its
+    /// index.yaml). A trailing slash on either side is ignored; repeatable.
+    #[arg(long = "chart-repo", value_name = "ORIGINAL=MIRROR")]
+    chart_repos: Vec<String>,
+    /// A folder mirroring many chart repositories: `https/<host>/<path>/`
+    /// with each index.yaml and its archives, `oci/<host>/<path>/` with
+    /// `<name>-<version>.tgz`. Repositories without a folder there are
+    /// fetched as usual; repeatable.
+    #[arg(long = "chart-repos-dir", value_name = "DIR")]
+    chart_repos_dirs: Vec<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
@@ -245,7 +264,11 @@ fn data_request(args: &Args) -> Result<crate::data::export::Request> {
 pub fn run(args: Args) -> Result<u8> {
     let opts = options(&args)?;
     let repo = InfraRepo::open(&args.infra)?;
-    let plan = plan::plan(&repo, &args.cluster, &args.hubs)?;
+    let chart_opts = plan::ChartOptions {
+        mirrors: args.chart_repos.clone(),
+        mirror_trees: args.chart_repos_dirs.clone(),
+    };
+    let plan = plan::plan(&repo, &args.cluster, &args.hubs, &chart_opts)?;
     for w in &plan.warnings {
         print::warn(w);
     }

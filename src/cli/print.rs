@@ -3,11 +3,25 @@
 
 use std::fmt::Write as _;
 
-/// `error: …`, each cause on its own line, and any `hint:` paragraph last.
+/// `error: …`, each cause on its own line, and any `hint:` paragraph last,
+/// whichever level of the chain gave it.
 pub fn error(err: &anyhow::Error) {
-    let mut text = format!("error: {}", safe(&err.to_string()));
+    let mut hints = Vec::new();
+    let mut split = |msg: String| -> String {
+        match msg.find("\nhint: ") {
+            Some(i) => {
+                hints.push(msg[i + 1..].to_owned());
+                msg[..i].to_owned()
+            }
+            None => msg,
+        }
+    };
+    let mut text = format!("error: {}", safe(&split(err.to_string())));
     for cause in err.chain().skip(1) {
-        let _ = write!(text, "\n  caused by: {}", safe(&cause.to_string()));
+        let _ = write!(text, "\n  caused by: {}", safe(&split(cause.to_string())));
+    }
+    for h in hints {
+        let _ = write!(text, "\n{}", safe(&h));
     }
     eprintln!("{text}");
 }

@@ -157,6 +157,33 @@ impl Registries {
         Ok((bytes.to_vec(), String::new(), digest))
     }
 
+    /// Every tag of `r`'s repository, page by page (Helm lists them to
+    /// choose a chart version for a range).
+    pub fn tags(&self, r: &ImageRef) -> Result<Vec<String>> {
+        const PAGE: usize = 1000;
+        const MAX_TAGS: usize = 100_000;
+        let inner = r.inner();
+        let auth = self.creds.for_registry(inner.registry());
+        let mut out: Vec<String> = Vec::new();
+        loop {
+            let last = out.last().cloned();
+            let page = self.call(&format!("listing the tags of {}", r.repository()), || {
+                let (last, auth) = (last.clone(), auth.clone());
+                async move {
+                    self.login(inner).await;
+                    self.client
+                        .list_tags(inner, &auth, Some(PAGE), last.as_deref())
+                        .await
+                }
+            })?;
+            let n = page.tags.len();
+            out.extend(page.tags);
+            if n < PAGE || out.len() >= MAX_TAGS {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Whether `repo` already has the blob.
     pub fn has_blob(&self, repo: &ImageRef, digest: &str) -> Result<bool> {
         let inner = repo.inner();

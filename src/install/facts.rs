@@ -44,6 +44,11 @@ pub struct HubFacts {
     pub domain: String,
     pub domain_owned: bool,
     pub chart: String,
+    /// The complete chart folder it installs (`charts/basehub@lis`).
+    pub chart_path: String,
+    /// Every chart folder to copy for it: its own and, through `file://`
+    /// dependencies, the charts it packages (basehub for daskhub).
+    pub chart_folders: Vec<String>,
     /// Where basehub's values sit in the chart's: `basehub` for daskhub.
     pub values_root: String,
     /// The authenticator when it needs an OAuth client (`github`, …).
@@ -97,13 +102,7 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
             .with_context(|| format!("report.json: hub {}: its domain", h.name))?;
         names::label(&h.helm_chart)
             .with_context(|| format!("report.json: hub {}: its chart", h.name))?;
-        if !trusted.has(&format!("charts/{}/Chart.yaml", h.helm_chart)) {
-            anyhow::bail!(
-                "hub {}: the bundle does not carry its chart (charts/{}/Chart.yaml)",
-                h.name,
-                h.helm_chart
-            );
-        }
+        let (chart_path, chart_folders) = chart_of(trusted, &h.name, &h.helm_chart)?;
         let values_root = if h.helm_chart == "daskhub" {
             "basehub"
         } else {
@@ -127,6 +126,8 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
             domain: h.domain.clone(),
             domain_owned: owned,
             chart: h.helm_chart.clone(),
+            chart_path,
+            chart_folders,
             values_root: values_root.into(),
             oauth,
             oauth_class,
@@ -320,4 +321,53 @@ fn disk_gb(tf: &Json, hub: &str) -> Option<u64> {
     ["persistent_disks", "ebs_volumes"]
         .iter()
         .find_map(|k| tf[*k][hub]["size"].as_u64())
+}
+
+/// The chart folder a hub installs, checked, and every folder to copy with
+/// it. Bundles from before complete charts name none: `charts/<chart>`.
+fn chart_of(trusted: &Trusted, hub: &str, chart: &str) -> Result<(String, Vec<String>)> {
+    let source = &trusted.manifest.source;
+    let path = source
+        .hubs
+        .iter()
+        .find(|h| h.name == hub)
+        .and_then(|h| h.chart_path.clone())
+        .unwrap_or_else(|| format!("charts/{chart}"));
+    let mut folders = Vec::new();
+    let mut queue = vec![path.clone()];
+    while let Some(p) = queue.pop() {
+        chart_folder(&p).with_context(|| format!("bundle.json: hub {hub}: chart folder {p:?}"))?;
+        if !trusted.has(&format!("{p}/Chart.yaml")) {
+            anyhow::bail!("hub {hub}: the bundle does not carry its chart ({p}/Chart.yaml)");
+        }
+        if folders.contains(&p) {
+            continue;
+        }
+        if folders.len() > 64 {
+            anyhow::bail!("bundle.json: hub {hub}: its charts depend on more than 64 folders");
+        }
+        if let Some(c) = source.charts.iter().find(|c| c.path == p) {
+            queue.extend(c.file_dependencies.iter().map(|f| format!("charts/{f}")));
+        }
+        folders.push(p);
+    }
+    folders.sort();
+    Ok((path, folders))
+}
+
+/// `charts/<label>` or `charts/<label>@<label>`: nothing else can become a
+/// path in the install directory.
+fn chart_folder(path: &str) -> Result<()> {
+    let folder = path
+        .strip_prefix("charts/")
+        .context("it is not under charts/")?;
+    let (chart, hub) = match folder.split_once('@') {
+        Some((c, h)) => (c, Some(h)),
+        None => (folder, None),
+    };
+    names::label(chart)?;
+    if let Some(h) = hub {
+        names::label(h)?;
+    }
+    Ok(())
 }

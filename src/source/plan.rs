@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::charts::{self, ChartRequest};
+use super::charts::repos::{Fetcher, Mirrors};
+use super::charts::resolve::{CompleteChart, Override, ResolvedDep, Resolver};
 use super::cluster::ClusterConfig;
 use super::repo::InfraRepo;
 use crate::bundle::layout::{Kind, MemberPath};
-use crate::bundle::manifest::{Chart, Hub, Source, Support};
+use crate::bundle::manifest::{Chart, ChartDependency, Hub, Source, Support};
 use crate::secrets::sops;
 
 /// Folder for cluster-wide support files. Hub names are DNS labels, which
@@ -24,11 +25,15 @@ pub struct Planned {
     pub src: PathBuf,
 }
 
-#[derive(Debug)]
 pub struct ExportPlan {
     pub source: Source,
     pub members: Vec<Planned>,
     pub warnings: Vec<String>,
+    /// Every chart folder the bundle carries, complete, as Helm loads it.
+    pub charts: Vec<CompleteChart>,
+    /// Where fetched archives and generated chart files wait to be written;
+    /// removed with the plan.
+    _work: tempfile::TempDir,
 }
 
 impl ExportPlan {
@@ -36,9 +41,29 @@ impl ExportPlan {
     pub fn member(&self, path: &str) -> Option<&Planned> {
         self.members.iter().find(|m| m.path.as_str() == path)
     }
+
+    /// The complete chart a carried folder (`charts/basehub@lis`) holds.
+    pub fn chart_at(&self, chart_path: &str) -> Option<&CompleteChart> {
+        let folder = chart_path.strip_prefix("charts/")?;
+        self.charts.iter().find(|c| c.folder == folder)
+    }
 }
 
-pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Result<ExportPlan> {
+/// How chart dependencies are fetched.
+#[derive(Debug, Default)]
+pub struct ChartOptions {
+    /// `--chart-repo ORIGINAL=MIRROR` entries.
+    pub mirrors: Vec<String>,
+    /// `--chart-repos-dir` folders.
+    pub mirror_trees: Vec<PathBuf>,
+}
+
+pub fn plan(
+    repo: &InfraRepo,
+    cluster_name: &str,
+    hub_names: &[String],
+    chart_opts: &ChartOptions,
+) -> Result<ExportPlan> {
     let cluster_dir = repo.cluster_dir(cluster_name)?;
     let cluster_yaml = cluster_dir.join("cluster.yaml");
     let cluster = ClusterConfig::load(&cluster_yaml)?;
@@ -60,9 +85,22 @@ pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Resul
         Kind::Config,
         cluster_yaml.clone(),
     )?;
+    let work = tempfile::Builder::new()
+        .prefix("r2r-charts-")
+        .tempdir()
+        .context("cannot create a temporary folder for chart archives")?;
+    let mirrors = Mirrors::parse(&chart_opts.mirrors)?.with_trees(&chart_opts.mirror_trees)?;
+    let fetcher = Fetcher::new(mirrors, work.path());
+    let epoch =
+        match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => Some(v.trim().parse().with_context(|| {
+                format!("SOURCE_DATE_EPOCH={v:?} is not a Unix time in seconds")
+            })?),
+            Err(_) => None,
+        };
+    let mut resolver = Resolver::new(repo, fetcher, work.path(), epoch);
 
     let mut hubs = Vec::new();
-    let mut requests = Vec::new();
     for hub in cluster.select_hubs(hub_names)? {
         let who = format!("{named_in} (hub {})", hub.name);
         let mut values_files = Vec::new();
@@ -70,25 +108,20 @@ pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Resul
             let src = repo.resolve(&cluster_dir, name, &who)?;
             values_files.push(b.add_values_file(&hub.name, name, src)?);
         }
-        let chart_override = match &hub.chart_override {
+        let (chart_override, over) = match &hub.chart_override {
             Some(name) => {
                 let src = repo.resolve(&cluster_dir, name, &who)?;
-                requests.push(ChartRequest {
-                    name: hub.helm_chart.clone(),
-                    override_file: Some(src.clone()),
-                    asked_by: who.clone(),
-                });
-                Some(b.add_config(&hub.name, name, src)?)
+                let member = b.add_config(&hub.name, name, src.clone())?;
+                let over = Override {
+                    file: src,
+                    hub: hub.name.clone(),
+                };
+                (Some(member), Some(over))
             }
-            None => {
-                requests.push(ChartRequest {
-                    name: hub.helm_chart.clone(),
-                    override_file: None,
-                    asked_by: who.clone(),
-                });
-                None
-            }
+            None => (None, None),
         };
+        let chart_dir = chart_dir(repo, &hub.helm_chart, &who)?;
+        let i = resolver.complete(&chart_dir, over.as_ref(), &who)?;
         let domain_override_file = match &hub.domain_override_file {
             Some(name) => {
                 let src = repo.resolve(&cluster_dir, name, &who)?;
@@ -104,6 +137,7 @@ pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Resul
             values_files,
             chart_override,
             domain_override_file,
+            chart_path: Some(format!("charts/{}", resolver.chart(i).folder)),
         });
     }
 
@@ -115,27 +149,28 @@ pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Resul
                 let src = repo.resolve(&cluster_dir, name, &who)?;
                 values_files.push(b.add_values_file(SUPPORT_FOLDER, name, src)?);
             }
-            if repo.root().join("helm-charts/support/Chart.yaml").is_file() {
-                requests.push(ChartRequest {
-                    name: "support".into(),
-                    override_file: None,
-                    asked_by: who,
-                });
+            let chart_path = if repo.root().join("helm-charts/support/Chart.yaml").is_file() {
+                let dir = chart_dir(repo, "support", &who)?;
+                let i = resolver.complete(&dir, None, &who)?;
+                Some(format!("charts/{}", resolver.chart(i).folder))
             } else {
                 b.warnings.push("cluster.yaml configures support, but helm-charts/support is not in the repository; the support chart is not carried".into());
-            }
+                None
+            };
             Some(Support {
                 helm_chart: "support".into(),
                 values_files,
+                chart_path,
             })
         }
         None => None,
     };
 
+    let complete = resolver.into_charts();
     let mut charts = Vec::new();
-    for chart in charts::collect(repo, &requests)? {
+    for chart in &complete {
         for (rel, src) in &chart.files {
-            let path = format!("charts/{}/{rel}", chart.name);
+            let path = format!("charts/{}/{rel}", chart.folder);
             if sops::named_as_secret(file_name(rel)) {
                 refuse_plaintext(repo, src, false)?;
             }
@@ -144,10 +179,12 @@ pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Resul
         charts.push(Chart {
             name: chart.name.clone(),
             version: chart.version.clone(),
-            path: format!("charts/{}", chart.name),
-            file_dependencies: chart.file_deps.clone(),
+            path: format!("charts/{}", chart.folder),
+            file_dependencies: chart.file_dependencies.clone(),
+            dependencies: chart.dependencies.iter().map(record).collect(),
         });
     }
+    charts.sort_by(|a, b| a.path.cmp(&b.path));
 
     b.add_infra(&cluster)?;
     b.members.sort_by_key(|m| kind_rank(m.kind));
@@ -162,7 +199,33 @@ pub fn plan(repo: &InfraRepo, cluster_name: &str, hub_names: &[String]) -> Resul
         },
         members: b.members,
         warnings: b.warnings,
+        charts: complete,
+        _work: work,
     })
+}
+
+/// `helm-charts/<name>`, which must hold a Chart.yaml.
+fn chart_dir(repo: &InfraRepo, name: &str, asked_by: &str) -> Result<PathBuf> {
+    let dir = repo.root().join("helm-charts").join(name);
+    if !dir.join("Chart.yaml").is_file() {
+        bail!("{asked_by} uses chart `{name}`, but helm-charts/{name}/Chart.yaml does not exist");
+    }
+    Ok(dir)
+}
+
+fn record(d: &ResolvedDep) -> ChartDependency {
+    ChartDependency {
+        name: d.name.clone(),
+        alias: d.alias.clone(),
+        condition: d.condition.clone(),
+        constraint: d.constraint.clone(),
+        version: d.version.clone(),
+        repository: d.repository.clone(),
+        archive: d.archive.clone(),
+        sha256: d.sha256.clone(),
+        fetched_from: d.fetched_from.clone(),
+        digest_checked_against: d.digest_checked_against.clone(),
+    }
 }
 
 fn file_name(name: &str) -> &str {

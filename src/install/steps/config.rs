@@ -25,7 +25,9 @@ pub fn plan(i: &Install) -> Result<Planned> {
             p.creates
                 .push(format!("config/{}/overlay.yaml", h.facts.name));
         }
-        p.creates.push(format!("charts/{}/", h.facts.chart));
+        for folder in &h.facts.chart_folders {
+            p.creates.push(format!("{folder}/"));
+        }
     }
     Ok(p)
 }
@@ -62,10 +64,12 @@ pub fn run(i: &mut Install) -> Result<Done> {
         }
     }
     let mut bytes = 0;
+    // Complete charts: every dependency's archive is inside, so nothing is
+    // fetched when Helm installs them.
     let charts: Vec<String> = i
         .hubs
         .iter()
-        .map(|h| format!("charts/{}/", h.facts.chart))
+        .flat_map(|h| h.facts.chart_folders.iter().map(|f| format!("{f}/")))
         .collect();
     let members: Vec<String> = i
         .trusted

@@ -1,4 +1,5 @@
-//! Installing each hub with Helm: the chart the bundle carries, the hub's
+//! Installing each hub with Helm: the complete chart the bundle carries
+//! (installed offline, every dependency inside it), the hub's
 //! values, the target's overlay, and the secrets through a 0600 temporary
 //! file removed as soon as Helm is done. Without --apply, or without helm
 //! on PATH, the same commands are written to NEXT-STEPS.md instead.
@@ -21,8 +22,8 @@ fn context_args(i: &Install) -> Vec<String> {
 /// The commands for one hub; `secrets` is the decrypted secrets file.
 fn commands(i: &Install, h: &HubPlan, secrets: Option<&str>) -> Vec<Vec<String>> {
     let name = &h.facts.name;
-    let chart = format!("charts/{}", h.facts.chart);
-    let mut upgrade = tools::strings(&["helm", "upgrade", "--install", name, &chart]);
+    let chart = &h.facts.chart_path;
+    let mut upgrade = tools::strings(&["helm", "upgrade", "--install", name, chart]);
     upgrade.extend(tools::strings(&["--namespace", name, "--create-namespace"]));
     upgrade.extend(["--values".into(), format!("config/{name}/{VALUES_FILE}")]);
     if has_overlay(i) {
@@ -32,10 +33,9 @@ fn commands(i: &Install, h: &HubPlan, secrets: Option<&str>) -> Vec<Vec<String>>
         upgrade.extend(["--values".into(), s.to_owned()]);
     }
     upgrade.extend(context_args(i));
-    vec![
-        tools::strings(&["helm", "dependency", "build", &chart]),
-        upgrade,
-    ]
+    // The chart is complete (its dependencies' archives are carried), so
+    // there is no `helm dependency build`: nothing comes from the network.
+    vec![upgrade]
 }
 
 /// Where decrypted secrets live while Helm reads them: inside the install

@@ -1,0 +1,515 @@
+//! Complete chart folders: each chart a hub (or the support release)
+//! installs, laid out as `helm dependency build` leaves it, so that Helm
+//! installs it with no network: the chart's own files, every dependency's
+//! archive in `charts/<name>-<version>.tgz` (a `file://` one packaged from
+//! its own complete folder), a `Chart.lock`, and the `values.schema.json`
+//! the provider's deployer generates from `values.schema.yaml`.
+//!
+//! A hub with a chart override (2i2c's `chart_override`, a Chart.yaml that
+//! replaces basehub's) gets folders of its own, `<chart>@<hub>`, with the
+//! override's dependency versions.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::archive::{self, ChartMeta, Dependency, LoadedChart, Source};
+use super::helmignore::{self, Rules};
+use super::lock::{self, Locked};
+use super::repos::{self, Fetcher};
+use super::version::{Constraint, Version};
+use crate::source::repo::{InfraRepo, read_text};
+
+const MAX_CHART_YAML: u64 = 1 << 20;
+const MAX_VALUES: u64 = 16 << 20;
+const MAX_TEMPLATE: u64 = 4 << 20;
+/// `file://` dependencies nest no deeper than this.
+const MAX_DEPTH: usize = 8;
+
+/// A Chart.yaml that replaces the one of the chart it names, for one hub.
+#[derive(Debug, Clone)]
+pub struct Override {
+    pub file: PathBuf,
+    pub hub: String,
+}
+
+/// A chart folder as the bundle carries it.
+#[derive(Debug)]
+pub struct CompleteChart {
+    /// Its folder under `charts/`: the chart's directory name, with
+    /// `@<hub>` for an override.
+    pub folder: String,
+    pub name: String,
+    pub version: String,
+    /// (path inside the folder, file to copy), sorted by path.
+    pub files: Vec<(String, PathBuf)>,
+    pub dependencies: Vec<ResolvedDep>,
+    /// Folders of the complete charts its `file://` dependencies are.
+    pub file_dependencies: Vec<String>,
+    /// The chart as Helm loads it: for defaults, templates and subcharts.
+    pub loaded: LoadedChart,
+}
+
+/// One dependency, resolved to the archive the folder carries.
+#[derive(Debug, Clone)]
+pub struct ResolvedDep {
+    pub name: String,
+    pub alias: String,
+    pub condition: String,
+    /// The constraint Chart.yaml asks for.
+    pub constraint: String,
+    pub version: String,
+    /// As Chart.yaml names it (not the mirror).
+    pub repository: String,
+    /// Path inside the folder: `charts/<name>-<version>.tgz`, or
+    /// `charts/<name>` for a chart vendored in place.
+    pub archive: String,
+    pub sha256: String,
+    pub fetched_from: String,
+    pub digest_checked_against: String,
+}
+
+pub struct Resolver<'a> {
+    repo: &'a InfraRepo,
+    fetcher: Fetcher,
+    work: PathBuf,
+    /// SOURCE_DATE_EPOCH, when set: the time written into what r2r builds.
+    epoch: Option<u64>,
+    done: HashMap<(PathBuf, Option<PathBuf>), usize>,
+    charts: Vec<CompleteChart>,
+    stack: Vec<PathBuf>,
+    counter: usize,
+}
+
+impl<'a> Resolver<'a> {
+    /// A resolver that writes what it fetches and builds under `work`.
+    pub fn new(repo: &'a InfraRepo, fetcher: Fetcher, work: &Path, epoch: Option<u64>) -> Self {
+        Resolver {
+            repo,
+            fetcher,
+            work: work.to_owned(),
+            epoch,
+            done: HashMap::new(),
+            charts: Vec::new(),
+            stack: Vec::new(),
+            counter: 0,
+        }
+    }
+
+    /// Every complete chart built so far, in the order they were finished
+    /// (a `file://` dependency before the chart that packages it).
+    pub fn into_charts(self) -> Vec<CompleteChart> {
+        self.charts
+    }
+
+    pub fn chart(&self, i: usize) -> &CompleteChart {
+        &self.charts[i]
+    }
+
+    /// The complete folder of the chart in `dir`; its index.
+    pub fn complete(
+        &mut self,
+        dir: &Path,
+        over: Option<&Override>,
+        asked_by: &str,
+    ) -> Result<usize> {
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("{asked_by}: chart {} not found", dir.display()))?;
+        let key = (dir.clone(), over.map(|o| o.file.clone()));
+        if let Some(i) = self.done.get(&key) {
+            return Ok(*i);
+        }
+        if self.stack.contains(&dir) {
+            bail!(
+                "{asked_by}: charts depend on each other in a circle through {}",
+                self.repo.shown(&dir)
+            );
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            bail!("{asked_by}: file:// dependencies nest more than {MAX_DEPTH} deep");
+        }
+        self.stack.push(dir.clone());
+        let built = self.build(&dir, over, asked_by);
+        self.stack.pop();
+        let chart = built?;
+        self.charts.push(chart);
+        let i = self.charts.len() - 1;
+        self.done.insert(key, i);
+        Ok(i)
+    }
+
+    fn build(
+        &mut self,
+        dir: &Path,
+        over: Option<&Override>,
+        asked_by: &str,
+    ) -> Result<CompleteChart> {
+        let dir_name = super::chart_name(self.repo, dir, asked_by)?;
+        let own_yaml = self.repo.existing_file(&dir.join("Chart.yaml"), asked_by)?;
+        let own = read_meta(&own_yaml, &self.repo.shown(&own_yaml))?;
+        // The override replaces the Chart.yaml of the chart it names.
+        let replaced = over.filter(|o| {
+            read_meta(&o.file, &self.repo.shown(&o.file)).is_ok_and(|m| m.name == own.name)
+        });
+        let chart_yaml = replaced.map_or(own_yaml, |o| o.file.clone());
+        let named_in = self.repo.shown(&chart_yaml);
+        let meta = read_meta(&chart_yaml, &named_in)?;
+        let folder = match over {
+            Some(o) => format!("{dir_name}@{}", o.hub),
+            None => dir_name.clone(),
+        };
+        let mut files = self.source_files(dir, &meta, &chart_yaml, &dir_name)?;
+        let mut dependencies = Vec::new();
+        let mut file_dependencies = Vec::new();
+        let mut subcharts = Vec::new();
+        let mut locked = Vec::new();
+        for dep in &meta.dependencies {
+            let what = format!(
+                "chart {} ({named_in}): dependency {} {} from {}",
+                meta.name,
+                dep.name,
+                dep.version,
+                if dep.repository.is_empty() {
+                    "its charts/ folder"
+                } else {
+                    &dep.repository
+                }
+            );
+            let (resolved, loaded, file_dep, archive_src) = self
+                .dependency(dir, dep, over, &what)
+                .with_context(|| what.clone())?;
+            locked.push(Locked {
+                name: dep.name.clone(),
+                repository: dep.repository.clone(),
+                version: resolved.version.clone(),
+            });
+            if let Some(f) = file_dep {
+                file_dependencies.push(f);
+            }
+            if let Some(src) = archive_src
+                && !files.iter().any(|(r, _)| *r == resolved.archive)
+            {
+                files.push((resolved.archive.clone(), src));
+            }
+            subcharts.push(loaded);
+            dependencies.push(resolved);
+        }
+        if !meta.dependencies.is_empty() {
+            let text = lock::render(
+                &meta.dependencies,
+                &locked,
+                &self.generated_time(&chart_yaml),
+            );
+            files.push((
+                "Chart.lock".into(),
+                self.write_work("Chart.lock", text.as_bytes())?,
+            ));
+        }
+        self.schema_json(dir, &mut files)?;
+        files.sort();
+        files.dedup_by(|a, b| a.0 == b.0);
+        let loaded = LoadedChart {
+            meta: meta.clone(),
+            values: read_optional(self.repo, &dir.join("values.yaml"), MAX_VALUES)?,
+            templates: self.templates(&files)?,
+            subcharts,
+        };
+        Ok(CompleteChart {
+            folder,
+            name: meta.name.clone(),
+            version: meta.version.clone(),
+            files,
+            dependencies,
+            file_dependencies,
+            loaded,
+        })
+    }
+
+    /// Resolves one dependency: its record, the chart as loaded, the
+    /// folder of its complete chart when it is a `file://` one, and the
+    /// archive file to carry.
+    fn dependency(
+        &mut self,
+        dir: &Path,
+        dep: &Dependency,
+        over: Option<&Override>,
+        what: &str,
+    ) -> Result<(ResolvedDep, LoadedChart, Option<String>, Option<PathBuf>)> {
+        let constraint = Constraint::parse(&dep.version).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut record = ResolvedDep {
+            name: dep.name.clone(),
+            alias: dep.alias.clone(),
+            condition: dep.condition.clone(),
+            constraint: dep.version.clone(),
+            version: String::new(),
+            repository: dep.repository.clone(),
+            archive: String::new(),
+            sha256: String::new(),
+            fetched_from: String::new(),
+            digest_checked_against: String::new(),
+        };
+        if dep.repository.is_empty() {
+            // Vendored in the chart's own charts/<name>/, carried as files.
+            let sub = dir.join("charts").join(&dep.name);
+            let loaded = load_dir(self.repo, &sub, None, what)?;
+            check_version(&loaded.meta, &constraint)?;
+            record.version = loaded.meta.version.clone();
+            record.archive = format!("charts/{}", dep.name);
+            record.fetched_from = self.repo.shown(&sub);
+            record.digest_checked_against = "nothing: carried as the repository's files".into();
+            return Ok((record, loaded, None, None));
+        }
+        if let Some(rel) = dep.repository.strip_prefix("file://") {
+            let sub_dir = local_dir(self.repo, dir, rel)?;
+            let i = self.complete(&sub_dir, over, what)?;
+            let sub = &self.charts[i];
+            let v =
+                Version::parse(&sub.version).map_err(|e| anyhow::anyhow!("{}: {e}", sub.folder))?;
+            if !constraint.matches(&v) {
+                bail!(
+                    "{} is version {}, which does not match {constraint}",
+                    sub.folder,
+                    sub.version
+                );
+            }
+            let (name, version, folder) =
+                (sub.name.clone(), sub.version.clone(), sub.folder.clone());
+            let path = self.package(i, &sub_dir)?;
+            let loaded = repos::check_archive(
+                &repos::Fetched {
+                    path: path.clone(),
+                    sha256: String::new(),
+                    version: version.clone(),
+                    from: format!("charts/{folder}"),
+                    checked: String::new(),
+                },
+                &Dependency {
+                    name: name.clone(),
+                    ..dep.clone()
+                },
+            )?;
+            let (sha256, _) = crate::bundle::digest::sha256_reader(std::fs::File::open(&path)?)?;
+            record.version = version.clone();
+            record.archive = format!("charts/{name}-{version}.tgz");
+            record.sha256 = sha256;
+            record.fetched_from = format!("charts/{folder}, packaged by r2r");
+            record.digest_checked_against = "nothing: r2r packaged it from the repository".into();
+            return Ok((record, loaded, Some(folder), Some(path)));
+        }
+        let fetched = self.fetcher.fetch(dep, &constraint)?;
+        let loaded = repos::check_archive(&fetched, dep)?;
+        record.version = fetched.version.clone();
+        record.archive = format!("charts/{}-{}.tgz", dep.name, fetched.version);
+        record.sha256 = fetched.sha256.clone();
+        record.fetched_from = fetched.from.clone();
+        record.digest_checked_against = fetched.checked.clone();
+        Ok((record, loaded, None, Some(fetched.path)))
+    }
+
+    /// The chart's own files, less what `helm dependency build` replaces:
+    /// archives and folders under `charts/` (except charts vendored there
+    /// without a repository) and an old `Chart.lock`.
+    fn source_files(
+        &self,
+        dir: &Path,
+        meta: &ChartMeta,
+        chart_yaml: &Path,
+        dir_name: &str,
+    ) -> Result<Vec<(String, PathBuf)>> {
+        let vendored: Vec<String> = meta
+            .dependencies
+            .iter()
+            .filter(|d| d.repository.is_empty())
+            .map(|d| format!("charts/{}/", d.name))
+            .collect();
+        let mut out = Vec::new();
+        for (rel, src) in super::list_files(self.repo, dir, dir_name)? {
+            if rel == "Chart.lock" || rel == "requirements.lock" {
+                continue;
+            }
+            if rel.starts_with("charts/") && !vendored.iter().any(|v| rel.starts_with(v.as_str())) {
+                continue;
+            }
+            let src = if rel == "Chart.yaml" {
+                chart_yaml.to_owned()
+            } else {
+                src
+            };
+            out.push((rel, src));
+        }
+        Ok(out)
+    }
+
+    /// `values.schema.json` from `values.schema.yaml`, as 2i2c's deployer
+    /// writes it before `helm upgrade`, so Helm checks the values the same
+    /// way on the replica. A chart that has its own JSON keeps it.
+    fn schema_json(&mut self, dir: &Path, files: &mut Vec<(String, PathBuf)>) -> Result<()> {
+        if files.iter().any(|(r, _)| r == "values.schema.json") {
+            return Ok(());
+        }
+        let Some((_, yaml)) = files.iter().find(|(r, _)| r == "values.schema.yaml") else {
+            return Ok(());
+        };
+        let shown = self.repo.shown(yaml);
+        let text = read_text(yaml, MAX_VALUES)?;
+        let doc = crate::values::tree::parse_yaml(&text)
+            .with_context(|| format!("{shown} is not valid YAML"))?;
+        let json = crate::values::tree::to_json(&doc)
+            .with_context(|| format!("{shown} cannot be written as JSON"))?;
+        let mut bytes = serde_json::to_vec_pretty(&json)?;
+        bytes.push(b'\n');
+        let _ = dir;
+        let path = self.write_work("values.schema.json", &bytes)?;
+        files.push(("values.schema.json".into(), path));
+        Ok(())
+    }
+
+    /// The chart's templates, from its files, for finding image references.
+    fn templates(&self, files: &[(String, PathBuf)]) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for (rel, src) in files.iter().filter(|(r, _)| r.starts_with("templates/")) {
+            if let Ok(text) = read_text(src, MAX_TEMPLATE) {
+                out.push((rel.clone(), text));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Packages complete chart `i` (from `dir`) as Helm packages a
+    /// `file://` dependency: its `.helmignore` applied, one folder inside.
+    fn package(&mut self, i: usize, dir: &Path) -> Result<PathBuf> {
+        let ignore_file = dir.join(".helmignore");
+        let text = match ignore_file.symlink_metadata() {
+            Ok(_) => {
+                let real = self.repo.existing_file(&ignore_file, "the chart")?;
+                Some(read_text(&real, helmignore::MAX_BYTES)?)
+            }
+            Err(_) => None,
+        };
+        let rules = Rules::parse(text.as_deref())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.repo.shown(&ignore_file)))?;
+        let chart = &self.charts[i];
+        let kept: Vec<(String, Source<'_>)> = chart
+            .files
+            .iter()
+            .filter(|(rel, _)| !rules.excludes_file(rel))
+            .map(|(rel, src)| (rel.clone(), Source::File(src)))
+            .collect();
+        let root = self.repo.root();
+        let mtime = self.epoch.unwrap_or_else(|| {
+            newest_mtime(
+                chart
+                    .files
+                    .iter()
+                    .map(|(_, p)| p.as_path())
+                    .filter(|p| p.starts_with(root)),
+            )
+        });
+        self.counter += 1;
+        let path = self.work.join(format!(
+            "{}-{}-{}.tgz",
+            self.counter, chart.name, chart.version
+        ));
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        archive::write(std::io::BufWriter::new(file), &chart.name, &kept, mtime)
+            .with_context(|| format!("packaging charts/{}", chart.folder))?;
+        Ok(path)
+    }
+
+    fn write_work(&mut self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        self.counter += 1;
+        let path = self.work.join(format!("{}-{name}", self.counter));
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// `generated:` for Chart.lock: SOURCE_DATE_EPOCH, else the time the
+    /// chart's Chart.yaml last changed; never the clock, so a resumed
+    /// export builds the same bytes.
+    fn generated_time(&self, chart_yaml: &Path) -> String {
+        let secs = self
+            .epoch
+            .unwrap_or_else(|| newest_mtime([chart_yaml].into_iter()));
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        )
+        .to_string()
+    }
+}
+
+fn read_meta(path: &Path, shown: &str) -> Result<ChartMeta> {
+    archive::parse_chart_yaml(&read_text(path, MAX_CHART_YAML)?, shown)
+}
+
+fn read_optional(repo: &InfraRepo, path: &Path, limit: u64) -> Result<Option<String>> {
+    if path.symlink_metadata().is_err() {
+        return Ok(None);
+    }
+    let real = repo.existing_file(path, "the chart")?;
+    Ok(Some(read_text(&real, limit)?))
+}
+
+fn check_version(meta: &ChartMeta, constraint: &Constraint) -> Result<()> {
+    let v =
+        Version::parse(&meta.version).map_err(|e| anyhow::anyhow!("chart {}: {e}", meta.name))?;
+    if !constraint.matches(&v) {
+        bail!(
+            "chart {} is version {}, which does not match {constraint}",
+            meta.name,
+            meta.version
+        );
+    }
+    Ok(())
+}
+
+/// A chart vendored as a directory, read as Helm would load it (its own
+/// `charts/` are not followed: a vendored chart brings what it needs).
+fn load_dir(
+    repo: &InfraRepo,
+    dir: &Path,
+    chart_yaml: Option<&Path>,
+    what: &str,
+) -> Result<LoadedChart> {
+    let yaml = chart_yaml.map_or_else(|| dir.join("Chart.yaml"), Path::to_owned);
+    let real = repo.existing_file(&yaml, what)?;
+    let meta = read_meta(&real, &repo.shown(&real))?;
+    let mut templates = Vec::new();
+    for (rel, src) in super::list_files(repo, dir, &meta.name)? {
+        if rel.starts_with("templates/") {
+            templates.push((rel, read_text(&src, MAX_TEMPLATE)?));
+        }
+    }
+    Ok(LoadedChart {
+        meta,
+        values: read_optional(repo, &dir.join("values.yaml"), MAX_VALUES)?,
+        templates,
+        subcharts: Vec::new(),
+    })
+}
+
+/// The directory a `file://` repository names, inside the repository.
+fn local_dir(repo: &InfraRepo, dir: &Path, rel: &str) -> Result<PathBuf> {
+    let real = dir
+        .join(rel)
+        .canonicalize()
+        .with_context(|| format!("file://{rel} does not exist"))?;
+    if !real.starts_with(repo.root()) {
+        bail!("file://{rel} points outside the repository");
+    }
+    if !real.join("Chart.yaml").is_file() {
+        bail!("file://{rel} has no Chart.yaml");
+    }
+    Ok(real)
+}
+
+fn newest_mtime<'p>(paths: impl Iterator<Item = &'p Path>) -> u64 {
+    paths
+        .filter_map(|p| std::fs::metadata(p).ok()?.modified().ok())
+        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .max()
+        .unwrap_or(0)
+}
