@@ -2,6 +2,7 @@
 //! the fixtures, the stock tools, and crafting tar files byte by byte.
 #![allow(dead_code)]
 
+pub mod charts;
 pub mod craft;
 pub mod oci_build;
 pub mod registry;

@@ -1,0 +1,192 @@
+//! Complete charts from the chart repositories, as `helm dependency build`
+//! fetches them, here from loopback stand-ins for the internet: the shared
+//! fixture's https repositories served by a static HTTP server, and its
+//! OCI ones pushed to a real registry (docker-registry) as Helm chart
+//! artifacts. Every fixture cluster's bundle carries every archive, byte
+//! for byte; a tampered index and a missing version stop the export.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn export_through(
+    repos: &charts::ChartRepos,
+    infra: &Path,
+    cluster: &str,
+    out: &Path,
+    keys: &Keys,
+) -> Run {
+    let mut cmd = Command::new(R2R);
+    cmd.args(["export", "--infra", s(infra), "--cluster", cluster])
+        .args(["--sign-key", s(&keys.key), "--output", s(out), "--quiet"])
+        .args(&repos.args)
+        .env_remove("R2R_KEY_PASSWORD");
+    if cluster == "hhmi" {
+        // hhmi's real plaintext password is refused by the leak scan, which
+        // is not what this test is about.
+        for f in [
+            "config/spyglass/spyglass.values.yaml",
+            "config/staging/staging.values.yaml",
+        ] {
+            cmd.args([
+                "--allow-plaintext",
+                &format!("{f}:jupyterhub.singleuser.extraContainers[0].env[0].value"),
+            ]);
+        }
+    }
+    run(&mut cmd)
+}
+
+fn clusters() -> Vec<String> {
+    let mut c: Vec<String> = fs::read_dir(shared_infra().join("config/clusters"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    c.sort();
+    c
+}
+
+#[test]
+fn every_cluster_carries_every_archive_from_loopback_repositories() {
+    let repos = charts::start(None);
+    let keys = keys();
+    let work = tempfile::tempdir().unwrap();
+    let root = charts::fixture_root();
+    let mut archives = 0;
+    for cluster in clusters() {
+        let out = work.path().join(&cluster);
+        let r = export_through(&repos, &shared_infra(), &cluster, &out, &keys);
+        assert_eq!(r.code, 0, "{cluster}: {r:?}");
+        let m: serde_json::Value =
+            serde_json::from_slice(&fs::read(out.join("bundle.json")).unwrap()).unwrap();
+        let charts = m["source"]["charts"].as_array().unwrap();
+        assert!(
+            charts.iter().any(|c| c["path"] == "charts/support"),
+            "{cluster}"
+        );
+        for hub in m["source"]["hubs"].as_array().unwrap() {
+            let path = hub["chart_path"].as_str().unwrap();
+            assert!(
+                out.join(path).join("Chart.yaml").is_file(),
+                "{cluster}: {path}"
+            );
+            assert!(
+                out.join(path).join("Chart.lock").is_file(),
+                "{cluster}: {path}"
+            );
+        }
+        for c in charts {
+            for d in c["dependencies"].as_array().unwrap() {
+                let repo = d["repository"].as_str().unwrap();
+                let archive = out
+                    .join(c["path"].as_str().unwrap())
+                    .join(d["archive"].as_str().unwrap());
+                let from = d["fetched_from"].as_str().unwrap();
+                if repo.starts_with("file://") {
+                    assert!(archive.is_file(), "{cluster}: {}", archive.display());
+                    continue;
+                }
+                // The archive is the repository's, byte for byte, fetched
+                // from the loopback server the flags named.
+                let (scheme, rest) = repo.trim_end_matches('/').split_once("://").unwrap();
+                let name = format!(
+                    "{}-{}.tgz",
+                    d["name"].as_str().unwrap(),
+                    d["version"].as_str().unwrap()
+                );
+                let original = root.join(scheme).join(rest).join(&name);
+                assert_eq!(
+                    fs::read(&archive).unwrap(),
+                    fs::read(&original).unwrap(),
+                    "{cluster}: {} differs from {}",
+                    archive.display(),
+                    original.display()
+                );
+                let checked = d["digest_checked_against"].as_str().unwrap();
+                if scheme == "oci" {
+                    assert!(
+                        from.starts_with(&format!("oci://{}/", repos.registry.host)),
+                        "{from}"
+                    );
+                    assert_eq!(checked, "the layer digest in the OCI manifest");
+                } else {
+                    assert!(
+                        from.starts_with(&format!("http://127.0.0.1:{}/", repos.http.port)),
+                        "{from}"
+                    );
+                    assert_eq!(checked, "the digest in index.yaml");
+                }
+                archives += 1;
+            }
+        }
+        assert_eq!(verify(&out, &keys.public).code, 0, "{cluster}");
+    }
+    assert!(archives > 100, "only {archives} archives checked");
+}
+
+#[test]
+fn a_tampered_index_or_a_missing_version_stops_the_export() {
+    let keys = keys();
+    let work = tempfile::tempdir().unwrap();
+
+    // index.yaml lists another digest for jupyterhub 4.3.3.
+    let https = work.path().join("https");
+    copy_tree(&charts::fixture_root().join("https"), &https);
+    let index = https.join("jupyterhub.github.io/helm-chart/index.yaml");
+    let text = fs::read_to_string(&index).unwrap();
+    let real = sha256_hex(
+        &fs::read(https.join("jupyterhub.github.io/helm-chart/jupyterhub-4.3.3.tgz")).unwrap(),
+    );
+    assert!(text.contains(&real));
+    writable(&index);
+    fs::write(&index, text.replace(&real, &"0".repeat(64))).unwrap();
+    let repos = charts::start(Some(&https));
+    let out = work.path().join("b.tar");
+    let r = export_through(&repos, &shared_infra(), "2i2c-uk", &out, &keys);
+    assert_eq!(r.code, 1, "{r:?}");
+    for want in [
+        "chart basehub",
+        "dependency jupyterhub 4.3.3",
+        "https://jupyterhub.github.io/helm-chart/",
+        &format!("sha256 is {real}, but index.yaml says {}", "0".repeat(64)),
+    ] {
+        assert!(r.stderr.contains(want), "{want:?} not in:\n{}", r.stderr);
+    }
+    assert!(!out.exists());
+
+    // basehub asks for a version no repository has.
+    let infra = work.path().join("infra");
+    copy_tree(&shared_infra(), &infra);
+    let chart = infra.join("helm-charts/basehub/Chart.yaml");
+    let text = fs::read_to_string(&chart).unwrap();
+    writable(&chart);
+    fs::write(&chart, text.replace("version: 4.3.3\n", "version: 9.9.9\n")).unwrap();
+    let good = charts::start(None);
+    let r = export_through(&good, &infra, "nasa-cryo", &out, &keys);
+    assert_eq!(r.code, 1, "{r:?}");
+    for want in [
+        "chart daskhub",
+        "chart basehub",
+        "dependency jupyterhub 9.9.9 from https://jupyterhub.github.io/helm-chart/",
+        "has no version of `jupyterhub` matching 9.9.9",
+        "4.3.3",
+    ] {
+        assert!(r.stderr.contains(want), "{want:?} not in:\n{}", r.stderr);
+    }
+    assert!(!out.exists());
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(data))
+}
+
+/// The fixture's files are read-only, and so are their copies.
+fn writable(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(p, fs::Permissions::from_mode(0o644)).unwrap();
+}
