@@ -113,8 +113,8 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
             chart_override: override_src.as_deref(),
             vars: &vars,
             files: &plain_files,
-            remove: &opts.profile.staff.remove,
-            remove_reason: &format!("{} staff settings", opts.profile.display_name),
+            staff: &opts.profile.staff,
+            provider: &opts.profile.display_name,
         })
         .with_context(|| format!("hub {}: building standalone values", hub.name))?;
         let values_path = MemberPath::join(["config", &hub.name, VALUES_FILE])?;
@@ -171,6 +171,11 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
         found.extend(findings::unlisted_images(&images, vm));
         found.extend(findings::staff(&built.removed, vm, &opts.profile));
         found.extend(findings::nfs(&built.values, &built.root, vm));
+        let (provider_params, provider_findings) =
+            findings::provider_settings(&built.values, &built.root, vm, &opts.profile);
+        found.extend(provider_findings);
+        let mut parameters = params::find(&built.values, &built.root, &domain);
+        parameters.extend(provider_params);
         hubs.push(HubReport {
             name: hub.name.clone(),
             domain: domain.clone(),
@@ -180,7 +185,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
             secrets: secrets_member,
             derived_by: built.derived_by,
             findings: found,
-            parameters: params::find(&built.values, &built.root, &domain),
+            parameters,
             removed: built.removed,
             validation,
             images,

@@ -59,6 +59,16 @@ fn hub<'a>(r: &'a Value, name: &str) -> &'a Value {
         .unwrap()
 }
 
+/// The disabled form of 2i2c's staff settings, as the profile gives it.
+fn staff_off() -> Value {
+    serde_json::json!({
+        "add_staff_user_ids_to_admin_users": false,
+        "add_staff_user_ids_of_type": "",
+        "staff_github_ids": [],
+        "staff_google_ids": []
+    })
+}
+
 fn subjects(findings: &Value, category: &str) -> Vec<String> {
     findings
         .as_array()
@@ -115,9 +125,10 @@ fn gcp_cluster_2i2c_uk_hubs_get_derived_values() {
             at(&v, "/jupyterhub/hub/image/name"),
             "quay.io/2i2c/pilot-hub"
         );
-        // Staff injection is gone; the rest of `custom` stays.
-        // Set to null, so that Helm also drops the chart's default there.
-        assert_eq!(v.pointer("/jupyterhub/custom/2i2c"), Some(&Value::Null));
+        // Staff injection is off, in the form basehub's schema accepts (a
+        // null failed it: `at '/jupyterhub/custom/2i2c': got null, want
+        // object`); the rest of `custom` stays.
+        assert_eq!(v.pointer("/jupyterhub/custom/2i2c"), Some(&staff_off()));
         assert!(v.pointer("/jupyterhub/custom/homepage").is_some());
         // A plain `0755` in basehub's values is octal to Helm, and stays so.
         let modes: Vec<&Value> = at(&v, "/jupyterhub/singleuser/extraFiles")
@@ -269,7 +280,45 @@ fn aws_daskhub_cluster_nasa_cryo_nests_under_basehub() {
     );
     assert_eq!(
         prod.pointer("/basehub/jupyterhub/custom/2i2c"),
-        Some(&Value::Null)
+        Some(&staff_off())
+    );
+    // The staff GitHub team is out of the snippet that added it to every
+    // hub, and out of every list the hub's own values put it in.
+    let snippet = at(
+        &prod,
+        "/basehub/jupyterhub/hub/extraConfig/09-2i2c-add-staff-gh-team",
+    )
+    .as_str()
+    .unwrap();
+    assert!(!snippet.contains("allowed_organizations"), "{snippet}");
+    let text = serde_json::to_string(&prod).unwrap();
+    assert!(
+        !text.contains("\"2i2c-org:hub-access-for-2i2c-staff\""),
+        "the staff team is still listed"
+    );
+    let r = report(&out);
+    let removed = hub(&r, "prod")["removed"].as_array().unwrap().clone();
+    assert!(
+        removed
+            .iter()
+            .any(|x| x["removed_item"] == "2i2c-org:hub-access-for-2i2c-staff"),
+        "{removed:?}"
+    );
+    // The home page repository the hub clones at start is a parameter.
+    let homepage = hub(&r, "prod")["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "homepage_repo")
+        .cloned()
+        .expect("no homepage_repo parameter");
+    assert_eq!(
+        homepage["value"],
+        "https://github.com/2i2c-org/default-hub-homepage"
+    );
+    assert_eq!(
+        homepage["key_paths"],
+        serde_json::json!(["basehub.jupyterhub.custom.homepage.gitRepoUrl"])
     );
     assert_eq!(
         at(&values(&out, "staging"), "/basehub/nfs/pv/serverIP"),

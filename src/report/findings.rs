@@ -339,3 +339,55 @@ pub fn monitoring(
     }
     out
 }
+
+/// Settings that name something of the provider's the hub fetches while it
+/// runs (its home page repository): each found becomes an installer
+/// parameter and an action.
+pub fn provider_settings(
+    values: &Values,
+    root: &KeyPath,
+    values_member: &str,
+    profile: &Profile,
+) -> (Vec<super::Parameter>, Vec<Finding>) {
+    let mut params = Vec::new();
+    let mut found = Vec::new();
+    for setting in &profile.provider_settings {
+        let Some(rel) = KeyPath::parse(&setting.key_path) else {
+            continue;
+        };
+        let mut at = root.clone();
+        for step in rel.steps() {
+            at = match step {
+                tree::Step::Key(k) => at.key(k),
+                tree::Step::Index(n) => at.index(*n),
+            };
+        }
+        let Some(value) = tree::get(values, &at).and_then(Values::as_str) else {
+            continue;
+        };
+        if !setting
+            .prefixes
+            .iter()
+            .any(|p| value.starts_with(p.as_str()))
+        {
+            continue;
+        }
+        params.push(super::Parameter {
+            name: setting.name.clone(),
+            description: setting.description.clone(),
+            value: value.to_owned(),
+            key_paths: vec![at.to_string()],
+        });
+        found.push(finding(
+            "provider-setting",
+            Severity::Action,
+            format!(
+                "{value} is {}'s: {}",
+                profile.display_name, setting.description
+            ),
+            Some(format!("{values_member}:{at}")),
+            setting.action.clone(),
+        ));
+    }
+    (params, found)
+}

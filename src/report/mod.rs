@@ -48,10 +48,17 @@ pub struct Parameter {
     pub key_paths: Vec<String>,
 }
 
+/// A provider setting the standalone values changed. Exactly one of:
+/// set to null (neither field), replaced by `replaced_with`, or
+/// `removed_item` taken out of the list at `key_path`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Removed {
     pub key_path: String,
     pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_with: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_item: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -26,6 +26,8 @@ pub struct Profile {
     #[serde(default)]
     pub staff: Staff,
     #[serde(default)]
+    pub provider_settings: Vec<ProviderSetting>,
+    #[serde(default)]
     pub monitoring: Monitoring,
     #[serde(default)]
     pub terraform_state: Explained,
@@ -36,10 +38,47 @@ pub struct Profile {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Staff {
+    /// Settings set to null (Helm then drops the chart's default too).
+    /// Prefer `disable`: a null can break the chart's schema.
     #[serde(default)]
     pub remove: Vec<String>,
+    /// Settings replaced by their disabled form, one the chart's schema
+    /// accepts.
+    #[serde(default)]
+    pub disable: Vec<Disable>,
+    /// GitHub teams (`org:team`) of the provider's staff: removed from every
+    /// list in a hub's values that names them.
+    #[serde(default)]
+    pub github_teams: Vec<String>,
     #[serde(default)]
     pub explain: String,
+}
+
+/// A setting and the value that turns it off.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disable {
+    /// Relative to basehub's values (r2r adds `basehub.` for daskhub).
+    pub key_path: String,
+    pub value: serde_json::Value,
+    #[serde(default)]
+    pub why: String,
+}
+
+/// A setting that names something of the provider's the hub fetches at
+/// run time: it becomes an installer parameter (asked per hub, with the
+/// current value offered) and an action in the report.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSetting {
+    /// The parameter's name; the installer asks the hub question of that name.
+    pub name: String,
+    /// Relative to basehub's values.
+    pub key_path: String,
+    /// Only values starting with one of these are the provider's.
+    pub prefixes: Vec<String>,
+    pub description: String,
+    pub action: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -107,5 +146,8 @@ mod tests {
         assert_eq!(p.dns_zone_of("staging.uk.2i2c.cloud"), Some("2i2c.cloud"));
         assert_eq!(p.dns_zone_of("hub.cryointhecloud.com"), None);
         assert!(p.registry_of("quay.io/2i2c/utoronto-image").is_some());
+        assert!(p.registry_of("ghcr.io/2i2c-org/nfs-ganesha:1").is_some());
+        assert!(!p.staff.disable.is_empty() && !p.staff.github_teams.is_empty());
+        assert_eq!(p.provider_settings[0].name, "homepage_repo");
     }
 }

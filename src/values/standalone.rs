@@ -13,6 +13,7 @@ use super::jsonnet;
 use super::merge;
 use super::tree::{self, KeyPath, Values};
 use crate::report::Removed;
+use crate::report::profile::Staff;
 use crate::source::charts;
 use crate::source::repo::{InfraRepo, read_text};
 
@@ -25,9 +26,10 @@ pub struct Inputs<'a> {
     pub vars: &'a DeployVars,
     /// Plaintext values files, in merge order: (name as shown, path).
     pub files: &'a [(String, PathBuf)],
-    /// Key paths (relative to the basehub root) to remove.
-    pub remove: &'a [String],
-    pub remove_reason: &'a str,
+    /// The provider's staff settings to turn off.
+    pub staff: &'a Staff,
+    /// Who the staff are, for the report (`2i2c`).
+    pub provider: &'a str,
 }
 
 pub struct Standalone {
@@ -78,27 +80,7 @@ pub fn build(i: &Inputs<'_>) -> Result<Standalone> {
     // Nulls stay: installed over the carried chart, they must still delete
     // the chart's defaults, as they did on the provider's side.
 
-    let mut removed = Vec::new();
-    for rel in i.remove {
-        let Some(rel_path) = KeyPath::parse(rel) else {
-            anyhow::bail!("provider profile: `{rel}` is not a key path");
-        };
-        let mut at = root.clone();
-        for step in rel_path.steps() {
-            at = match step {
-                tree::Step::Key(k) => at.key(k),
-                tree::Step::Index(n) => at.index(*n),
-            };
-        }
-        // Set to null, not deleted, so Helm drops the chart's default too.
-        let present = tree::get(&values, &at).is_some_and(|v| !v.is_null());
-        if present && tree::set(&mut values, &at, Values::Null) {
-            removed.push(Removed {
-                key_path: at.to_string(),
-                reason: i.remove_reason.to_owned(),
-            });
-        }
-    }
+    let removed = turn_off_staff(&mut values, &root, i.staff, i.provider)?;
     Ok(Standalone {
         values,
         root,
@@ -121,4 +103,102 @@ pub fn render(values: &Values, hub: &str, sources: &[String]) -> Result<String> 
     );
     out.push_str(&body);
     Ok(out)
+}
+
+/// Turns off the provider's staff settings: nulls, disabled forms, and
+/// staff teams taken out of lists. Each change is recorded for the report.
+fn turn_off_staff(
+    values: &mut Values,
+    root: &KeyPath,
+    staff: &Staff,
+    provider: &str,
+) -> Result<Vec<Removed>> {
+    let mut removed = Vec::new();
+    let under_root = |rel: &str| -> Result<KeyPath> {
+        let Some(rel_path) = KeyPath::parse(rel) else {
+            anyhow::bail!("provider profile: `{rel}` is not a key path");
+        };
+        let mut at = root.clone();
+        for step in rel_path.steps() {
+            at = match step {
+                tree::Step::Key(k) => at.key(k),
+                tree::Step::Index(n) => at.index(*n),
+            };
+        }
+        Ok(at)
+    };
+    let reason = format!("{provider} staff settings");
+    for rel in &staff.remove {
+        let at = under_root(rel)?;
+        // Set to null, not deleted, so Helm drops the chart's default too.
+        let present = tree::get(values, &at).is_some_and(|v| !v.is_null());
+        if present && tree::set(values, &at, Values::Null) {
+            removed.push(Removed {
+                key_path: at.to_string(),
+                reason: reason.clone(),
+                replaced_with: None,
+                removed_item: None,
+            });
+        }
+    }
+    for d in &staff.disable {
+        let at = under_root(&d.key_path)?;
+        let off: Values = serde_json::from_value(d.value.clone())
+            .with_context(|| format!("provider profile: the disabled form of {}", d.key_path))?;
+        let present = tree::get(values, &at).is_some_and(|v| !v.is_null() && *v != off);
+        if present && tree::set(values, &at, off) {
+            removed.push(Removed {
+                key_path: at.to_string(),
+                reason: if d.why.is_empty() {
+                    reason.clone()
+                } else {
+                    format!("{reason}: {}", d.why)
+                },
+                replaced_with: Some(d.value.clone()),
+                removed_item: None,
+            });
+        }
+    }
+    if !staff.github_teams.is_empty() {
+        let mut found = Vec::new();
+        drop_items(values, &KeyPath::root(), &staff.github_teams, &mut found);
+        for (at, item) in found {
+            removed.push(Removed {
+                key_path: at.to_string(),
+                reason: format!("{reason}: the staff GitHub team {item}"),
+                replaced_with: None,
+                removed_item: Some(item),
+            });
+        }
+    }
+    Ok(removed)
+}
+
+/// Takes every string equal to one of `items` out of the lists under `v`.
+fn drop_items(v: &mut Values, at: &KeyPath, items: &[String], found: &mut Vec<(KeyPath, String)>) {
+    match v {
+        Values::Sequence(list) => {
+            let before = list.len();
+            let mut gone = Vec::new();
+            list.retain(|x| match x.as_str() {
+                Some(s) if items.iter().any(|i| i == s) => {
+                    gone.push(s.to_owned());
+                    false
+                }
+                _ => true,
+            });
+            if list.len() != before {
+                found.extend(gone.into_iter().map(|g| (at.clone(), g)));
+            }
+            for (n, x) in list.iter_mut().enumerate() {
+                drop_items(x, &at.index(n), items, found);
+            }
+        }
+        Values::Mapping(m) => {
+            for (k, x) in m.iter_mut() {
+                drop_items(x, &at.key(&tree::key_text(k)), items, found);
+            }
+        }
+        _ => {}
+    }
 }
