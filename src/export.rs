@@ -96,7 +96,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
         }
 
         let vars = DeployVars {
-            cluster: cluster.name.clone(),
+            cluster: deploy_cluster_name(&raw_cluster, &cluster.provider, &cluster.name),
             hub: hub.name.clone(),
             domain: domain.clone(),
             provider: cluster.provider.clone(),
@@ -166,8 +166,8 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
             vm,
             &opts.profile,
         ));
-        found.extend(findings::images(&built.values, vm, &opts.profile));
-        let images = crate::images::discover::discover(&built.values);
+        let images = hub_images(plan, hub, &built.values)?;
+        found.extend(findings::images(&images, &built.values, vm, &opts.profile));
         found.extend(findings::unlisted_images(&images, vm));
         found.extend(findings::staff(&built.removed, vm, &opts.profile));
         found.extend(findings::nfs(&built.values, &built.root, vm));
@@ -291,6 +291,26 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
     })
 }
 
+/// Every image the hub runs: its values coalesced over the complete chart
+/// it installs (every enabled subchart's defaults), and the templates.
+fn hub_images(
+    plan: &ExportPlan,
+    hub: &crate::bundle::manifest::Hub,
+    values: &Values,
+) -> Result<crate::images::discover::Discovery> {
+    let Some(chart) = hub.chart_path.as_deref().and_then(|p| plan.chart_at(p)) else {
+        return Ok(crate::images::discover::discover(values));
+    };
+    let coalesced =
+        crate::values::coalesce::coalesce(&chart.loaded, values).with_context(|| {
+            format!(
+                "hub {}: coalescing its values over charts/{}",
+                hub.name, chart.folder
+            )
+        })?;
+    Ok(crate::images::discover::discover_chart(&coalesced, values))
+}
+
 /// A values-file list split into plaintext files, in order, and sealed
 /// ones; the sealed ones that opened are merged, in order.
 struct ValuesFiles {
@@ -389,13 +409,24 @@ fn seal(
     Ok(path.to_string())
 }
 
+/// The cluster name 2i2c's deployer passes to values.jsonnet: on AWS the
+/// EKS cluster's name (`aws.clusterName`), elsewhere cluster.yaml's `name`.
+fn deploy_cluster_name(cluster_yaml: &Values, provider: &str, name: &str) -> String {
+    let eks = KeyPath::keys(&["aws", "clusterName"]);
+    match tree::get(cluster_yaml, &eks).and_then(Values::as_str) {
+        Some(n) if provider == "aws" && !n.is_empty() => n.to_owned(),
+        _ => name.to_owned(),
+    }
+}
+
 /// GCP project or AWS account number, as the provider's deployer passes
-/// them to values.jsonnet.
+/// them to values.jsonnet; for other clouds it passes Python's `None`,
+/// printed as the text "None", and so does r2r.
 fn account_id(cluster_yaml: &Values, provider: &str) -> String {
     let path = match provider {
         "gcp" => "gcp.project",
         "aws" => "aws.account",
-        _ => return String::new(),
+        _ => return "None".into(),
     };
     KeyPath::parse(path)
         .and_then(|p| tree::get(cluster_yaml, &p).map(tree::key_text))

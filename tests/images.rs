@@ -601,6 +601,60 @@ fn inspect_lists_the_images_of_real_hubs_with_their_paths() {
         "{cryo}"
     );
     assert!(cryo.get("carried").is_none());
+    // Images only a subchart's defaults or a template name are listed too,
+    // each once, with every place (regression: discovery read only keys
+    // named `image` in the hub's own values).
+    let find = |canonical: &str| {
+        all.iter()
+            .find(|i| i["canonical"] == canonical)
+            .unwrap_or_else(|| panic!("{canonical} not listed: {ins:?}"))
+    };
+    let ganesha = find("ghcr.io/2i2c-org/nfs-ganesha:1.2.1-0.dev.git.1.h1c81b4b");
+    assert_eq!(ganesha["places"][0]["origin"], "chart_default");
+    assert_eq!(
+        ganesha["places"][0]["chart"],
+        "daskhub > basehub > jupyterhub-home-nfs"
+    );
+    assert_eq!(
+        ganesha["places"][0]["at"],
+        "basehub.jupyterhub-home-nfs.nfsServer.image"
+    );
+    let dirsize = find("quay.io/yuvipanda/prometheus-dirsize-exporter:v3.3");
+    assert_eq!(dirsize["places"][0]["origin"], "template");
+    assert_eq!(
+        dirsize["places"][0]["at"],
+        "templates/home-dirsize-reporter.yaml:38"
+    );
+    find("quay.io/jupyterhub/configurable-http-proxy:5.2.0");
+    find("quay.io/jupyterhub/repo2docker:2025.12.1.dev94-gd3893dba2");
+    let gateway = find("ghcr.io/dask/dask-gateway-server:2026.3.0");
+    assert_eq!(gateway["places"].as_array().unwrap().len(), 2, "{gateway}");
+    // Once per hub.
+    for h in hubs.as_array().unwrap() {
+        let mut names: Vec<&str> = h["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["canonical"].as_str().unwrap())
+            .collect();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "an image is listed twice for a hub");
+    }
+    // The report flags those in the provider's registries.
+    let report = common::r2r(&[
+        "inspect",
+        s(&bundle),
+        "--pubkey",
+        s(&k.public),
+        "--report",
+        "--json",
+    ]);
+    assert!(
+        report.stdout.contains("ghcr.io/2i2c-org/nfs-ganesha:1.2.1-0.dev.git.1.h1c81b4b is in 2i2c's registry ghcr.io/2i2c-org/"),
+        "{}",
+        report.stdout
+    );
     let unlisted: Vec<&serde_json::Value> = hubs
         .as_array()
         .unwrap()

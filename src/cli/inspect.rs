@@ -277,6 +277,8 @@ struct ImageRow {
     reference: String,
     canonical: String,
     values_path: String,
+    /// Every place the hub's chart tree names it.
+    places: Vec<crate::images::discover::Place>,
     /// The digest the bundle carries it by; absent when not carried.
     #[serde(skip_serializing_if = "Option::is_none")]
     carried: Option<String>,
@@ -321,6 +323,7 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
                     reference: i.reference.clone(),
                     canonical: i.canonical.clone(),
                     values_path: i.values_path.clone(),
+                    places: i.places.clone(),
                     carried: carried(&i.canonical),
                 })
                 .collect(),
@@ -340,6 +343,7 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
             reference: n.clone(),
             canonical: n.clone(),
             values_path: "(--image)".into(),
+            places: Vec::new(),
             carried: Some(registry_digest(d)),
         })
         .collect();
@@ -368,11 +372,13 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
                 Some(d) => format!("carried {}", s(d)),
                 None => "not carried".into(),
             };
-            println!(
-                "  {:<60} {state}\n      at {}",
-                s(&i.canonical),
-                s(&i.values_path)
-            );
+            println!("  {:<60} {state}", s(&i.canonical));
+            if i.places.is_empty() {
+                println!("      at {}", s(&i.values_path));
+            }
+            for p in &i.places {
+                println!("      {}", s(&place_text(p)));
+            }
         }
         for u in &h.unlisted {
             println!(
@@ -384,6 +390,18 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `values basehub.jupyterhub.hub.image`, `chart default (daskhub >
+/// basehub > jupyterhub) …`, `template (…) templates/x.yaml:38`.
+fn place_text(p: &crate::images::discover::Place) -> String {
+    use crate::images::discover::Origin;
+    match p.origin {
+        Origin::Values => format!("values {}", p.at),
+        Origin::ChartDefault => format!("chart default ({}) {}", p.chart, p.at),
+        Origin::Code => format!("code in values {}", p.at),
+        Origin::Template => format!("template ({}) {}", p.chart, p.at),
+    }
 }
 
 /// Reads report.json, checked against the manifest's digest.

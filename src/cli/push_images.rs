@@ -189,8 +189,20 @@ fn rewrite_values(
     mapping: &Mapping,
     dir: &std::path::Path,
 ) -> Result<Vec<String>> {
+    let report: Option<crate::report::Report> = if trusted.has("report.json") {
+        Some(
+            serde_json::from_slice(&trusted.read_small("report.json", 64 << 20)?)
+                .context("member report.json is not a portability report")?,
+        )
+    } else {
+        None
+    };
     let mut written = Vec::new();
     for hub in &trusted.manifest.source.hubs {
+        let found = report
+            .as_ref()
+            .and_then(|r| r.hubs.iter().find(|h| h.name == hub.name))
+            .map(|h| &h.images);
         let member = format!("config/{}/{VALUES_FILE}", hub.name);
         if !trusted.has(&member) {
             continue;
@@ -200,7 +212,7 @@ fn rewrite_values(
             String::from_utf8(bytes).with_context(|| format!("member {member} is not UTF-8"))?;
         let mut values = tree::parse_yaml(&text)
             .with_context(|| format!("member {member} is not valid YAML"))?;
-        let changed = mapping::rewrite(&mut values, mapping)?;
+        let changed = mapping::rewrite_hub(&mut values, mapping, found)?;
         let body = yaml_serde::to_string(&values)?;
         let header = format!(
             "# {member} from the bundle, with {} image references moved to {} and pinned by digest\n# by `r2r push-images`: {}\n",

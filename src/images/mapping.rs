@@ -72,9 +72,158 @@ pub fn rewrite(values: &mut Values, mapping: &Mapping) -> Result<Vec<String>> {
     Ok(changed)
 }
 
+/// Both rewrites for one hub: what its values name, then what only its
+/// chart's defaults name (from the hub's discovery in report.json, when the
+/// bundle has one).
+pub fn rewrite_hub(
+    values: &mut Values,
+    mapping: &Mapping,
+    found: Option<&discover::Discovery>,
+) -> Result<Vec<String>> {
+    let mut changed = rewrite(values, mapping)?;
+    if let Some(f) = found {
+        changed.extend(rewrite_defaults(values, mapping, f)?);
+    }
+    Ok(changed)
+}
+
+/// Points the images only a chart's defaults name (nfs-ganesha in
+/// jupyterhub-home-nfs, configurable-http-proxy in jupyterhub) at their
+/// pinned new references, by setting them in `values` in the shape the
+/// chart reads. `found` is the hub's discovery from report.json. Returns
+/// the paths set.
+pub fn rewrite_defaults(
+    values: &mut Values,
+    mapping: &Mapping,
+    found: &discover::Discovery,
+) -> Result<Vec<String>> {
+    use discover::{Origin, Shape};
+    let by = mapping.by_canonical();
+    let mut changed = Vec::new();
+    for image in &found.images {
+        let Some(m) = by.get(image.canonical.as_str()) else {
+            continue;
+        };
+        let to = ImageRef::parse(&m.to).map_err(|e| anyhow::anyhow!("{}: {e}", m.to))?;
+        let tag = format!("{}@{}", to.tag().unwrap_or("latest"), m.digest);
+        let repo = format!("{}/{}", to.registry(), to.repository());
+        for place in image
+            .places
+            .iter()
+            .filter(|p| p.origin == Origin::ChartDefault)
+        {
+            let at = KeyPath::parse(&place.at)
+                .with_context(|| format!("report.json: bad key path {:?}", place.at))?;
+            let mut map = tree::get(values, &at)
+                .and_then(|v| v.as_mapping().cloned())
+                .unwrap_or_default();
+            let mut put = |k: &str, v: &str| {
+                map.insert(Values::from(k), Values::from(v));
+            };
+            match place.shape {
+                Shape::Text | Shape::Literal => {}
+                Shape::NameTag => {
+                    put("name", &repo);
+                    put("tag", &tag);
+                }
+                Shape::RepositoryTag => {
+                    put("repository", &repo);
+                    put("tag", &tag);
+                }
+                Shape::RegistryRepositoryTag => {
+                    put("registry", to.registry());
+                    put("repository", to.repository());
+                    put("tag", &tag);
+                }
+            }
+            let new = match place.shape {
+                Shape::Literal => continue,
+                Shape::Text => Values::from(format!("{}@{}", m.to, m.digest)),
+                _ => {
+                    map.shift_remove("digest");
+                    Values::Mapping(map)
+                }
+            };
+            if tree::set(values, &at, new) {
+                changed.push(place.at.clone());
+            }
+        }
+    }
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chart_default_images_are_set_in_the_shape_the_chart_reads() {
+        use discover::{Discovery, ImageUse, Origin, Place, Shape};
+        let d = format!("sha256:{}", "b".repeat(64));
+        let place = |at: &str, shape| Place {
+            at: at.into(),
+            origin: Origin::ChartDefault,
+            shape,
+            chart: "basehub > x".into(),
+        };
+        let found = Discovery {
+            images: vec![
+                ImageUse {
+                    reference: "ghcr.io/2i2c-org/nfs-ganesha:1".into(),
+                    canonical: "ghcr.io/2i2c-org/nfs-ganesha:1".into(),
+                    values_path: "x.nfsServer.image".into(),
+                    places: vec![place("x.nfsServer.image", Shape::RepositoryTag)],
+                },
+                ImageUse {
+                    reference: "quay.io/jupyterhub/configurable-http-proxy:5".into(),
+                    canonical: "quay.io/jupyterhub/configurable-http-proxy:5".into(),
+                    values_path: "jupyterhub.proxy.chp.image".into(),
+                    places: vec![
+                        place("jupyterhub.proxy.chp.image", Shape::NameTag),
+                        Place {
+                            at: "templates/x.yaml:3".into(),
+                            origin: Origin::Template,
+                            shape: Shape::Literal,
+                            chart: "basehub".into(),
+                        },
+                    ],
+                },
+            ],
+            unlisted: vec![],
+        };
+        let moved = |from: &str, to: &str| Moved {
+            from: from.into(),
+            to: to.into(),
+            pinned: String::new(),
+            digest: d.clone(),
+        };
+        let mapping = Mapping {
+            registry: "r.example".into(),
+            images: vec![
+                moved(
+                    "ghcr.io/2i2c-org/nfs-ganesha:1",
+                    "r.example/c/2i2c-org/nfs-ganesha:1",
+                ),
+                moved(
+                    "quay.io/jupyterhub/configurable-http-proxy:5",
+                    "r.example/c/jupyterhub/configurable-http-proxy:5",
+                ),
+            ],
+        };
+        let mut v = tree::parse_yaml("jupyterhub: {proxy: {chp: {}}}\n").unwrap();
+        let changed = rewrite_hub(&mut v, &mapping, Some(&found)).unwrap();
+        assert_eq!(changed, ["x.nfsServer.image", "jupyterhub.proxy.chp.image"]);
+        let at = |p: &str| tree::get(&v, &KeyPath::parse(p).unwrap()).cloned();
+        assert_eq!(
+            at("x.nfsServer.image.repository"),
+            Some("r.example/c/2i2c-org/nfs-ganesha".into())
+        );
+        assert_eq!(at("x.nfsServer.image.tag"), Some(format!("1@{d}").into()));
+        assert_eq!(
+            at("jupyterhub.proxy.chp.image.name"),
+            Some("r.example/c/jupyterhub/configurable-http-proxy".into())
+        );
+    }
 
     #[test]
     fn rewrites_both_spellings_to_the_digest() {

@@ -143,21 +143,43 @@ pub fn oauth(
     ))
 }
 
-pub fn images(values: &Values, values_member: &str, profile: &Profile) -> Vec<Finding> {
+/// Images in the provider's registries (wherever the chart tree names
+/// them), and values that push built images under the provider's prefix.
+pub fn images(
+    found: &Discovery,
+    values: &Values,
+    values_member: &str,
+    profile: &Profile,
+) -> Vec<Finding> {
     let mut out = Vec::new();
+    for image in &found.images {
+        let Some(reg) = profile.registry_of(&image.canonical) else {
+            continue;
+        };
+        let place = image.places.first();
+        let location = match place {
+            Some(p) if p.origin == crate::images::discover::Origin::Template => {
+                format!("{} template {}", p.chart, p.at)
+            }
+            Some(p) => format!("{values_member}:{}", p.at),
+            None => format!("{values_member}:{}", image.values_path),
+        };
+        out.push(finding(
+            "image",
+            Severity::Action,
+            format!(
+                "image {} is in {}'s registry {reg}",
+                image.reference, profile.display_name
+            ),
+            Some(location),
+            "copy it to a registry you control (the bundle's images, once exported with --images, or skopeo copy) and let the installer point the values at it".into(),
+        ));
+    }
     tree::for_each_leaf(values, &mut |p, v| {
         let Some(s) = v.as_str() else { return };
-        if params::is_image_ref(p)
-            && let Some(reg) = profile.registry_of(s)
+        if let Some(prefix) = profile.building_prefix_of(s)
+            && !params::is_image_ref(p)
         {
-            out.push(finding(
-                "image",
-                Severity::Action,
-                format!("image {s} is in {}'s registry {reg}", profile.display_name),
-                Some(format!("{values_member}:{p}")),
-                "copy it to a registry you control (the bundle's images, once exported, or skopeo copy) and answer its image parameter".into(),
-            ));
-        } else if let Some(prefix) = profile.building_prefix_of(s) {
             out.push(finding(
                 "image-building",
                 Severity::Action,

@@ -118,22 +118,26 @@ pub fn export_cmd(repo: &Path, cluster: &str, key: &Path, out: &Path) -> Command
     let mut cmd = Command::new(R2R);
     cmd.args(["export", "--infra", s(repo), "--cluster", cluster])
         .args(["--sign-key", s(key), "--output", s(out)])
-        .args(chart_mirrors())
+        .args(chart_mirrors(repo))
         .env_remove("R2R_KEY_PASSWORD");
     cmd
 }
 
-/// Local copies of every chart repository the example and the shared 2i2c
-/// clusters name, so exports resolve chart dependencies offline: the
-/// example's stand-ins, and the shared fixture's real archives. (The
-/// tests in tests/charts.rs serve the latter over HTTP and OCI instead.)
-pub fn chart_mirrors() -> Vec<String> {
-    let shared = project().join("../shared/fixtures/chart-repos");
+/// A local copy of every chart repository `repo`'s charts name, so the
+/// export resolves chart dependencies offline: the example community (and
+/// its copies) carries its own stand-ins in chart-repos/; the shared 2i2c
+/// clusters use the shared fixture's real archives. (tests/charts.rs
+/// serves the latter over HTTP and OCI instead.)
+pub fn chart_mirrors(repo: &Path) -> Vec<String> {
+    let own = repo.join("chart-repos");
+    let dir = if own.is_dir() {
+        own
+    } else {
+        project().join("../shared/fixtures/chart-repos")
+    };
     vec![
         "--chart-repos-dir".into(),
-        s(&project().join("examples/community/chart-repos")).to_owned(),
-        "--chart-repos-dir".into(),
-        s(&shared.canonicalize().unwrap_or(shared.clone())).to_owned(),
+        s(&dir.canonicalize().unwrap_or(dir.clone())).to_owned(),
     ]
 }
 

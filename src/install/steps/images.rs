@@ -139,13 +139,21 @@ pub fn run(i: &mut Install) -> Result<Done> {
         &serde_json::to_vec_pretty(&map)?,
         0o644,
     )?;
+    let report: crate::report::Report =
+        serde_json::from_slice(&i.trusted.read_small("report.json", 64 << 20)?)
+            .context("member report.json is not a portability report")?;
     let mut pinned = 0;
     for h in &i.hubs {
+        let found = report
+            .hubs
+            .iter()
+            .find(|r| r.name == h.facts.name)
+            .map(|r| &r.images);
         let path = i.dir.join("config").join(&h.facts.name).join(VALUES_FILE);
         let text = crate::source::repo::read_text(&path, 16 << 20)?;
         let mut values = tree::parse_yaml(&text)
             .with_context(|| format!("{} is not valid YAML", path.display()))?;
-        let changed = mapping::rewrite(&mut values, &map)?;
+        let changed = mapping::rewrite_hub(&mut values, &map, found)?;
         pinned += changed.len();
         let header: String = text
             .lines()
