@@ -13,6 +13,8 @@ use crate::values::tree::{self, KeyPath, Values};
 pub struct SealedFile {
     pub member: String,
     pub keys: Vec<SealingKey>,
+    /// The key paths it holds; never a value.
+    pub key_paths: Vec<String>,
     /// `age` or `sops` when it was opened; `None` when carried sealed.
     pub opened_by: Option<&'static str>,
     pub why_sealed: String,
@@ -31,6 +33,7 @@ fn finding(
         subject,
         location,
         action,
+        key_paths: Vec::new(),
     }
 }
 
@@ -55,22 +58,26 @@ pub fn sealed_files(
         } else {
             String::new()
         };
-        match (f.opened_by, sealed_to) {
-            (Some(route), Some(to)) => out.push(finding(
+        let found = match (f.opened_by, sealed_to) {
+            (Some(route), Some(to)) => finding(
                 "kms",
                 Severity::Info,
                 format!("sealed with {owner}{keys}; opened with {route} and re-sealed for the community"),
                 Some(f.member.clone()),
                 format!("nothing: its values are in {to}, sealed to the community's age recipients"),
-            )),
-            _ => out.push(finding(
+            ),
+            _ => finding(
                 "kms",
                 Severity::Blocker,
                 format!("secrets sealed with {owner}{keys}, which the community cannot open ({})", f.why_sealed),
                 Some(f.member.clone()),
-                "re-export with the key's holder: `r2r export --decrypt-with sops --recipient age1…` where sops can reach the KMS key, or have the provider re-encrypt the file to your age key; otherwise recreate these secrets (OAuth client, tokens) yourself".into(),
-            )),
-        }
+                "re-export with the key's holder: `r2r export --decrypt-with sops --recipient age1…` where sops can reach the KMS key, or have the provider re-encrypt the file to your age key; otherwise make each secret it holds anew (OAuth clients, pull secrets, API keys, tokens) and put it at the same key path".into(),
+            ),
+        };
+        out.push(Finding {
+            key_paths: f.key_paths.clone(),
+            ..found
+        });
     }
     out
 }
