@@ -248,6 +248,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
         .filter_map(|m| Some((m.path.to_string(), read_text(&m.src, MAX_SCAN_BYTES).ok()?)))
         .collect();
     cluster_findings.extend(findings::cloud_ids(&raw_cluster, &tfvars));
+    cluster_findings.extend(findings::provider_pays(&raw_cluster, &opts.profile));
     cluster_findings.push(findings::terraform_state(
         terraform_backend(repo, &cluster.provider),
         &opts.profile,

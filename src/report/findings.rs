@@ -290,6 +290,42 @@ pub fn cloud_ids(cluster_yaml: &Values, tfvars: &[(String, String)]) -> Vec<Find
     out
 }
 
+/// cluster.yaml's `<cloud>.billing.paid_by_us: true`: the provider pays
+/// for the cloud account, so the account, and every disk and bucket in
+/// it, is the provider's. The homes and buckets are gone when it stops
+/// paying unless the community copied them out first. `false` says the
+/// community pays and owns the account: nothing to report.
+pub fn provider_pays(cluster_yaml: &Values, profile: &Profile) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (cloud, id_key, what) in [
+        ("gcp", "project", "GCP project"),
+        ("aws", "account", "AWS account"),
+        ("azure", "subscription_id", "Azure subscription"),
+    ] {
+        let block = KeyPath::root().key(cloud);
+        let flag = block.key("billing").key("paid_by_us");
+        if tree::get(cluster_yaml, &flag).and_then(Values::as_bool) != Some(true) {
+            continue;
+        }
+        let account = match tree::get(cluster_yaml, &block.key(id_key)).filter(|v| !v.is_mapping())
+        {
+            Some(id) => format!("{what} {}", tree::key_text(id)),
+            None => format!("the {what}"),
+        };
+        out.push(finding(
+            "billing",
+            Severity::Action,
+            format!(
+                "{} pays for {account}: the home directories, buckets and hub databases sit in the provider's cloud account",
+                profile.display_name
+            ),
+            Some(format!("config/cluster.yaml:{flag}")),
+            "copy them out while you still have access, before the provider stops paying (the account, and everything in it, goes with it): `r2r export … --homes URL --bucket NAME=URL --hub-db HUB=PATH`".into(),
+        ));
+    }
+    out
+}
+
 fn cloud_id(what: &str, id: &str, location: String) -> Finding {
     finding(
         "cloud-account",
