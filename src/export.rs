@@ -170,7 +170,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
         let images = crate::images::discover::discover(&built.values);
         found.extend(findings::unlisted_images(&images, vm));
         found.extend(findings::staff(&built.removed, vm, &opts.profile));
-        found.extend(findings::nfs(&built.values, &built.root, vm));
+        found.extend(findings::nfs(&built.values, &built.root, vm, &hub.name));
         hubs.push(HubReport {
             name: hub.name.clone(),
             domain: domain.clone(),

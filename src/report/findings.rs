@@ -216,17 +216,30 @@ pub fn staff(
         .collect()
 }
 
-pub fn nfs(values: &Values, root: &KeyPath, values_member: &str) -> Vec<Finding> {
+pub fn nfs(values: &Values, root: &KeyPath, values_member: &str, hub: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     let server = root.key("nfs").key("pv").key("serverIP");
     if let Some(ip) = tree::get(values, &server).and_then(Values::as_str) {
-        out.push(finding(
-            "nfs",
-            Severity::Action,
-            format!("home directories are served by the provider's NFS server {ip}"),
-            Some(format!("{values_member}:{server}")),
-            "run your own NFS server (or jupyterhub-home-nfs), answer the `nfs_server` parameter, and restore homes into it".into(),
-        ));
+        let location = Some(format!("{values_member}:{server}"));
+        match in_cluster_namespace(ip) {
+            // The hub's own NFS service (2i2c's values.jsonnet sets it on
+            // GCP): it is installed with the hub, wherever the hub goes.
+            Some(ns) if ns == hub => {}
+            Some(ns) => out.push(finding(
+                "nfs",
+                Severity::Warning,
+                format!("home directories are served by {ip}, the in-cluster NFS service of namespace {ns}, not this hub's own"),
+                location,
+                format!("install hub {ns} alongside this one, or answer the `nfs_server` parameter with this hub's own server and restore its homes there"),
+            )),
+            None => out.push(finding(
+                "nfs",
+                Severity::Action,
+                format!("home directories are served by the provider's NFS server {ip}"),
+                location,
+                "run your own NFS server (or jupyterhub-home-nfs), answer the `nfs_server` parameter, and restore homes into it".into(),
+            )),
+        }
     }
     let home_nfs = root.key("jupyterhub-home-nfs");
     for cloud in ["gke", "eks", "azureFile"] {
@@ -242,6 +255,17 @@ pub fn nfs(values: &Values, root: &KeyPath, values_member: &str) -> Vec<Finding>
         }
     }
     out
+}
+
+/// The namespace of a Kubernetes service name (`svc.ns.svc.cluster.local`,
+/// `svc.ns.svc`), or `None` for a host or IP outside the cluster.
+fn in_cluster_namespace(host: &str) -> Option<&str> {
+    let host = host.trim().trim_end_matches('.');
+    let name = host
+        .strip_suffix(".svc.cluster.local")
+        .or_else(|| host.strip_suffix(".svc"))?;
+    let (_, ns) = name.split_once('.')?;
+    (!ns.is_empty() && !ns.contains('.')).then_some(ns)
 }
 
 /// Cloud account, project and billing identifiers in cluster.yaml and the
@@ -381,4 +405,78 @@ pub fn monitoring(
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(yaml: &str) -> Values {
+        tree::parse_yaml(yaml).unwrap()
+    }
+
+    #[test]
+    fn in_cluster_service_names() {
+        for (host, ns) in [
+            (
+                "storage-quota-home-nfs.staging.svc.cluster.local",
+                Some("staging"),
+            ),
+            (
+                "storage-quota-home-nfs.staging.svc.cluster.local.",
+                Some("staging"),
+            ),
+            ("nfs.prod.svc", Some("prod")),
+            ("10.100.95.149", None),
+            ("fs-08b7410bc122c9d70.efs.us-west-2.amazonaws.com", None),
+            ("2i2cutorontohubstorage.file.core.windows.net", None),
+            ("svc.cluster.local", None),
+            ("a.b.c.svc.cluster.local", None),
+        ] {
+            assert_eq!(in_cluster_namespace(host), ns, "{host}");
+        }
+    }
+
+    // Regression: the hub's own in-cluster NFS service, which 2i2c's
+    // values.jsonnet sets on GCP, was reported as "the provider's NFS
+    // server" on every GCP hub.
+    #[test]
+    fn only_an_outside_nfs_server_is_the_providers() {
+        let own =
+            values("nfs:\n  pv:\n    serverIP: storage-quota-home-nfs.staging.svc.cluster.local\n");
+        assert!(
+            nfs(
+                &own,
+                &KeyPath::root(),
+                "config/staging/values.yaml",
+                "staging"
+            )
+            .is_empty()
+        );
+        let other = nfs(&own, &KeyPath::root(), "config/prod/values.yaml", "prod");
+        assert_eq!(other.len(), 1);
+        assert_eq!(other[0].severity, Severity::Warning);
+        assert!(
+            other[0].subject.contains("namespace staging"),
+            "{}",
+            other[0].subject
+        );
+        let outside = values(
+            "nfs:\n  pv:\n    serverIP: 10.100.95.149\njupyterhub-home-nfs:\n  eks:\n    volumeId: vol-0a1\n",
+        );
+        let found = nfs(
+            &outside,
+            &KeyPath::root(),
+            "config/prod/values.yaml",
+            "prod",
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|f| f.severity == Severity::Action));
+        assert!(
+            found[0]
+                .subject
+                .contains("provider's NFS server 10.100.95.149")
+        );
+        assert!(found[1].subject.contains("vol-0a1"));
+    }
 }
