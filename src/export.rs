@@ -170,7 +170,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
         found.extend(findings::images(&images, &built.values, vm, &opts.profile));
         found.extend(findings::unlisted_images(&images, vm));
         found.extend(findings::staff(&built.removed, vm, &opts.profile));
-        found.extend(findings::nfs(&built.values, &built.root, vm));
+        found.extend(findings::nfs(&built.values, &built.root, vm, &hub.name));
         let (provider_params, provider_findings) =
             findings::provider_settings(&built.values, &built.root, vm, &opts.profile);
         found.extend(provider_findings);
@@ -206,6 +206,11 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
             sealed_to.as_deref(),
         ));
     }
+    cluster_findings.extend(findings::sealed_files(
+        &chart_sealed_files(plan)?,
+        &opts.profile,
+        None,
+    ));
     let mut provider_hosts = Vec::new();
     for m in plan.members.iter().filter(|m| m.kind == Kind::Config) {
         if !m
@@ -248,6 +253,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
         .filter_map(|m| Some((m.path.to_string(), read_text(&m.src, MAX_SCAN_BYTES).ok()?)))
         .collect();
     cluster_findings.extend(findings::cloud_ids(&raw_cluster, &tfvars));
+    cluster_findings.extend(findings::provider_pays(&raw_cluster, &opts.profile));
     cluster_findings.push(findings::terraform_state(
         terraform_backend(repo, &cluster.provider),
         &opts.profile,
@@ -362,25 +368,59 @@ fn open_sealed(
             values,
             route,
             keys,
+            key_paths,
         } => (
             SealedFile {
                 member: m.path.to_string(),
                 keys,
+                key_paths,
                 opened_by: Some(route),
                 why_sealed: String::new(),
             },
             Some(values),
         ),
-        Opened::Sealed { keys, why } => (
+        Opened::Sealed {
+            keys,
+            key_paths,
+            why,
+        } => (
             SealedFile {
                 member: m.path.to_string(),
                 keys,
+                key_paths,
                 opened_by: None,
                 why_sealed: why,
             },
             None,
         ),
     })
+}
+
+/// The sops files a chart carries as its own (2i2c's support chart has
+/// `enc-support.secret.values.yaml` and `enc-cryptnono.secret.values.yaml`,
+/// which its deployer passes to every support install). They travel inside
+/// the chart as the provider sealed them; the report names their keys and
+/// what they hold.
+fn chart_sealed_files(plan: &ExportPlan) -> Result<Vec<SealedFile>> {
+    let mut out = Vec::new();
+    for m in plan.members.iter().filter(|m| m.kind == Kind::Chart) {
+        let name = m.path.as_str().rsplit('/').next().unwrap_or_default();
+        if !crate::secrets::sops::named_as_secret(name) {
+            continue;
+        }
+        let text = read_text(&m.src, crate::secrets::sops::MAX_SECRET_BYTES)
+            .with_context(|| format!("chart member {}", m.path))?;
+        out.push(SealedFile {
+            member: m.path.to_string(),
+            keys: crate::secrets::sops::sealing_keys(&text),
+            key_paths: crate::secrets::sops::key_paths(&text),
+            opened_by: None,
+            why_sealed:
+                "a chart's own secret file travels inside the chart as the provider sealed it"
+                    .into(),
+        });
+    }
+    Ok(out)
 }
 
 /// Seals a folder's opened secrets for the community as

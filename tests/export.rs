@@ -574,3 +574,123 @@ fn every_fixture_cluster_exports_without_flags_but_hhmi() {
         assert!(!r.stderr.contains("values.jsonnet"), "{}", r.stderr);
     }
 }
+
+/// The infra members of a directory bundle.
+fn infra_of(bundle: &Path) -> Vec<String> {
+    members(&manifest_of_dir(bundle))
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("infra/terraform/"))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+// Regression: terraform variables were found only at
+// `terraform/<provider>/projects/<cluster>.tfvars`; a file under another
+// provider's folder or another name that clearly belongs to the cluster was
+// left behind with a warning.
+#[test]
+fn terraform_variables_are_found_under_other_names_and_providers() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("infra");
+    copy_tree(&shared_infra(), &repo);
+    let tf = repo.join("terraform");
+    // Renamed, moved to another provider's folder, and named by content.
+    fs::rename(
+        tf.join("aws/projects/nasa-cryo.tfvars"),
+        tf.join("aws/projects/nasa-cryo_prod.tfvars"),
+    )
+    .unwrap();
+    fs::rename(
+        tf.join("gcp/projects/awi-ciroh.tfvars"),
+        tf.join("azure/projects/awi-ciroh.tfvars"),
+    )
+    .unwrap();
+    fs::rename(
+        tf.join("gcp/projects/ucec.tfvars"),
+        tf.join("gcp/projects/uc-earth.tfvars"),
+    )
+    .unwrap();
+    // Another cluster's files, whose names start like nasa-cryo's.
+    fs::write(
+        tf.join("aws/projects/nasa-cryo-old.tfvars"),
+        "cluster_name = \"nasa-cryo-old\"\nregion = \"us-west-2\"\n",
+    )
+    .unwrap();
+    fs::write(
+        tf.join("aws/projects/nasa-cryo-copy.tfvars"),
+        "cluster_name = \"nasa-veda\"\n",
+    )
+    .unwrap();
+    // A file named for hhmi that leads outside the repository.
+    let outside = work.path().join("outside.tfvars");
+    fs::write(&outside, "prefix = \"hhmi\"\n").unwrap();
+    std::os::unix::fs::symlink(&outside, tf.join("gcp/projects/hhmi-extra.tfvars")).unwrap();
+
+    let keys = keys();
+    for (cluster, expected) in [
+        (
+            "nasa-cryo",
+            &["infra/terraform/aws/projects/nasa-cryo_prod.tfvars"][..],
+        ),
+        (
+            "nasa-veda",
+            &[
+                "infra/terraform/aws/projects/nasa-cryo-copy.tfvars",
+                "infra/terraform/aws/projects/nasa-veda.tfvars",
+            ][..],
+        ),
+        (
+            "awi-ciroh",
+            &["infra/terraform/azure/projects/awi-ciroh.tfvars"][..],
+        ),
+        (
+            "ucec",
+            &["infra/terraform/gcp/projects/uc-earth.tfvars"][..],
+        ),
+        (
+            "utoronto",
+            &["infra/terraform/azure/projects/utoronto.tfvars"][..],
+        ),
+    ] {
+        let out = work.path().join(cluster);
+        let r = export(&repo, cluster, &keys, &out, &["--format", "dir"]);
+        assert!(
+            !r.stderr.contains("terraform variables"),
+            "{cluster}: {}",
+            r.stderr
+        );
+        assert_eq!(infra_of(&out), expected, "{cluster}");
+        for member in expected {
+            let source = repo.join(member.strip_prefix("infra/").unwrap());
+            assert_eq!(
+                fs::read(out.join(member)).unwrap(),
+                fs::read(source).unwrap(),
+                "{member}"
+            );
+        }
+    }
+    // The renamed file is read for the report like the conventional one.
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(work.path().join("ucec/report.json")).unwrap()).unwrap();
+    assert!(
+        report["cluster_findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["location"].as_str().is_some_and(
+                |l| l.starts_with("infra/terraform/gcp/projects/uc-earth.tfvars:line")
+            )),
+        "{}",
+        report["cluster_findings"]
+    );
+
+    // A file named for the cluster must stay inside the repository.
+    let out = work.path().join("hhmi");
+    let r = run(&mut export_cmd(&repo, "hhmi", &keys.key, &out));
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("hhmi-extra.tfvars") && r.stderr.contains("outside the repository"),
+        "{r:?}"
+    );
+    assert!(!out.exists());
+}

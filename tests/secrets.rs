@@ -131,6 +131,15 @@ fn age_sealed_sops_files_open_natively_and_reseal_for_stock_age() {
             |f| f["severity"] == "info" && f["subject"].as_str().unwrap().contains(&provider_r)
         )
     );
+    // Opened files name what they hold too, by key path.
+    assert_eq!(
+        kms[0]["key_paths"],
+        serde_json::json!([
+            "jupyterhub.hub.config.GitHubOAuthenticator.client_id",
+            "jupyterhub.hub.config.GitHubOAuthenticator.client_secret",
+            "jupyterhub.proxy.secretToken"
+        ])
+    );
     // The bundle still verifies, and no plaintext secret is anywhere in it.
     assert_eq!(verify(&out, &keys.public).code, 0);
     for entry in walk(&out) {
@@ -247,6 +256,106 @@ fn unopened_secrets_stay_sealed_and_block_with_the_key_named() {
         assert!(blocker["subject"].as_str().unwrap().contains("GCP KMS"));
     }
     assert!(r["summary"]["blockers"].as_u64().unwrap() >= 3);
+}
+
+// Regression: the report named each sealed file and its key but not what
+// it holds, so a community that cannot open it did not know which OAuth
+// secrets, pull secrets and API keys to make anew; the support chart's own
+// sealed files were not in the report at all.
+#[test]
+fn the_report_names_the_key_paths_each_sealed_file_holds_never_a_value() {
+    let keys = keys();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("uk.r2r.tar");
+    export(&shared_infra(), "2i2c-uk", &keys, &out, &["--quiet"]);
+    let report = r2r(&[
+        "inspect",
+        s(&out),
+        "--pubkey",
+        s(&keys.public),
+        "--report",
+        "--json",
+    ]);
+    assert_eq!(report.code, 0, "{report:?}");
+    let r = report.json();
+    let kms_at = |findings: &serde_json::Value, member: &str| -> Vec<String> {
+        let f = findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["category"] == "kms" && f["location"] == member)
+            .unwrap_or_else(|| panic!("no kms finding for {member}: {findings}"));
+        f["key_paths"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{member}: no key_paths: {f}"))
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let hub = |name: &str| {
+        r["hubs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .unwrap()["findings"]
+            .clone()
+    };
+    assert_eq!(
+        kms_at(
+            &hub("staging"),
+            "secrets/staging/enc-staging.secret.values.yaml"
+        ),
+        [
+            "jupyterhub.hub.config.CILogonOAuthenticator.client_id",
+            "jupyterhub.hub.config.CILogonOAuthenticator.client_secret"
+        ]
+    );
+    let lis = kms_at(&hub("lis"), "secrets/lis/enc-lis.secret.values.yaml");
+    assert!(
+        lis.contains(&"jupyterhub.hub.config.GitHubOAuthenticator.client_secret".to_owned()),
+        "{lis:?}"
+    );
+    // The support values, and the support chart's own sealed files.
+    let cluster = &r["cluster_findings"];
+    let support = kms_at(cluster, "secrets/_support/enc-support.secret.values.yaml");
+    assert!(
+        support.contains(&"prometheusAuthSecret.password".to_owned()),
+        "{support:?}"
+    );
+    let chart = kms_at(cluster, "charts/support/enc-support.secret.values.yaml");
+    assert!(
+        chart.contains(&"grafana.adminPassword".to_owned())
+            && chart.contains(
+                &"prometheus.alertmanager.config.receivers[*].pagerduty_configs[*].routing_key"
+                    .to_owned()
+            ),
+        "{chart:?}"
+    );
+    // Thousands of sealed list entries are one thing to make anew.
+    let cryptnono = kms_at(cluster, "charts/support/enc-cryptnono.secret.values.yaml");
+    assert!(cryptnono.len() < 10, "{cryptnono:?}");
+    // Names only: nothing sealed, nothing opened.
+    assert!(
+        !report.stdout.contains("ENC["),
+        "a sealed value is in the report"
+    );
+
+    let md = r2r(&["inspect", s(&out), "--pubkey", s(&keys.public), "--report"]);
+    assert_eq!(md.code, 0, "{md:?}");
+    assert!(
+        md.stdout.contains(
+            "  - holds: `jupyterhub.hub.config.CILogonOAuthenticator.client_id`, `jupyterhub.hub.config.CILogonOAuthenticator.client_secret`\n"
+        ),
+        "{}",
+        md.stdout
+    );
+    assert!(
+        md.stdout.contains("`grafana.adminPassword`"),
+        "{}",
+        md.stdout
+    );
+    assert!(!md.stdout.contains("ENC["));
 }
 
 #[test]

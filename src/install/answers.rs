@@ -3,6 +3,10 @@
 //! blueprint is resolved in order: a given answer, else the derived
 //! default, else a prompt, else it is missing. Every missing key is
 //! reported at once.
+//!
+//! A derived default is a guess made for the user, so it is never an
+//! error: one that is built from an answer still empty, or that fails the
+//! question's check, is dropped, and the question is left to be answered.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -211,6 +215,8 @@ pub struct Recorded {
     pub optional: bool,
     /// Whether the answer came from a derived default.
     pub derived: bool,
+    /// Why the blueprint's default was not offered, when it was dropped.
+    pub not_derived: Option<String>,
 }
 
 impl Resolver<'_> {
@@ -311,9 +317,13 @@ impl Resolver<'_> {
             Some(h) => Some(self.renderer.text(h, &ctx)?),
             None => None,
         };
-        let default = match &q.default {
-            Some(t) => Some(self.renderer.text(t, &ctx)?).filter(|d| !d.is_empty()),
-            None => None,
+        let (default, not_derived) = match &q.default {
+            Some(t) => match self.derive(t, q.kind, &ctx)? {
+                Derived::Value(d) => (Some(d), None),
+                Derived::None => (None, None),
+                Derived::Dropped(why) => (None, Some(why)),
+            },
+            None => (None, None),
         };
         self.record.push(Recorded {
             key: key.to_owned(),
@@ -322,11 +332,19 @@ impl Resolver<'_> {
             kind: q.kind,
             optional: q.optional,
             derived: default.is_some(),
+            not_derived,
         });
         if let Some(v) = answers.get(key).cloned() {
-            let v = normalise(q.kind, &v, self.facts).with_context(|| format!("answer {key}"))?;
-            answers.set(key, v);
-            return Ok(());
+            if !blank(q.kind, &v) {
+                let v =
+                    normalise(q.kind, &v, self.facts).with_context(|| format!("answer {key}"))?;
+                answers.set(key, v);
+                return Ok(());
+            }
+            if q.optional {
+                answers.set(key, json!(""));
+                return Ok(());
+            }
         }
         let ask_it = default.is_none() || (q.confirm && !self.accept_defaults);
         if ask_it {
@@ -365,6 +383,89 @@ impl Resolver<'_> {
         }
         Ok(())
     }
+
+    /// A question's derived default, rendered from `ctx`. Dropped when it
+    /// needs an answer that is still empty (rendered without the empty
+    /// answers, it fails or comes out different: `-r2r-tfstate` from an
+    /// empty project) or when it fails the question's own check; a guess
+    /// the user never made must not stop the install.
+    fn derive(&mut self, template: &str, kind: AnswerKind, ctx: &Json) -> Result<Derived> {
+        let full = self.renderer.text(template, ctx)?;
+        if full.is_empty() {
+            return Ok(Derived::None);
+        }
+        let sparse = without_empty(ctx);
+        match self.renderer.text(template, &sparse) {
+            Ok(same) if same == full => {}
+            _ => {
+                return Ok(Derived::Dropped(
+                    "it is built from an answer still empty; fill that in, and the template printed again derives it".into(),
+                ));
+            }
+        }
+        if let Err(e) = normalise(kind, &json!(full), self.facts) {
+            return Ok(Derived::Dropped(format!("{e:#}")));
+        }
+        Ok(Derived::Value(full))
+    }
+}
+
+enum Derived {
+    Value(String),
+    /// The blueprint derives nothing here.
+    None,
+    /// The blueprint's default would be wrong; the reason says why.
+    Dropped(String),
+}
+
+/// The template context with every empty string and null taken out, so
+/// that a default reading one of them fails to render instead of building
+/// a name from nothing. Facts are kept whole: an empty fact is a fact.
+fn without_empty(ctx: &Json) -> Json {
+    fn prune(v: &Json) -> Option<Json> {
+        match v {
+            Json::Null => None,
+            Json::String(s) if s.is_empty() => None,
+            Json::Object(m) => Some(Json::Object(
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), prune(v)?)))
+                    .collect(),
+            )),
+            other => Some(other.clone()),
+        }
+    }
+    let mut out = ctx.clone();
+    if let Json::Object(m) = &mut out {
+        for k in ["answers", "answer"] {
+            match m.get(k).and_then(prune) {
+                Some(v) => {
+                    m.insert(k.to_owned(), v);
+                }
+                None => {
+                    m.remove(k);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// An empty answer is no answer: the answers template writes what it
+/// cannot derive as `""`, and a file handed back with some of those still
+/// empty must take their derived defaults or list them as missing, not
+/// fail on the first (an optional one stays empty). List kinds are
+/// exempt: an empty list of globs or buckets means "none".
+fn blank(kind: AnswerKind, v: &Json) -> bool {
+    let empty = match v {
+        Json::Null => true,
+        Json::String(s) => s.trim().is_empty(),
+        _ => false,
+    };
+    empty
+        && !matches!(
+            kind,
+            AnswerKind::Globs | AnswerKind::Hubs | AnswerKind::Buckets
+        )
 }
 
 /// The error behind a list of missing answers, for callers that print it
@@ -513,5 +614,200 @@ pub fn secret_value(text: &str) -> Result<String> {
             std::env::var(name).map_err(|_| anyhow!("the environment variable {name} is not set"))
         }
         None => Ok(text.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::blueprint;
+    use crate::install::facts::SourceFacts;
+    use crate::install::prompt::NoAsk;
+
+    fn facts(cloud: &str, community_pays: bool, id: &str) -> Facts {
+        let hub = HubFacts {
+            name: "staging".into(),
+            domain: "staging.example.org".into(),
+            domain_owned: false,
+            chart: "basehub".into(),
+            chart_path: "charts/basehub".into(),
+            chart_folders: vec!["charts/basehub".into()],
+            values_root: String::new(),
+            oauth: "github".into(),
+            oauth_class: "GitHubOAuthenticator".into(),
+            secrets: Some("secrets/staging/secret-values.yaml.age".into()),
+            homes: true,
+            home_bytes: 1,
+            hub_db: false,
+            source_disk_gb: None,
+        };
+        Facts {
+            cluster: "c".into(),
+            provider: "2i2c".into(),
+            bundle_id: "c-20250101000000".into(),
+            pubkey: "key".into(),
+            hub_names: vec![hub.name.clone()],
+            hubs: vec![hub],
+            bucket_names: vec!["scratch".into()],
+            bucket_bytes: Default::default(),
+            has_secrets: true,
+            images: 1,
+            image_bytes: 1,
+            homes: true,
+            source: SourceFacts {
+                cloud: cloud.into(),
+                project: id.into(),
+                account: id.into(),
+                subscription: id.into(),
+                community_pays,
+                ..SourceFacts::default()
+            },
+        }
+    }
+
+    /// As --print-answers-template resolves: nothing asked, nothing given,
+    /// a placeholder for what is missing.
+    fn template(target: &str, facts: &Facts) -> (Result<Answers>, Vec<Recorded>) {
+        let bp = blueprint::load(target).unwrap();
+        let common = blueprint::common().unwrap();
+        let mut r = Resolver {
+            blueprint: &bp,
+            common: &common,
+            facts,
+            renderer: Renderer::new(target).unwrap(),
+            accept_defaults: true,
+            placeholder: Some(String::new()),
+            record: Vec::new(),
+        };
+        let out = r.resolve(&Answers::default(), &mut NoAsk);
+        (out, r.record)
+    }
+
+    // Regression: `--print-answers-template --target gcp` (and aws) failed
+    // on every real cluster with "the derived default for state_bucket:
+    // \"-r2r-tfstate\" is not a valid name here", because the project (or
+    // account) it is built from cannot be derived and was left empty.
+    #[test]
+    fn a_default_built_from_an_empty_answer_is_dropped_not_an_error() {
+        let f = facts("aws", false, "");
+        for (target, keys) in [
+            ("gcp", &["gcp.project", "state_bucket", "registry"][..]),
+            ("aws", &["aws.account_id", "state_bucket", "registry"][..]),
+        ] {
+            let (answers, record) = template(target, &f);
+            let answers = answers.unwrap_or_else(|e| panic!("{target}: {e:#}"));
+            for key in keys {
+                let r = record.iter().find(|r| r.key == *key).unwrap();
+                assert!(!r.derived, "{target}: {key} was derived");
+                assert_eq!(answers.str(key), None, "{target}: {key}");
+            }
+            let bucket = record.iter().find(|r| r.key == "state_bucket").unwrap();
+            assert!(bucket.not_derived.is_some(), "{target}");
+        }
+    }
+
+    /// Every target, from every kind of source: the template resolves,
+    /// and every value it derives passes its question's check.
+    #[test]
+    fn every_derived_default_passes_its_check() {
+        let sources = [
+            facts("gcp", true, "community-project"),
+            facts("gcp", false, "provider-project"),
+            facts("aws", true, "123456789012"),
+            facts("azure", true, "00000000-0000-0000-0000-000000000000"),
+            facts("kubeconfig", false, ""),
+            facts("gcp", true, ""),
+        ];
+        for target in blueprint::targets() {
+            for f in &sources {
+                let (answers, record) = template(target, f);
+                let answers =
+                    answers.unwrap_or_else(|e| panic!("{target} from {}: {e:#}", f.source.cloud));
+                for r in record.iter().filter(|r| r.derived) {
+                    let v = answers.get(&r.key).unwrap();
+                    normalise(r.kind, v, f).unwrap_or_else(|e| {
+                        panic!("{target} from {}: {} = {v}: {e:#}", f.source.cloud, r.key)
+                    });
+                }
+            }
+        }
+    }
+
+    /// A default that renders to something its check refuses is dropped
+    /// with the check's reason.
+    #[test]
+    fn an_invalid_default_is_dropped_with_its_reason() {
+        let f = facts("gcp", true, "p");
+        let bp = blueprint::load("local").unwrap();
+        let common = blueprint::common().unwrap();
+        let mut r = Resolver {
+            blueprint: &bp,
+            common: &common,
+            facts: &f,
+            renderer: Renderer::new("local").unwrap(),
+            accept_defaults: true,
+            placeholder: None,
+            record: Vec::new(),
+        };
+        let ctx = json!({"answers": {"x": "a b"}, "facts": {}});
+        let got = r.derive("{{ answers.x }}", AnswerKind::Name, &ctx).unwrap();
+        assert!(
+            matches!(&got, Derived::Dropped(why) if why.contains("not a valid name")),
+            "{}",
+            match got {
+                Derived::Value(v) => v,
+                Derived::None => "none".into(),
+                Derived::Dropped(w) => w,
+            }
+        );
+        let got = r
+            .derive(
+                "{{ answers.x }}-suffix",
+                AnswerKind::Name,
+                &json!({"answers": {"x": ""}}),
+            )
+            .unwrap();
+        assert!(matches!(got, Derived::Dropped(_)));
+        let got = r
+            .derive(
+                "{% if answers.x %}{{ answers.x }}{% else %}fallback{% endif %}",
+                AnswerKind::Name,
+                &json!({"answers": {"x": ""}}),
+            )
+            .unwrap();
+        assert!(matches!(got, Derived::Value(ref v) if v == "fallback"));
+    }
+
+    // Regression: an answers template handed back with an optional
+    // question left empty (`kubeconfig.context: ""`) failed with
+    // "\"\" is not a valid name here"; a required one left empty failed on
+    // the first instead of listing all.
+    #[test]
+    fn empty_answers_are_unanswered() {
+        let f = facts("gcp", false, "");
+        let bp = blueprint::load("kubeconfig").unwrap();
+        let common = blueprint::common().unwrap();
+        let mut r = Resolver {
+            blueprint: &bp,
+            common: &common,
+            facts: &f,
+            renderer: Renderer::new("kubeconfig").unwrap(),
+            accept_defaults: true,
+            placeholder: None,
+            record: Vec::new(),
+        };
+        let mut given = Answers::default();
+        for k in ["kubeconfig.context", "restore_image", "hubs.staging.domain"] {
+            given.set(k, json!(""));
+        }
+        given.set("kubeconfig.bundle_claim", Json::Null);
+        let err = r.resolve(&given, &mut NoAsk).unwrap_err();
+        let missing = &err.downcast_ref::<MissingAnswers>().unwrap().0;
+        let keys: Vec<&str> = missing.iter().map(|m| m.key.as_str()).collect();
+        for k in ["restore_image", "age_identity", "hubs.staging.domain"] {
+            assert!(keys.contains(&k), "{k} not listed: {keys:?}");
+        }
+        assert!(!keys.contains(&"kubeconfig.context"), "{keys:?}");
+        assert!(!keys.contains(&"kubeconfig.bundle_claim"), "{keys:?}");
     }
 }

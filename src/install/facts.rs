@@ -228,11 +228,23 @@ fn source_files(trusted: &Trusted, cloud: &str) -> Result<(Json, Json)> {
             .unwrap_or(Json::Null),
         Err(_) => Json::Null,
     };
-    let member = format!(
-        "infra/terraform/{cloud}/projects/{}.tfvars",
-        trusted.manifest.source.cluster
-    );
-    let tfvars = if trusted.has(&member) {
+    // The export carries only this cluster's variables, under whatever
+    // name the repository gave them: `<cluster>.tfvars` first, then any
+    // other under the cloud's own folder (another cloud's variables would
+    // not fit this cloud's sizes).
+    let folder = format!("infra/terraform/{cloud}/projects/");
+    let exact = format!("{folder}{}.tfvars", trusted.manifest.source.cluster);
+    let mut others: Vec<&str> = trusted
+        .members_under(&folder)
+        .filter(|m| m.ends_with(".tfvars") && *m != exact)
+        .collect();
+    others.sort_unstable();
+    let member = if trusted.has(&exact) {
+        Some(exact.clone())
+    } else {
+        others.first().map(|m| (*m).to_owned())
+    };
+    let tfvars = if let Some(member) = member {
         let bytes = trusted.read_small(&member, 4 << 20)?;
         let text =
             String::from_utf8(bytes).with_context(|| format!("member {member} is not UTF-8"))?;

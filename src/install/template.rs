@@ -9,13 +9,31 @@ use super::answers::{Answers, Recorded};
 use super::blueprint::AnswerKind;
 
 pub fn write(target: &str, record: &[Recorded], answers: &Answers) -> String {
+    let value = |r: &Recorded| {
+        if r.kind == AnswerKind::Secret {
+            Json::String(String::new())
+        } else {
+            answers.get(&r.key).cloned().unwrap_or(Json::Null)
+        }
+    };
+    let required: Vec<&str> = record
+        .iter()
+        .filter(|r| !r.optional && is_empty(&value(r)))
+        .map(|r| r.key.as_str())
+        .collect();
     let mut out = format!(
         "# Answers for `r2r install --target {target} --answers FILE`.\n\
          # Filled-in values were derived from the bundle; check them. Empty ones are\n\
-         # required unless marked optional. A secret may be written as env:NAME.\n\
-         target: {}\n",
-        yaml_scalar(&Json::String(target.into()))
+         # required unless marked optional. A secret may be written as env:NAME.\n"
     );
+    if !required.is_empty() {
+        let _ = writeln!(
+            out,
+            "# Required, to fill in: {}",
+            one_line(&required.join(", "))
+        );
+    }
+    let _ = writeln!(out, "target: {}", yaml_scalar(&Json::String(target.into())));
     let mut open: Vec<String> = Vec::new();
     for r in record {
         let parts: Vec<&str> = r.key.split('.').collect();
@@ -35,17 +53,26 @@ pub fn write(target: &str, record: &[Recorded], answers: &Answers) -> String {
         if let Some(h) = &r.help {
             let _ = writeln!(out, "{indent}# {}", one_line(h));
         }
+        let value = value(r);
         if r.optional {
             let _ = writeln!(out, "{indent}# (optional)");
+        } else if is_empty(&value) {
+            let _ = writeln!(out, "{indent}# (required)");
         }
-        let value = if r.kind == AnswerKind::Secret {
-            Json::String(String::new())
-        } else {
-            answers.get(&r.key).cloned().unwrap_or(Json::Null)
-        };
+        if let Some(why) = &r.not_derived {
+            let _ = writeln!(out, "{indent}# (no default: {})", one_line(why));
+        }
         let _ = writeln!(out, "{indent}{leaf}: {}", yaml_scalar(&value));
     }
     out
+}
+
+fn is_empty(v: &Json) -> bool {
+    match v {
+        Json::Null => true,
+        Json::String(s) => s.is_empty(),
+        _ => false,
+    }
 }
 
 fn one_line(s: &str) -> String {

@@ -13,6 +13,8 @@ use crate::values::tree::{self, KeyPath, Values};
 pub struct SealedFile {
     pub member: String,
     pub keys: Vec<SealingKey>,
+    /// The key paths it holds; never a value.
+    pub key_paths: Vec<String>,
     /// `age` or `sops` when it was opened; `None` when carried sealed.
     pub opened_by: Option<&'static str>,
     pub why_sealed: String,
@@ -31,6 +33,7 @@ fn finding(
         subject,
         location,
         action,
+        key_paths: Vec::new(),
     }
 }
 
@@ -55,22 +58,26 @@ pub fn sealed_files(
         } else {
             String::new()
         };
-        match (f.opened_by, sealed_to) {
-            (Some(route), Some(to)) => out.push(finding(
+        let found = match (f.opened_by, sealed_to) {
+            (Some(route), Some(to)) => finding(
                 "kms",
                 Severity::Info,
                 format!("sealed with {owner}{keys}; opened with {route} and re-sealed for the community"),
                 Some(f.member.clone()),
                 format!("nothing: its values are in {to}, sealed to the community's age recipients"),
-            )),
-            _ => out.push(finding(
+            ),
+            _ => finding(
                 "kms",
                 Severity::Blocker,
                 format!("secrets sealed with {owner}{keys}, which the community cannot open ({})", f.why_sealed),
                 Some(f.member.clone()),
-                "re-export with the key's holder: `r2r export --decrypt-with sops --recipient age1…` where sops can reach the KMS key, or have the provider re-encrypt the file to your age key; otherwise recreate these secrets (OAuth client, tokens) yourself".into(),
-            )),
-        }
+                "re-export with the key's holder: `r2r export --decrypt-with sops --recipient age1…` where sops can reach the KMS key, or have the provider re-encrypt the file to your age key; otherwise make each secret it holds anew (OAuth clients, pull secrets, API keys, tokens) and put it at the same key path".into(),
+            ),
+        };
+        out.push(Finding {
+            key_paths: f.key_paths.clone(),
+            ..found
+        });
     }
     out
 }
@@ -231,17 +238,30 @@ pub fn staff(
         .collect()
 }
 
-pub fn nfs(values: &Values, root: &KeyPath, values_member: &str) -> Vec<Finding> {
+pub fn nfs(values: &Values, root: &KeyPath, values_member: &str, hub: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     let server = root.key("nfs").key("pv").key("serverIP");
     if let Some(ip) = tree::get(values, &server).and_then(Values::as_str) {
-        out.push(finding(
-            "nfs",
-            Severity::Action,
-            format!("home directories are served by the provider's NFS server {ip}"),
-            Some(format!("{values_member}:{server}")),
-            "run your own NFS server (or jupyterhub-home-nfs), answer the `nfs_server` parameter, and restore homes into it".into(),
-        ));
+        let location = Some(format!("{values_member}:{server}"));
+        match in_cluster_namespace(ip) {
+            // The hub's own NFS service (2i2c's values.jsonnet sets it on
+            // GCP): it is installed with the hub, wherever the hub goes.
+            Some(ns) if ns == hub => {}
+            Some(ns) => out.push(finding(
+                "nfs",
+                Severity::Warning,
+                format!("home directories are served by {ip}, the in-cluster NFS service of namespace {ns}, not this hub's own"),
+                location,
+                format!("install hub {ns} alongside this one, or answer the `nfs_server` parameter with this hub's own server and restore its homes there"),
+            )),
+            None => out.push(finding(
+                "nfs",
+                Severity::Action,
+                format!("home directories are served by the provider's NFS server {ip}"),
+                location,
+                "run your own NFS server (or jupyterhub-home-nfs), answer the `nfs_server` parameter, and restore homes into it".into(),
+            )),
+        }
     }
     let home_nfs = root.key("jupyterhub-home-nfs");
     for cloud in ["gke", "eks", "azureFile"] {
@@ -257,6 +277,17 @@ pub fn nfs(values: &Values, root: &KeyPath, values_member: &str) -> Vec<Finding>
         }
     }
     out
+}
+
+/// The namespace of a Kubernetes service name (`svc.ns.svc.cluster.local`,
+/// `svc.ns.svc`), or `None` for a host or IP outside the cluster.
+fn in_cluster_namespace(host: &str) -> Option<&str> {
+    let host = host.trim().trim_end_matches('.');
+    let name = host
+        .strip_suffix(".svc.cluster.local")
+        .or_else(|| host.strip_suffix(".svc"))?;
+    let (_, ns) = name.split_once('.')?;
+    (!ns.is_empty() && !ns.contains('.')).then_some(ns)
 }
 
 /// Cloud account, project and billing identifiers in cluster.yaml and the
@@ -301,6 +332,42 @@ pub fn cloud_ids(cluster_yaml: &Values, tfvars: &[(String, String)]) -> Vec<Find
                 out.push(cloud_id(what, v, format!("{member}:line {}", n + 1)));
             }
         }
+    }
+    out
+}
+
+/// cluster.yaml's `<cloud>.billing.paid_by_us: true`: the provider pays
+/// for the cloud account, so the account, and every disk and bucket in
+/// it, is the provider's. The homes and buckets are gone when it stops
+/// paying unless the community copied them out first. `false` says the
+/// community pays and owns the account: nothing to report.
+pub fn provider_pays(cluster_yaml: &Values, profile: &Profile) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (cloud, id_key, what) in [
+        ("gcp", "project", "GCP project"),
+        ("aws", "account", "AWS account"),
+        ("azure", "subscription_id", "Azure subscription"),
+    ] {
+        let block = KeyPath::root().key(cloud);
+        let flag = block.key("billing").key("paid_by_us");
+        if tree::get(cluster_yaml, &flag).and_then(Values::as_bool) != Some(true) {
+            continue;
+        }
+        let account = match tree::get(cluster_yaml, &block.key(id_key)).filter(|v| !v.is_mapping())
+        {
+            Some(id) => format!("{what} {}", tree::key_text(id)),
+            None => format!("the {what}"),
+        };
+        out.push(finding(
+            "billing",
+            Severity::Action,
+            format!(
+                "{} pays for {account}: the home directories, buckets and hub databases sit in the provider's cloud account",
+                profile.display_name
+            ),
+            Some(format!("config/cluster.yaml:{flag}")),
+            "copy them out while you still have access, before the provider stops paying (the account, and everything in it, goes with it): `r2r export … --homes URL --bucket NAME=URL --hub-db HUB=PATH`".into(),
+        ));
     }
     out
 }
@@ -412,4 +479,78 @@ pub fn provider_settings(
         ));
     }
     (params, found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(yaml: &str) -> Values {
+        tree::parse_yaml(yaml).unwrap()
+    }
+
+    #[test]
+    fn in_cluster_service_names() {
+        for (host, ns) in [
+            (
+                "storage-quota-home-nfs.staging.svc.cluster.local",
+                Some("staging"),
+            ),
+            (
+                "storage-quota-home-nfs.staging.svc.cluster.local.",
+                Some("staging"),
+            ),
+            ("nfs.prod.svc", Some("prod")),
+            ("10.100.95.149", None),
+            ("fs-08b7410bc122c9d70.efs.us-west-2.amazonaws.com", None),
+            ("2i2cutorontohubstorage.file.core.windows.net", None),
+            ("svc.cluster.local", None),
+            ("a.b.c.svc.cluster.local", None),
+        ] {
+            assert_eq!(in_cluster_namespace(host), ns, "{host}");
+        }
+    }
+
+    // Regression: the hub's own in-cluster NFS service, which 2i2c's
+    // values.jsonnet sets on GCP, was reported as "the provider's NFS
+    // server" on every GCP hub.
+    #[test]
+    fn only_an_outside_nfs_server_is_the_providers() {
+        let own =
+            values("nfs:\n  pv:\n    serverIP: storage-quota-home-nfs.staging.svc.cluster.local\n");
+        assert!(
+            nfs(
+                &own,
+                &KeyPath::root(),
+                "config/staging/values.yaml",
+                "staging"
+            )
+            .is_empty()
+        );
+        let other = nfs(&own, &KeyPath::root(), "config/prod/values.yaml", "prod");
+        assert_eq!(other.len(), 1);
+        assert_eq!(other[0].severity, Severity::Warning);
+        assert!(
+            other[0].subject.contains("namespace staging"),
+            "{}",
+            other[0].subject
+        );
+        let outside = values(
+            "nfs:\n  pv:\n    serverIP: 10.100.95.149\njupyterhub-home-nfs:\n  eks:\n    volumeId: vol-0a1\n",
+        );
+        let found = nfs(
+            &outside,
+            &KeyPath::root(),
+            "config/prod/values.yaml",
+            "prod",
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|f| f.severity == Severity::Action));
+        assert!(
+            found[0]
+                .subject
+                .contains("provider's NFS server 10.100.95.149")
+        );
+        assert!(found[1].subject.contains("vol-0a1"));
+    }
 }

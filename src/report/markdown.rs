@@ -113,6 +113,17 @@ fn findings(s: &mut String, list: &[Finding]) {
             let _ = write!(s, " (`{l}`)");
         }
         let _ = writeln!(s, "\n  - do: {}", f.action);
+        if !f.key_paths.is_empty() {
+            let _ = writeln!(
+                s,
+                "  - holds: {}",
+                f.key_paths
+                    .iter()
+                    .map(|k| format!("`{}`", cell(k)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     s.push('\n');
 }

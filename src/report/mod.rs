@@ -35,6 +35,10 @@ pub struct Finding {
     pub location: Option<String>,
     /// What the community must do.
     pub action: String,
+    /// For a sealed file (`kms`): the key paths it holds, so the community
+    /// knows which secrets to make anew. Names only, never a value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_paths: Vec<String>,
 }
 
 /// A setting the installer asks for. Each listed key path in the hub's

@@ -24,9 +24,12 @@ pub enum Opened {
         /// `age` or `sops`.
         route: &'static str,
         keys: Vec<SealingKey>,
+        key_paths: Vec<String>,
     },
     Sealed {
         keys: Vec<SealingKey>,
+        /// What the file holds, by key path (sops leaves names readable).
+        key_paths: Vec<String>,
         why: String,
     },
 }
@@ -35,12 +38,14 @@ impl Openers {
     pub fn open(&self, path: &Path, shown: &str) -> Result<Opened> {
         let text = crate::source::repo::read_text(path, sops::MAX_SECRET_BYTES)?;
         let keys = sops::sealing_keys(&text);
+        let key_paths = sops::key_paths(&text);
         let why = match sops_age::open(&text, &self.age) {
             Ok(values) => {
                 return Ok(Opened::Plain {
                     values,
                     route: "age",
                     keys,
+                    key_paths,
                 });
             }
             // The provider's own sops is the reference: when it is allowed,
@@ -57,8 +62,13 @@ impl Openers {
                 values,
                 route: "sops",
                 keys,
+                key_paths,
             });
         }
-        Ok(Opened::Sealed { keys, why })
+        Ok(Opened::Sealed {
+            keys,
+            key_paths,
+            why,
+        })
     }
 }

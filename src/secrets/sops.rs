@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::values::tree::{Map, Values};
+use crate::values::tree::{KeyPath, Map, Step, Values};
 
 /// Secret files a values file list can name are small; a larger file is not
 /// inspected and so cannot be proven sealed.
@@ -101,6 +101,82 @@ pub fn sealing_keys(text: &str) -> Vec<SealingKey> {
     out
 }
 
+/// The key paths a sealed file holds, sorted: sops encrypts values only,
+/// so the names (`jupyterhub.hub.config.GitHubOAuthenticator.client_secret`)
+/// say which secrets a community must make anew when it cannot open the
+/// file. Never a value. The `sops` metadata is left out; so are a
+/// dotenv file's `sops_*` lines and an INI file's `[sops]` section.
+pub fn key_paths(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    match crate::values::tree::parse_yaml(text) {
+        Ok(Values::Mapping(mut top)) if top.contains_key("sops") => {
+            top.remove("sops");
+            crate::values::tree::for_each_leaf(&Values::Mapping(top), &mut |p, _| {
+                // A file of metadata alone has no leaf but the root.
+                if !p.steps().is_empty() {
+                    out.push(every_entry(p));
+                }
+            });
+        }
+        // dotenv (`KEY=ENC[…]`) or INI (`[section]` then `key = ENC[…]`),
+        // recognised by their sops metadata; any other text is not read,
+        // so a value can never be mistaken for a name.
+        _ if text.lines().any(|l| {
+            let l = l.trim();
+            l.starts_with("sops_mac=") || l == "[sops]"
+        }) =>
+        {
+            let mut section: Option<String> = None;
+            for line in text.lines().map(str::trim) {
+                if line.is_empty() || line.starts_with(['#', ';']) {
+                    continue;
+                }
+                if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                    section = Some(name.trim().to_owned());
+                    continue;
+                }
+                let Some((k, _)) = line.split_once('=') else {
+                    continue;
+                };
+                let k = k.trim();
+                if k.is_empty() || k.contains("ENC[") {
+                    continue;
+                }
+                match &section {
+                    Some(s) if s == "sops" => {}
+                    Some(s) => out.push(KeyPath::root().key(s).key(k).to_string()),
+                    None if k.starts_with("sops_") => {}
+                    None => out.push(KeyPath::root().key(k).to_string()),
+                }
+            }
+        }
+        _ => {}
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A key path with each list position written `[*]`: what a secret is
+/// called, not how many there are. 2i2c's cryptnono file holds a list of
+/// thousands of sealed strings, which is one thing to make anew.
+fn every_entry(p: &KeyPath) -> String {
+    let mut out = String::new();
+    for step in p.steps() {
+        match step {
+            Step::Index(_) => out.push_str("[*]"),
+            Step::Key(k) => {
+                let one = KeyPath::root().key(k).to_string();
+                if !out.is_empty() && !one.starts_with('[') {
+                    out.push('.');
+                }
+                out.push_str(&one);
+            }
+        }
+    }
+    out
+}
+
 /// Where each key type keeps its identifier.
 const ID_FIELDS: &[(&str, &str)] = &[
     ("gcp_kms", "resource_id"),
@@ -154,6 +230,38 @@ mod tests {
         assert!(!is_sealed_text("sops: {}\n"));
         assert!(named_as_secret("enc-prod.secret.values.yaml"));
         assert!(!named_as_secret("prod.values.yaml"));
+    }
+
+    #[test]
+    fn lists_key_paths_never_values() {
+        let yaml = "jupyterhub:\n  hub:\n    config:\n      GitHubOAuthenticator:\n        client_id: ENC[AES256_GCM,data:aWQ=,type:str]\n        client_secret: ENC[AES256_GCM,data:c2VjcmV0,type:str]\n  imagePullSecret:\n    password: ENC[x]\nlist:\n- token: ENC[y]\n- token: ENC[w]\nwords:\n- ENC[a]\n- ENC[b]\nsops:\n  gcp_kms:\n  - resource_id: projects/p/k\n  mac: ENC[z]\n";
+        assert_eq!(
+            key_paths(yaml),
+            [
+                "jupyterhub.hub.config.GitHubOAuthenticator.client_id",
+                "jupyterhub.hub.config.GitHubOAuthenticator.client_secret",
+                "jupyterhub.imagePullSecret.password",
+                "list[*].token",
+                "words[*]",
+            ]
+        );
+        let json = "{\"a\": {\"b.c\": \"ENC[x]\"}, \"sops\": {\"mac\": \"ENC[y]\"}}";
+        assert_eq!(key_paths(json), ["a[\"b.c\"]"]);
+        let env = "# comment\nAPI_KEY=ENC[x]\nsops_mac=ENC[y]\nsops_kms__list_0__map_arn=arn\n";
+        assert_eq!(key_paths(env), ["API_KEY"]);
+        assert!(key_paths("sops:\n  mac: ENC[y]\n").is_empty());
+        // Neither YAML nor a sops dotenv or INI file: nothing is read.
+        assert!(key_paths("a: [ENC[x], b\nclient_secret=hunter2\n").is_empty());
+        let ini = "[db]\npassword = ENC[x]\n[sops]\nmac = ENC[y]\n";
+        assert_eq!(key_paths(ini), ["db.password"]);
+        for paths in [
+            key_paths(yaml),
+            key_paths(json),
+            key_paths(env),
+            key_paths(ini),
+        ] {
+            assert!(paths.iter().all(|p| !p.contains("ENC[")), "{paths:?}");
+        }
     }
 
     #[test]

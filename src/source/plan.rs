@@ -297,29 +297,42 @@ impl Builder<'_> {
     }
 
     /// The cluster's terraform variables and eksctl config, where they exist.
+    /// 2i2c keeps variables in `terraform/<provider>/projects/<cluster>.tfvars`,
+    /// but a repository may file them under another provider's folder (a
+    /// kubeconfig cluster's cloud is not in cluster.yaml) or another name;
+    /// every `terraform/*/projects/*.tfvars` is weighed by [`tfvars_owner`],
+    /// and only the cluster's own are carried.
     fn add_infra(&mut self, cluster: &ClusterConfig) -> Result<()> {
-        let providers: &[&str] = match cluster.provider.as_str() {
-            // A kubeconfig cluster's cloud is not in cluster.yaml; its
-            // tfvars may sit under any provider.
-            "kubeconfig" => &["gcp", "aws", "azure"],
-            p => &[p][..],
-        };
+        let known = self.repo.clusters()?;
         let mut found = false;
-        for p in providers {
-            let rel = format!("terraform/{p}/projects/{}.tfvars", cluster.name);
-            let path = self.repo.root().join(&rel);
-            if path.symlink_metadata().is_ok() {
-                let src = self
-                    .repo
-                    .existing_file(&path, "the terraform projects folder")?;
+        for (provider, projects) in self.projects_folders()? {
+            for (file, path) in tfvars_in(&projects)? {
+                let stem = file.strip_suffix(".tfvars").unwrap_or(&file);
+                if stem != cluster.name && known.iter().any(|k| k == stem) {
+                    // Another cluster's by the convention; not even read.
+                    continue;
+                }
+                let ours_by_name = by_name(stem, &known) == Some(cluster.name.as_str());
+                let what = "the terraform projects folder";
+                let src = match self.repo.existing_file(&path, what) {
+                    Ok(src) => src,
+                    // A file named for this cluster must be inside the
+                    // repository; any other is simply not read.
+                    Err(e) if ours_by_name => return Err(e),
+                    Err(_) => continue,
+                };
+                let claims = tfvars_claims(&src);
+                if tfvars_owner(stem, &claims, &known).as_deref() != Some(cluster.name.as_str()) {
+                    continue;
+                }
+                let rel = format!("terraform/{provider}/projects/{file}");
                 self.add(&["infra", &rel], Kind::Infra, src)?;
                 found = true;
             }
         }
         if !found {
             self.warnings.push(format!(
-                "no terraform/{}/projects/{}.tfvars; the bundle carries no terraform variables",
-                providers.join("|"),
+                "no terraform variables for cluster {0} under terraform/*/projects/ (looked for {0}.tfvars, {0}-*.tfvars and files setting cluster_name or prefix to \"{0}\"); the bundle carries none",
                 cluster.name
             ));
         }
@@ -330,5 +343,149 @@ impl Builder<'_> {
             self.add(&["infra", &rel], Kind::Infra, src)?;
         }
         Ok(())
+    }
+
+    /// `terraform/<provider>/projects/` folders, by provider name, sorted.
+    fn projects_folders(&self) -> Result<Vec<(String, PathBuf)>> {
+        let terraform = self.repo.root().join("terraform");
+        let Ok(entries) = std::fs::read_dir(&terraform) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let e = e.with_context(|| format!("cannot read {}", terraform.display()))?;
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            let projects = e.path().join("projects");
+            if projects.is_dir() {
+                out.push((name, projects));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// The `*.tfvars` files of a projects folder, by file name, sorted.
+fn tfvars_in(projects: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(projects)
+        .with_context(|| format!("cannot read {}", projects.display()))?
+    {
+        let e = e.with_context(|| format!("cannot read {}", projects.display()))?;
+        if let Ok(name) = e.file_name().into_string()
+            && name.ends_with(".tfvars")
+            && name.len() > ".tfvars".len()
+        {
+            out.push((name, e.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Variables that name the cluster a tfvars file is for: 2i2c's AWS files
+/// set `cluster_name`, its GCP files `prefix`.
+const NAMING_VARIABLES: [&str; 3] = ["cluster_name", "prefix", "cluster"];
+
+/// The string values of the naming variables a tfvars file sets; none
+/// when it cannot be read as HCL.
+fn tfvars_claims(src: &Path) -> Vec<String> {
+    let Ok(text) = super::repo::read_text(src, 4 << 20) else {
+        return Vec::new();
+    };
+    let Ok(hcl::Value::Object(top)) = hcl::from_str::<hcl::Value>(&text) else {
+        return Vec::new();
+    };
+    NAMING_VARIABLES
+        .iter()
+        .filter_map(|k| top.get(*k)?.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The known cluster a tfvars stem is named for: itself, or the longest
+/// cluster name it starts with followed by `-`, `_` or `.`
+/// (`nasa-cryo-prod` is nasa-cryo's, even beside a cluster `nasa`).
+fn by_name<'a>(stem: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .filter(|k| {
+            stem == k.as_str()
+                || stem
+                    .strip_prefix(k.as_str())
+                    .is_some_and(|rest| rest.starts_with(['-', '_', '.']))
+        })
+        .max_by_key(|k| k.len())
+        .map(String::as_str)
+}
+
+/// Which cluster a tfvars file belongs to, from its stem and the values of
+/// its naming variables (`claims`), or `None` when it is no known
+/// cluster's or its claims disagree. In order:
+/// 1. a stem that is a cluster's name: that cluster's (the convention);
+/// 2. a naming variable set to exactly one known cluster: that one's;
+/// 3. a stem that starts with a cluster's name: that cluster's, unless a
+///    naming variable names another cluster: a known one, the stem itself
+///    (`nasa-cryo-old.tfvars` with `cluster_name = "nasa-cryo-old"` is a
+///    cluster of its own, gone from config/), or a sibling name.
+pub fn tfvars_owner(stem: &str, claims: &[String], known: &[String]) -> Option<String> {
+    if known.iter().any(|k| k == stem) {
+        return Some(stem.to_owned());
+    }
+    let mut named: Vec<&String> = claims.iter().filter(|c| known.contains(c)).collect();
+    named.sort();
+    named.dedup();
+    match named.as_slice() {
+        [one] => return Some((*one).clone()),
+        [] => {}
+        _ => return None,
+    }
+    let owner = by_name(stem, known)?;
+    let other = claims.iter().any(|c| {
+        c != owner
+            && (c == stem
+                || c.strip_prefix(owner)
+                    .is_some_and(|rest| rest.starts_with(['-', '_', '.'])))
+    });
+    (!other).then(|| owner.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(stem: &str, claims: &[&str]) -> Option<String> {
+        let known: Vec<String> = ["nasa", "nasa-cryo", "nasa-veda", "2i2c-uk", "hhmi"]
+            .map(String::from)
+            .to_vec();
+        let claims: Vec<String> = claims.iter().map(|c| (*c).to_owned()).collect();
+        tfvars_owner(stem, &claims, &known)
+    }
+
+    #[test]
+    fn a_tfvars_file_belongs_to_one_cluster_at_most() {
+        let some = |s: &str| Some(s.to_owned());
+        // The convention, whatever the file says.
+        assert_eq!(owner("2i2c-uk", &["two-eye-two-see-uk"]), some("2i2c-uk"));
+        assert_eq!(owner("nasa-veda", &["nasa-cryo"]), some("nasa-veda"));
+        // Other names that clearly belong.
+        assert_eq!(owner("nasa-cryo-prod", &["nasa-cryo"]), some("nasa-cryo"));
+        assert_eq!(owner("nasa-cryo_prod", &[]), some("nasa-cryo"));
+        assert_eq!(owner("nasa-cryo.prod", &[]), some("nasa-cryo"));
+        assert_eq!(
+            owner("2i2c-uk-prod", &["two-eye-two-see-uk"]),
+            some("2i2c-uk")
+        );
+        assert_eq!(owner("earth", &["hhmi"]), some("hhmi"));
+        assert_eq!(owner("nasa-x", &[]), some("nasa"));
+        // Never another cluster's.
+        assert_eq!(owner("nasa-cryo-old", &["nasa-cryo-old"]), None);
+        assert_eq!(owner("nasa-cryo-x", &["nasa-cryo-staging"]), None);
+        assert_eq!(owner("2i2c-uk-copy", &["hhmi"]), some("hhmi"));
+        assert_eq!(owner("both", &["hhmi", "2i2c-uk"]), None);
+        assert_eq!(owner("hhmix", &[]), None);
+        assert_eq!(owner("uk", &["two-eye-two-see-uk"]), None);
+        assert_eq!(owner("template", &[]), None);
     }
 }
