@@ -425,11 +425,36 @@ fn local_install_of_each_real_cluster() {
             "{cluster}: {}",
             tpl.stdout
         );
+        // The home page repository the hubs clone at start is the
+        // provider's: asked per hub, the current one offered.
+        assert!(
+            tpl.stdout
+                .contains("homepage_repo: \"https://github.com/2i2c-org/default-hub-homepage\""),
+            "{cluster}: {}",
+            tpl.stdout
+        );
         let dir = t.path().join("replica");
         let mut n = 0;
+        let mut forks = 0;
         let filled: String = tpl
             .stdout
             .replace("oauth_client_id: \"\"", "oauth_client_id: \"keep\"")
+            .lines()
+            .map(|l| {
+                // The first hub moves to the community's fork; the second
+                // keeps the provider's.
+                if l.trim_start().starts_with("homepage_repo:") && forks == 0 {
+                    forks += 1;
+                    l.replace(
+                        "https://github.com/2i2c-org/default-hub-homepage",
+                        "https://github.com/community/hub-homepage",
+                    )
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
             .replace(
                 &format!("dir: \"{cluster}-local\""),
                 &format!("dir: {:?}", s(&dir)),
@@ -454,6 +479,15 @@ fn local_install_of_each_real_cluster() {
         assert!(cmp.json()["homes"].as_u64().unwrap() > 0);
         let values = body(&dir.join("config").join(hubs[0]).join("values.yaml"));
         assert!(values.contains("one.community.example"), "{cluster}");
+        assert!(
+            values.contains("\"gitRepoUrl\": \"https://github.com/community/hub-homepage\""),
+            "{cluster}: the fork is not in the values"
+        );
+        let second = body(&dir.join("config").join(hubs[1]).join("values.yaml"));
+        assert!(
+            second.contains("\"gitRepoUrl\": \"https://github.com/2i2c-org/default-hub-homepage\""),
+            "{cluster}: the kept repository changed"
+        );
         let old = if owned {
             "staging.hub.cryointhecloud.com"
         } else {

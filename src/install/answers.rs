@@ -530,6 +530,17 @@ pub fn normalise(kind: AnswerKind, v: &Json, facts: &Facts) -> Result<Json> {
             names::domain(&text)?;
             return Ok(json!(text.to_ascii_lowercase()));
         }
+        AnswerKind::GitUrl => {
+            names::printable(&text)?;
+            let ok = (text.starts_with("https://") || text.starts_with("git@"))
+                && text.len() <= 2048
+                && !text
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '`' | '$'));
+            if !ok {
+                bail!("a git repository URL is expected (https://… or git@host:owner/repo)");
+            }
+        }
         AnswerKind::Path => {
             names::printable(&text)?;
             if text.is_empty() {
@@ -640,6 +651,7 @@ mod tests {
             home_bytes: 1,
             hub_db: false,
             source_disk_gb: None,
+            settings: Default::default(),
         };
         Facts {
             cluster: "c".into(),

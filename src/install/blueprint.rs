@@ -80,6 +80,8 @@ pub enum AnswerKind {
     ObjectUrl,
     /// An OAuth client id, or `keep`.
     OauthClient,
+    /// A git repository URL (https://… or git@host:…).
+    GitUrl,
     /// A comma-separated list of globs.
     Globs,
     /// A comma-separated subset of the bundle's hubs.

@@ -61,6 +61,11 @@ pub struct HubFacts {
     pub hub_db: bool,
     /// The source's home disk size for this hub, in GB, when known.
     pub source_disk_gb: Option<u64>,
+    /// Settings that name something of the provider's the hub fetches
+    /// while it runs (report.json parameters from the profile's
+    /// `provider_settings`, like `homepage_repo`): name → current value.
+    /// The installer asks the hub question of the same name.
+    pub settings: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -136,6 +141,7 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
             home_bytes,
             hub_db: trusted.has(&format!("hub-db/{}/jupyterhub.sqlite", h.name)),
             source_disk_gb: disk_gb(&tfvars, &h.name),
+            settings: provider_settings(h),
         });
     }
     let bucket_names = restore::buckets_in(trusted);
@@ -382,4 +388,29 @@ fn chart_folder(path: &str) -> Result<()> {
         names::label(h)?;
     }
     Ok(())
+}
+
+/// The report's parameters that a provider setting made (not the domain,
+/// the NFS server or an image), checked: a name is a question key.
+fn provider_settings(h: &crate::report::HubReport) -> BTreeMap<String, String> {
+    let provider: Vec<&str> = h
+        .findings
+        .iter()
+        .filter(|f| f.category == "provider-setting")
+        .filter_map(|f| f.location.as_deref())
+        .collect();
+    h.parameters
+        .iter()
+        .filter(|p| {
+            p.key_paths
+                .iter()
+                .any(|k| provider.iter().any(|l| l.ends_with(&format!(":{k}"))))
+        })
+        .filter(|p| {
+            !p.name.is_empty()
+                && p.name.len() <= 63
+                && p.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        })
+        .map(|p| (p.name.clone(), p.value.clone()))
+        .collect()
 }

@@ -17,6 +17,7 @@ pub mod steps;
 pub mod template;
 pub mod tools;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -47,6 +48,9 @@ pub struct HubPlan {
     #[serde(flatten)]
     pub facts: HubFacts,
     pub new_domain: String,
+    /// Provider settings answered anew (`homepage_repo` → the community's
+    /// fork); only those whose answer differs from the bundle's.
+    pub new_settings: BTreeMap<String, String>,
     /// Globs of the homes to restore; empty for none.
     pub users: Vec<String>,
     pub disk_gb: u64,
@@ -113,6 +117,14 @@ impl<'a> Install<'a> {
                 HubPlan {
                     facts: h.clone(),
                     new_domain: answers.str(&key("domain")).unwrap_or(&h.domain).to_owned(),
+                    new_settings: h
+                        .settings
+                        .iter()
+                        .filter_map(|(name, old)| {
+                            let new = answers.str(&key(name))?;
+                            (new != old).then(|| (name.clone(), new.to_owned()))
+                        })
+                        .collect(),
                     users: if h.homes {
                         answers.list(&key("users"))
                     } else {

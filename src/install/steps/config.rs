@@ -39,7 +39,8 @@ pub fn run(i: &mut Install) -> Result<Done> {
     for h in &i.hubs {
         let name = &h.facts.name;
         let mut values = read_values(i, name)?;
-        let replaced = replace_domain(&mut values, &report, h)?;
+        let replaced =
+            replace_domain(&mut values, &report, h)? + replace_settings(&mut values, &report, h)?;
         let text = format!(
             "# Hub {name}'s standalone values from bundle {}, installed by `r2r install`.\n# {replaced} settings moved from {} to {}.\n{}",
             i.facts.bundle_id,
@@ -121,6 +122,28 @@ fn replace_domain(values: &mut Values, report: &Report, h: &HubPlan) -> Result<u
             let new = old.replace(&p.value, &h.new_domain);
             if tree::set(values, &path, Values::String(new)) {
                 n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Puts each answered provider setting (the community's fork of the home
+/// page repository) at every key path its report parameter lists.
+fn replace_settings(values: &mut Values, report: &Report, h: &HubPlan) -> Result<usize> {
+    let Some(hub) = report.hubs.iter().find(|r| r.name == h.facts.name) else {
+        bail!("report.json has no entry for hub {}", h.facts.name);
+    };
+    let mut n = 0;
+    for (name, new) in &h.new_settings {
+        for p in hub.parameters.iter().filter(|p| &p.name == name) {
+            for kp in &p.key_paths {
+                let path = KeyPath::parse(kp).ok_or_else(|| {
+                    anyhow!("report.json: hub {}: bad key path {kp:?}", h.facts.name)
+                })?;
+                if tree::set(values, &path, Values::String(new.clone())) {
+                    n += 1;
+                }
             }
         }
     }
