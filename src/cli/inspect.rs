@@ -193,7 +193,7 @@ fn show(o: &Output) {
             "    {:<12} https://{}  chart {}  ({} values files{})",
             s(&h.name),
             s(&h.domain),
-            s(&h.helm_chart),
+            s(h.chart_path.as_deref().unwrap_or(&h.helm_chart)),
             h.values_files.len(),
             if h.chart_override.is_some() {
                 ", chart override"
@@ -205,12 +205,23 @@ fn show(o: &Output) {
     if !o.source.charts.is_empty() {
         println!("  charts:");
         for c in &o.source.charts {
-            let deps = if c.file_dependencies.is_empty() {
+            let deps: Vec<String> = c
+                .dependencies
+                .iter()
+                .map(|d| format!("{} {}", d.name, d.version))
+                .collect();
+            let deps = if deps.is_empty() {
                 String::new()
             } else {
-                format!(" → {}", s(&c.file_dependencies.join(", ")))
+                format!(", with {}", deps.join(", "))
             };
-            println!("    {} {}{deps}", s(&c.name), s(&c.version));
+            println!(
+                "    {:<20} {} {}{}",
+                s(&c.path),
+                s(&c.name),
+                s(&c.version),
+                s(&deps)
+            );
         }
     }
     println!("  members:");
