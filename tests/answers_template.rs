@@ -15,14 +15,6 @@ use serde_json::Value as Json;
 
 const TARGETS: [&str; 5] = ["local", "gcp", "aws", "azure", "kubeconfig"];
 
-/// hhmi's staging and spyglass hubs set a real password in plaintext
-/// (`extraContainers[0].env[0].value`); the export refuses it unless each
-/// is let through by name, as its error message says.
-const HHMI_PLAINTEXT: [&str; 2] = [
-    "config/spyglass/spyglass.values.yaml:jupyterhub.singleuser.extraContainers[0].env[0].value",
-    "config/staging/staging.values.yaml:jupyterhub.singleuser.extraContainers[0].env[0].value",
-];
-
 fn install_in(cwd: &Path, bundle: &Path, keys: &Keys, extra: &[&str]) -> Run {
     run(Command::new(R2R)
         .current_dir(cwd)
@@ -161,10 +153,9 @@ fn the_answers_template_works_for_every_real_cluster_and_target() {
         }
         let bundle = t.path().join(format!("{cluster}.r2r.tar"));
         let mut extra = vec!["--homes", s(&homes), "--quiet"];
+        let allow = hhmi_allowances();
         if cluster == "hhmi" {
-            for a in HHMI_PLAINTEXT {
-                extra.extend(["--allow-plaintext", a]);
-            }
+            extra.extend(allow.iter().map(String::as_str));
         }
         export(&shared_infra(), cluster, &keys, &bundle, &extra);
 

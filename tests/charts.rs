@@ -26,17 +26,7 @@ fn export_through(
         .args(&repos.args)
         .env_remove("R2R_KEY_PASSWORD");
     if cluster == "hhmi" {
-        // hhmi's real plaintext password is refused by the leak scan, which
-        // is not what this test is about.
-        for f in [
-            "config/spyglass/spyglass.values.yaml",
-            "config/staging/staging.values.yaml",
-        ] {
-            cmd.args([
-                "--allow-plaintext",
-                &format!("{f}:jupyterhub.singleuser.extraContainers[0].env[0].value"),
-            ]);
-        }
+        cmd.args(hhmi_allowances());
     }
     run(&mut cmd)
 }

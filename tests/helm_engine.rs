@@ -39,16 +39,7 @@ fn every_hub_renders_offline_coalesces_like_the_provider_and_lists_its_images() 
         let tar = work.path().join(format!("{cluster}.tar"));
         let mut cmd = export_cmd(&infra, &cluster, &keys.key, &tar);
         if cluster == "hhmi" {
-            // Its real plaintext password is refused unless allowed.
-            for f in [
-                "config/spyglass/spyglass.values.yaml",
-                "config/staging/staging.values.yaml",
-            ] {
-                cmd.args([
-                    "--allow-plaintext",
-                    &format!("{f}:jupyterhub.singleuser.extraContainers[0].env[0].value"),
-                ]);
-            }
+            cmd.args(hhmi_allowances());
         }
         let r = run(cmd.arg("--quiet"));
         assert_eq!(r.code, 0, "{cluster}: {r:?}");

@@ -444,13 +444,7 @@ pub fn provider_settings(
         let Some(rel) = KeyPath::parse(&setting.key_path) else {
             continue;
         };
-        let mut at = root.clone();
-        for step in rel.steps() {
-            at = match step {
-                tree::Step::Key(k) => at.key(k),
-                tree::Step::Index(n) => at.index(*n),
-            };
-        }
+        let at = root.join(&rel);
         let Some(value) = tree::get(values, &at).and_then(Values::as_str) else {
             continue;
         };

@@ -194,14 +194,7 @@ fn dependency_enabled(
         let Some(rel) = KeyPath::parse(cond) else {
             continue;
         };
-        let mut path = at.clone();
-        for step in rel.steps() {
-            path = match step {
-                tree::Step::Key(k) => path.key(k),
-                tree::Step::Index(n) => path.index(*n),
-            };
-        }
-        if let Some(Values::Bool(b)) = tree::get(values, &path) {
+        if let Some(Values::Bool(b)) = tree::get(values, &at.join(&rel)) {
             return *b;
         }
     }

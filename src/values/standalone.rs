@@ -118,14 +118,7 @@ fn turn_off_staff(
         let Some(rel_path) = KeyPath::parse(rel) else {
             anyhow::bail!("provider profile: `{rel}` is not a key path");
         };
-        let mut at = root.clone();
-        for step in rel_path.steps() {
-            at = match step {
-                tree::Step::Key(k) => at.key(k),
-                tree::Step::Index(n) => at.index(*n),
-            };
-        }
-        Ok(at)
+        Ok(root.join(&rel_path))
     };
     let reason = format!("{provider} staff settings");
     for rel in &staff.remove {

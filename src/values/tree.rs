@@ -66,6 +66,14 @@ impl KeyPath {
         self.0.starts_with(&prefix.0)
     }
 
+    /// `rel` below this path: a profile's basehub-relative path under
+    /// daskhub's `basehub`, a condition under a subchart's section.
+    pub fn join(&self, rel: &KeyPath) -> KeyPath {
+        let mut steps = self.0.clone();
+        steps.extend(rel.0.iter().cloned());
+        KeyPath(steps)
+    }
+
     /// Parses the written form back; `None` when it is not one.
     pub fn parse(s: &str) -> Option<KeyPath> {
         let mut steps = Vec::new();

@@ -57,20 +57,26 @@ fn local_dep_dirs(
             out.push(None);
             continue;
         };
-        let repo_url = format!("file://{rel}");
-        let real = dir
-            .join(rel)
-            .canonicalize()
-            .with_context(|| format!("{named_in}: dependency {repo_url} does not exist"))?;
-        if !real.starts_with(repo.root()) {
-            bail!("{named_in}: dependency {repo_url} points outside the repository");
-        }
-        if !real.join("Chart.yaml").is_file() {
-            bail!("{named_in}: dependency {repo_url} has no Chart.yaml");
-        }
+        let real = file_dependency(repo, dir, rel).with_context(|| named_in.to_owned())?;
         out.push(Some(real));
     }
     Ok(out)
+}
+
+/// The chart directory a `file://REL` dependency of the chart in `dir`
+/// names: it must exist inside the repository and hold a Chart.yaml.
+pub(super) fn file_dependency(repo: &InfraRepo, dir: &Path, rel: &str) -> Result<PathBuf> {
+    let real = dir
+        .join(rel)
+        .canonicalize()
+        .with_context(|| format!("dependency file://{rel} does not exist"))?;
+    if !real.starts_with(repo.root()) {
+        bail!("dependency file://{rel} points outside the repository");
+    }
+    if !real.join("Chart.yaml").is_file() {
+        bail!("dependency file://{rel} has no Chart.yaml");
+    }
+    Ok(real)
 }
 
 /// A chart's default values as Helm computes them: its own `values.yaml`

@@ -262,18 +262,10 @@ impl<'a> Resolver<'a> {
             return Ok((record, loaded, None, None));
         }
         if let Some(rel) = dep.repository.strip_prefix("file://") {
-            let sub_dir = local_dir(self.repo, dir, rel)?;
+            let sub_dir = super::file_dependency(self.repo, dir, rel)?;
             let i = self.complete(&sub_dir, over, what)?;
             let sub = &self.charts[i];
-            let v =
-                Version::parse(&sub.version).map_err(|e| anyhow::anyhow!("{}: {e}", sub.folder))?;
-            if !constraint.matches(&v) {
-                bail!(
-                    "{} is version {}, which does not match {constraint}",
-                    sub.folder,
-                    sub.version
-                );
-            }
+            check_version(&sub.loaded.meta, &constraint)?;
             let (name, version, folder) =
                 (sub.name.clone(), sub.version.clone(), sub.folder.clone());
             let path = self.package(i, &sub_dir)?;
@@ -488,21 +480,6 @@ fn load_dir(
         templates,
         subcharts: Vec::new(),
     })
-}
-
-/// The directory a `file://` repository names, inside the repository.
-fn local_dir(repo: &InfraRepo, dir: &Path, rel: &str) -> Result<PathBuf> {
-    let real = dir
-        .join(rel)
-        .canonicalize()
-        .with_context(|| format!("file://{rel} does not exist"))?;
-    if !real.starts_with(repo.root()) {
-        bail!("file://{rel} points outside the repository");
-    }
-    if !real.join("Chart.yaml").is_file() {
-        bail!("file://{rel} has no Chart.yaml");
-    }
-    Ok(real)
 }
 
 fn newest_mtime<'p>(paths: impl Iterator<Item = &'p Path>) -> u64 {
