@@ -183,6 +183,33 @@ impl Manifest {
                 return Err(bad("listed twice".into()));
             }
         }
+        // A chart folder becomes a path on the installer's disk: one
+        // component under charts/, a valid member name.
+        let folders = manifest
+            .source
+            .hubs
+            .iter()
+            .filter_map(|h| h.chart_path.as_deref())
+            .chain(
+                manifest
+                    .source
+                    .support
+                    .iter()
+                    .filter_map(|s| s.chart_path.as_deref()),
+            )
+            .chain(manifest.source.charts.iter().map(|c| c.path.as_str()));
+        for folder in folders {
+            let ok = folder
+                .strip_prefix("charts/")
+                .is_some_and(|f| !f.is_empty() && !f.contains('/'))
+                && MemberPath::parse(folder).is_ok();
+            if !ok {
+                return Err(ManifestError::Member {
+                    path: folder.to_owned(),
+                    reason: "a chart folder must be one name under charts/".into(),
+                });
+            }
+        }
         Ok(manifest)
     }
 }
@@ -253,5 +280,20 @@ mod tests {
         let mut m = sample();
         m.members.push(m.members[0].clone());
         assert!(Manifest::parse(&m.to_json()).is_err());
+        for folder in [
+            "charts/../x",
+            "charts/a/b",
+            "charts/",
+            "config/x",
+            "/charts/x",
+        ] {
+            let mut m = sample();
+            m.source.support = Some(Support {
+                helm_chart: "support".into(),
+                values_files: vec![],
+                chart_path: Some(folder.into()),
+            });
+            assert!(Manifest::parse(&m.to_json()).is_err(), "{folder}");
+        }
     }
 }

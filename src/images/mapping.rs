@@ -37,39 +37,84 @@ impl Mapping {
 }
 
 /// Rewrites every image reference in `values` that the mapping covers to
-/// its pinned new reference. Returns the paths changed.
+/// its pinned new reference, at every place the values name it. Images
+/// named inside code (a Python snippet) are left: rewriting the place would
+/// replace the code. Returns the paths changed.
 pub fn rewrite(values: &mut Values, mapping: &Mapping) -> Result<Vec<String>> {
     let found = discover::discover(values);
+    set_places(values, mapping, &found, discover::Origin::Values)
+}
+
+/// Sets each place of `origin` of every mapped image to its pinned new
+/// reference, in the shape the place has.
+fn set_places(
+    values: &mut Values,
+    mapping: &Mapping,
+    found: &discover::Discovery,
+    origin: discover::Origin,
+) -> Result<Vec<String>> {
     let by = mapping.by_canonical();
     let mut changed = Vec::new();
-    for use_ in &found.images {
-        let Some(m) = by.get(use_.canonical.as_str()) else {
+    for image in &found.images {
+        let Some(m) = by.get(image.canonical.as_str()) else {
             continue;
         };
-        let at = KeyPath::parse(&use_.values_path)
-            .with_context(|| format!("internal: cannot parse values path {}", use_.values_path))?;
-        let target = tree::get(values, &at).cloned();
         let to = ImageRef::parse(&m.to).map_err(|e| anyhow::anyhow!("{}: {e}", m.to))?;
-        let new = match target {
-            // {name, tag}: charts join them as name:tag, so the digest rides
-            // in the tag (`1.0@sha256:…`), which every runtime honours.
-            Some(Values::Mapping(mut map)) => {
-                let name = format!("{}/{}", to.registry(), to.repository());
-                let tag = format!("{}@{}", to.tag().unwrap_or("latest"), m.digest);
-                map.insert(Values::from("name"), Values::from(name));
-                map.insert(Values::from("tag"), Values::from(tag));
-                map.shift_remove("digest");
-                Values::Mapping(map)
+        for place in image.places.iter().filter(|p| p.origin == origin) {
+            let at = KeyPath::parse(&place.at)
+                .with_context(|| format!("bad values path {:?}", place.at))?;
+            let existing = tree::get(values, &at).cloned();
+            let Some(new) = pinned(existing, place.shape, &to, m) else {
+                continue;
+            };
+            if tree::set(values, &at, new) {
+                changed.push(place.at.clone());
             }
-            // `repo:tag@digest`: the tag for people, the digest for the
-            // runtime (Kubernetes pulls by the digest).
-            _ => Values::from(format!("{}@{}", m.to, m.digest)),
-        };
-        if tree::set(values, &at, new) {
-            changed.push(use_.values_path.clone());
         }
     }
     Ok(changed)
+}
+
+/// The value that names `to`, pinned by the moved image's digest, in
+/// `shape`; `None` for a place that cannot be rewritten.
+fn pinned(
+    existing: Option<Values>,
+    shape: discover::Shape,
+    to: &ImageRef,
+    m: &Moved,
+) -> Option<Values> {
+    use discover::Shape;
+    // Charts join {name, tag} as name:tag, so the digest rides in the tag
+    // (`1.0@sha256:…`), which every runtime honours.
+    let tag = format!("{}@{}", to.tag().unwrap_or("latest"), m.digest);
+    let repo = format!("{}/{}", to.registry(), to.repository());
+    let mut map = existing
+        .and_then(|v| v.as_mapping().cloned())
+        .unwrap_or_default();
+    let mut put = |k: &str, v: &str| {
+        map.insert(Values::from(k), Values::from(v));
+    };
+    match shape {
+        Shape::Literal => return None,
+        // `repo:tag@digest`: the tag for people, the digest for the
+        // runtime (Kubernetes pulls by the digest).
+        Shape::Text => return Some(Values::from(format!("{}@{}", m.to, m.digest))),
+        Shape::NameTag => {
+            put("name", &repo);
+            put("tag", &tag);
+        }
+        Shape::RepositoryTag => {
+            put("repository", &repo);
+            put("tag", &tag);
+        }
+        Shape::RegistryRepositoryTag => {
+            put("registry", to.registry());
+            put("repository", to.repository());
+            put("tag", &tag);
+        }
+    }
+    map.shift_remove("digest");
+    Some(Values::Mapping(map))
 }
 
 /// Both rewrites for one hub: what its values name, then what only its
@@ -97,64 +142,58 @@ pub fn rewrite_defaults(
     mapping: &Mapping,
     found: &discover::Discovery,
 ) -> Result<Vec<String>> {
-    use discover::{Origin, Shape};
-    let by = mapping.by_canonical();
-    let mut changed = Vec::new();
-    for image in &found.images {
-        let Some(m) = by.get(image.canonical.as_str()) else {
-            continue;
-        };
-        let to = ImageRef::parse(&m.to).map_err(|e| anyhow::anyhow!("{}: {e}", m.to))?;
-        let tag = format!("{}@{}", to.tag().unwrap_or("latest"), m.digest);
-        let repo = format!("{}/{}", to.registry(), to.repository());
-        for place in image
-            .places
-            .iter()
-            .filter(|p| p.origin == Origin::ChartDefault)
-        {
-            let at = KeyPath::parse(&place.at)
-                .with_context(|| format!("report.json: bad key path {:?}", place.at))?;
-            let mut map = tree::get(values, &at)
-                .and_then(|v| v.as_mapping().cloned())
-                .unwrap_or_default();
-            let mut put = |k: &str, v: &str| {
-                map.insert(Values::from(k), Values::from(v));
-            };
-            match place.shape {
-                Shape::Text | Shape::Literal => {}
-                Shape::NameTag => {
-                    put("name", &repo);
-                    put("tag", &tag);
-                }
-                Shape::RepositoryTag => {
-                    put("repository", &repo);
-                    put("tag", &tag);
-                }
-                Shape::RegistryRepositoryTag => {
-                    put("registry", to.registry());
-                    put("repository", to.repository());
-                    put("tag", &tag);
-                }
-            }
-            let new = match place.shape {
-                Shape::Literal => continue,
-                Shape::Text => Values::from(format!("{}@{}", m.to, m.digest)),
-                _ => {
-                    map.shift_remove("digest");
-                    Values::Mapping(map)
-                }
-            };
-            if tree::set(values, &at, new) {
-                changed.push(place.at.clone());
-            }
-        }
-    }
-    Ok(changed)
+    set_places(values, mapping, found, discover::Origin::ChartDefault)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: once discovery listed an image once with every place,
+    /// the rewrite edited only its first place (alpine/git in both
+    /// initContainers and extraContainers), and an image named only inside
+    /// a Python snippet would have replaced the whole snippet.
+    #[test]
+    fn every_place_is_rewritten_and_code_is_left_alone() {
+        let code =
+            "c.KubeSpawner.init_containers = [{\"image\": \"alpine/git:2.40.1\"}]\nprint('x')\n";
+        let mut v = Values::Mapping(Default::default());
+        let set = |v: &mut Values, p: &str, x: Values| {
+            tree::set(v, &KeyPath::parse(p).unwrap(), x);
+        };
+        set(
+            &mut v,
+            "hub.initContainers",
+            Values::Sequence(vec![
+                tree::parse_yaml("{image: 'alpine/git:2.40.1'}").unwrap(),
+            ]),
+        );
+        set(
+            &mut v,
+            "hub.extraContainers",
+            Values::Sequence(vec![
+                tree::parse_yaml("{image: 'alpine/git:2.40.1'}").unwrap(),
+            ]),
+        );
+        set(&mut v, "hub.extraConfig.spawner", Values::from(code));
+        let d = format!("sha256:{}", "c".repeat(64));
+        let mapping = Mapping {
+            registry: "r.example".into(),
+            images: vec![Moved {
+                from: "docker.io/alpine/git:2.40.1".into(),
+                to: "r.example/c/alpine/git:2.40.1".into(),
+                pinned: String::new(),
+                digest: d.clone(),
+            }],
+        };
+        let changed = rewrite(&mut v, &mapping).unwrap();
+        assert_eq!(changed.len(), 2, "{changed:?}");
+        let at = |p: &str| tree::get(&v, &KeyPath::parse(p).unwrap()).cloned();
+        let want = Values::from(format!("r.example/c/alpine/git:2.40.1@{d}"));
+        assert_eq!(at("hub.initContainers[0].image"), Some(want.clone()));
+        assert_eq!(at("hub.extraContainers[0].image"), Some(want));
+        assert_eq!(at("hub.extraConfig.spawner"), Some(Values::from(code)));
+    }
 
     #[test]
     fn chart_default_images_are_set_in_the_shape_the_chart_reads() {

@@ -105,8 +105,11 @@ impl Mirrors {
                         .with_context(|| format!("cannot resolve {to}"))?,
                 )
             };
-            if from.starts_with("oci://")
-                != matches!(&mirror, Mirror::Url(u) if u.starts_with("oci://"))
+            // A `helm repo add` name (`@name`) takes the kind of its mirror.
+            let named = from.starts_with('@') || from.starts_with("alias:");
+            if !named
+                && from.starts_with("oci://")
+                    != matches!(&mirror, Mirror::Url(u) if u.starts_with("oci://"))
                 && matches!(mirror, Mirror::Url(_))
             {
                 bail!(
@@ -237,23 +240,25 @@ impl Fetcher {
         if let Some(f) = self.done.get(&key) {
             return Ok(f.clone());
         }
-        if repo.starts_with('@') || repo.starts_with("alias:") {
-            bail!(
-                "the repository {repo} is a name from `helm repo add`, which r2r cannot see; map it with --chart-repo '{repo}=URL'"
-            )
-        }
-        if !["oci://", "https://", "http://"]
-            .iter()
-            .any(|p| repo.starts_with(p))
-        {
-            bail!("the repository {repo:?} is not https://, oci:// or file://");
-        }
+        let named = repo.starts_with('@') || repo.starts_with("alias:");
         let mut mirrors: Vec<Option<Mirror>> = self
             .mirrors
             .candidates(repo)
             .into_iter()
             .map(Some)
             .collect();
+        if named && mirrors.is_empty() {
+            bail!(
+                "the repository {repo} is a name from `helm repo add`, which r2r cannot see; map it with --chart-repo '{repo}=URL'"
+            )
+        }
+        if !named
+            && !["oci://", "https://", "http://"]
+                .iter()
+                .any(|p| repo.starts_with(p))
+        {
+            bail!("the repository {repo:?} is not https://, oci:// or file://");
+        }
         if mirrors.is_empty() {
             mirrors.push(None);
         }
@@ -261,9 +266,19 @@ impl Fetcher {
         // serves it.
         let mut failed = None;
         for mirror in mirrors {
-            let got = match repo.strip_prefix("oci://") {
-                Some(base) => self.fetch_oci(normal(base), dep, constraint, mirror.as_ref()),
-                None => self.fetch_http(repo, dep, constraint, mirror.as_ref()),
+            // A repository named with `helm repo add` is whatever kind its
+            // mirror is: a directory with an index.yaml is an https one.
+            let oci = match (&mirror, repo.strip_prefix("oci://")) {
+                (_, Some(_)) => true,
+                (Some(Mirror::Url(u)), None) => named && u.starts_with("oci://"),
+                (Some(Mirror::Dir(d)), None) => named && !d.join("index.yaml").is_file(),
+                (None, None) => false,
+            };
+            let got = if oci {
+                let base = normal(repo.strip_prefix("oci://").unwrap_or(repo));
+                self.fetch_oci(base, dep, constraint, mirror.as_ref())
+            } else {
+                self.fetch_http(repo, dep, constraint, mirror.as_ref())
             };
             match got {
                 Ok(fetched) => {
@@ -750,6 +765,28 @@ mod tests {
         assert!(m.lookup("oci://helm.dask.org").is_none());
         assert!(Mirrors::parse(&["nope".into()]).is_err());
         assert!(Mirrors::parse(&["oci://a/b=https://c/d".into()]).is_err());
+        // A repository Chart.yaml names by its `helm repo add` name.
+        let named = Mirrors::parse(&["@bitnami=oci://registry.internal/bitnami".into()]).unwrap();
+        assert!(matches!(named.lookup("@bitnami"), Some(Mirror::Url(_))));
+    }
+
+    #[test]
+    fn a_named_repository_needs_a_mirror() {
+        let work = tempfile::tempdir().unwrap();
+        let mut f = Fetcher::new(Mirrors::default(), work.path());
+        let dep = Dependency {
+            name: "x".into(),
+            version: "1.0.0".into(),
+            repository: "@stable".into(),
+            ..Default::default()
+        };
+        let e = f
+            .fetch(&dep, &Constraint::parse("1.0.0").unwrap())
+            .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("--chart-repo '@stable=URL'"),
+            "{e:#}"
+        );
     }
 
     #[test]
