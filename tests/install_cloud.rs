@@ -356,6 +356,12 @@ fn every_cloud_blueprint_renders_valid_terraform_and_overlays() {
             assert!(!dir.join("terraform").exists());
             let next = std::fs::read_to_string(dir.join("NEXT-STEPS.md")).unwrap();
             assert!(next.contains("--kube-context my-cluster"), "{next}");
+            // Complete charts: Helm installs them as they are.
+            assert!(!next.contains("helm dependency"), "{next}");
+            assert!(
+                next.contains("helm upgrade --install prod charts/daskhub"),
+                "{next}"
+            );
         }
         overlay_keeps_schema(&dir, "prod", "basehub");
         overlay_keeps_schema(&dir, "staging", "");
@@ -368,4 +374,61 @@ fn every_cloud_blueprint_renders_valid_terraform_and_overlays() {
             }
         }
     }
+}
+
+/// Regression: a bundle written before r2r carried complete charts names
+/// no `chart_path`; its chart folders lack the dependencies' archives, so
+/// the installer must still have Helm fetch them (it had stopped).
+#[test]
+fn a_bundle_without_complete_charts_still_gets_helm_dependency_build() {
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let bundle = t.path().join("old");
+    export(
+        &example_repo(),
+        "example",
+        &keys,
+        &bundle,
+        &["--format", "dir", "--quiet"],
+    );
+    let manifest = bundle.join("bundle.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    for h in m["source"]["hubs"].as_array_mut().unwrap() {
+        h.as_object_mut().unwrap().remove("chart_path");
+    }
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    common::craft::resign(&bundle, &keys.key, "report.json");
+    let identity = age_identity(t.path());
+    let dir = t.path().join("kube");
+    let answers = t.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        format!(
+            "target: kubeconfig\ndir: {dir:?}\nkubeconfig: {{context: c}}\nage_identity: {identity:?}\nrestore_image: r2r:test\n\
+             hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
+        ),
+    )
+    .unwrap();
+    let out = r2r(&[
+        "install",
+        s(&bundle),
+        "--pubkey",
+        s(&keys.public),
+        "--answers",
+        s(&answers),
+        "--yes",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let next = std::fs::read_to_string(dir.join("NEXT-STEPS.md")).unwrap();
+    assert!(
+        next.contains("helm dependency build charts/daskhub"),
+        "{next}"
+    );
+    assert!(
+        next.contains("helm dependency build charts/basehub"),
+        "{next}"
+    );
+    // daskhub's file://../basehub is copied beside it.
+    assert!(dir.join("charts/basehub/Chart.yaml").is_file());
 }

@@ -117,18 +117,23 @@ fn pinned(
     Some(Values::Mapping(map))
 }
 
-/// Both rewrites for one hub: what its values name, then what only its
-/// chart's defaults name (from the hub's discovery in report.json, when the
-/// bundle has one).
+/// Points every image a hub runs at its pinned new reference. With the
+/// hub's discovery from report.json, every place it lists is set, those of
+/// the hub's values and those only a chart's defaults fill (a values place
+/// may hold part of the image, `{tag}` over the chart's name, or take its
+/// tag from the chart's appVersion: the report's canonical name is the
+/// whole image); without one (a bundle older than the report's places),
+/// what the values name themselves.
 pub fn rewrite_hub(
     values: &mut Values,
     mapping: &Mapping,
     found: Option<&discover::Discovery>,
 ) -> Result<Vec<String>> {
-    let mut changed = rewrite(values, mapping)?;
-    if let Some(f) = found {
-        changed.extend(rewrite_defaults(values, mapping, f)?);
-    }
+    let Some(f) = found.filter(|f| f.images.iter().any(|i| !i.places.is_empty())) else {
+        return rewrite(values, mapping);
+    };
+    let mut changed = set_places(values, mapping, f, discover::Origin::Values)?;
+    changed.extend(rewrite_defaults(values, mapping, f)?);
     Ok(changed)
 }
 
@@ -148,6 +153,51 @@ pub fn rewrite_defaults(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a hub whose values name only the tag of a chart's image
+    /// (`hub.image: {tag}` over the chart's name) kept the provider's
+    /// registry: the plain discovery of the values does not see an image
+    /// there. The report's places, with the whole canonical name, are used.
+    #[test]
+    fn a_partial_image_in_the_values_is_moved_whole() {
+        use discover::{Discovery, ImageUse, Origin, Place, Shape};
+        let d = format!("sha256:{}", "d".repeat(64));
+        let found = Discovery {
+            images: vec![ImageUse {
+                reference: "quay.io/jupyterhub/k8s-hub:4.1.0".into(),
+                canonical: "quay.io/jupyterhub/k8s-hub:4.1.0".into(),
+                values_path: "jupyterhub.hub.image".into(),
+                places: vec![Place {
+                    at: "jupyterhub.hub.image".into(),
+                    origin: Origin::Values,
+                    shape: Shape::NameTag,
+                    chart: "basehub > jupyterhub".into(),
+                }],
+            }],
+            unlisted: vec![],
+        };
+        let mapping = Mapping {
+            registry: "r.example".into(),
+            images: vec![Moved {
+                from: "quay.io/jupyterhub/k8s-hub:4.1.0".into(),
+                to: "r.example/c/jupyterhub/k8s-hub:4.1.0".into(),
+                pinned: String::new(),
+                digest: d.clone(),
+            }],
+        };
+        let mut v = tree::parse_yaml("jupyterhub: {hub: {image: {tag: '4.1.0'}}}").unwrap();
+        let changed = rewrite_hub(&mut v, &mapping, Some(&found)).unwrap();
+        assert_eq!(changed, ["jupyterhub.hub.image"]);
+        let at = |p: &str| tree::get(&v, &KeyPath::parse(p).unwrap()).cloned();
+        assert_eq!(
+            at("jupyterhub.hub.image.name"),
+            Some("r.example/c/jupyterhub/k8s-hub".into())
+        );
+        assert_eq!(
+            at("jupyterhub.hub.image.tag"),
+            Some(format!("4.1.0@{d}").into())
+        );
+    }
 
     /// Regression: once discovery listed an image once with every place,
     /// the rewrite edited only its first place (alpine/git in both

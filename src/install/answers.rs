@@ -643,6 +643,7 @@ mod tests {
             chart: "basehub".into(),
             chart_path: "charts/basehub".into(),
             chart_folders: vec!["charts/basehub".into()],
+            chart_complete: true,
             values_root: String::new(),
             oauth: "github".into(),
             oauth_class: "GitHubOAuthenticator".into(),

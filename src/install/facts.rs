@@ -49,6 +49,10 @@ pub struct HubFacts {
     /// Every chart folder to copy for it: its own and, through `file://`
     /// dependencies, the charts it packages (basehub for daskhub).
     pub chart_folders: Vec<String>,
+    /// Whether the chart folder is complete (every dependency's archive
+    /// carried). Bundles written before complete charts carry the
+    /// repository's chart only, and Helm must fetch its dependencies.
+    pub chart_complete: bool,
     /// Where basehub's values sit in the chart's: `basehub` for daskhub.
     pub values_root: String,
     /// The authenticator when it needs an OAuth client (`github`, …).
@@ -108,6 +112,11 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
         names::label(&h.helm_chart)
             .with_context(|| format!("report.json: hub {}: its chart", h.name))?;
         let (chart_path, chart_folders) = chart_of(trusted, &h.name, &h.helm_chart)?;
+        let chart_complete = m
+            .source
+            .hubs
+            .iter()
+            .any(|x| x.name == h.name && x.chart_path.is_some());
         let values_root = if h.helm_chart == "daskhub" {
             "basehub"
         } else {
@@ -133,6 +142,7 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
             chart: h.helm_chart.clone(),
             chart_path,
             chart_folders,
+            chart_complete,
             values_root: values_root.into(),
             oauth,
             oauth_class,

@@ -33,9 +33,17 @@ fn commands(i: &Install, h: &HubPlan, secrets: Option<&str>) -> Vec<Vec<String>>
         upgrade.extend(["--values".into(), s.to_owned()]);
     }
     upgrade.extend(context_args(i));
-    // The chart is complete (its dependencies' archives are carried), so
-    // there is no `helm dependency build`: nothing comes from the network.
-    vec![upgrade]
+    // A complete chart (its dependencies' archives carried) needs no
+    // `helm dependency build`: nothing comes from the network. A bundle
+    // written before r2r carried complete charts still needs it.
+    if h.facts.chart_complete {
+        vec![upgrade]
+    } else {
+        vec![
+            tools::strings(&["helm", "dependency", "build", chart]),
+            upgrade,
+        ]
+    }
 }
 
 /// Where decrypted secrets live while Helm reads them: inside the install
