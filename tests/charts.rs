@@ -180,3 +180,96 @@ fn writable(p: &Path) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(p, fs::Permissions::from_mode(0o644)).unwrap();
 }
+
+/// A Chart.lock committed beside Chart.yaml and in sync with it fixes the
+/// versions, as `helm dependency build` installs them; one out of date is
+/// resolved again, with a warning, as `helm dependency update` would.
+#[test]
+fn a_committed_lock_in_sync_fixes_the_versions() {
+    use r2r::source::charts::archive::parse_chart_yaml;
+    use r2r::source::charts::lock::{Locked, render};
+    let keys = keys();
+    let work = tempfile::tempdir().unwrap();
+    let infra = work.path().join("infra");
+    copy_tree(&shared_infra(), &infra);
+    let chart = infra.join("helm-charts/basehub/Chart.yaml");
+    writable(&chart);
+    // A range both dask-gateway versions of the fixture match.
+    let text = fs::read_to_string(&chart)
+        .unwrap()
+        .replace("version: 2026.3.0", "version: \">=2024.1.0\"");
+    fs::write(&chart, &text).unwrap();
+    let meta = parse_chart_yaml(&text, "Chart.yaml").unwrap();
+    let locked: Vec<Locked> = meta
+        .dependencies
+        .iter()
+        .map(|d| Locked {
+            name: d.name.clone(),
+            repository: d.repository.clone(),
+            version: if d.name == "dask-gateway" {
+                "2024.1.0".into()
+            } else {
+                d.version.clone()
+            },
+        })
+        .collect();
+    let lock = infra.join("helm-charts/basehub/Chart.lock");
+    fs::write(
+        &lock,
+        render(&meta.dependencies, &locked, "2026-01-01T00:00:00Z"),
+    )
+    .unwrap();
+    let dask = |out: &Path| -> String {
+        let m: serde_json::Value =
+            serde_json::from_slice(&fs::read(out.join("bundle.json")).unwrap()).unwrap();
+        m["source"]["charts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["path"] == "charts/basehub")
+            .unwrap()["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == "dask-gateway")
+            .unwrap()["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let out = work.path().join("locked");
+    let r = export(
+        &infra,
+        "2i2c-uk",
+        &keys,
+        &out,
+        &["--format", "dir", "--hub", "staging"],
+    );
+    assert_eq!(dask(&out), "2024.1.0", "{r:?}");
+    assert!(
+        out.join("charts/basehub/charts/dask-gateway-2024.1.0.tgz")
+            .is_file()
+    );
+    // Out of date (another digest): the newest matching version, and a warning.
+    let stale = fs::read_to_string(&lock).unwrap();
+    let digest = stale
+        .lines()
+        .find(|l| l.starts_with("digest:"))
+        .unwrap()
+        .to_owned();
+    fs::write(
+        &lock,
+        stale.replace(&digest, &format!("digest: sha256:{}", "0".repeat(64))),
+    )
+    .unwrap();
+    let out = work.path().join("unlocked");
+    let r = export(
+        &infra,
+        "2i2c-uk",
+        &keys,
+        &out,
+        &["--format", "dir", "--hub", "staging"],
+    );
+    assert_eq!(dask(&out), "2026.3.0", "{r:?}");
+    assert!(r.stderr.contains("Chart.lock is out of date"), "{r:?}");
+}

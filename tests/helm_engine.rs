@@ -9,7 +9,8 @@
 //!   by go-jsonnet with the deployer's five ext-strs, then the plaintext
 //!   values files in order), except the staff changes report.json lists;
 //! - every image in the rendered pods' containers and init containers is in
-//!   `r2r inspect --images` for that hub.
+//!   `r2r inspect --images` for that hub;
+//! - every carried Chart.lock passes Helm's own in-sync check.
 
 mod common;
 
@@ -77,6 +78,16 @@ fn every_hub_renders_offline_coalesces_like_the_provider_and_lists_its_images() 
         )
         .unwrap();
         let expected_hubs = spec.matches("helm_chart:").count();
+        let locks = result["locks"].as_array().unwrap();
+        assert!(locks.len() >= 2, "{cluster}: {result}");
+        for l in locks {
+            if l["in_sync"] != true {
+                failures.push(format!(
+                    "{cluster}: Helm says charts/{} has an out-of-sync Chart.lock: {}",
+                    l["chart"], l["message"]
+                ));
+            }
+        }
         let hubs = result["hubs"].as_array().unwrap();
         assert_eq!(hubs.len(), expected_hubs, "{cluster}: {result}");
         for h in hubs {

@@ -166,6 +166,7 @@ pub fn plan(
         None => None,
     };
 
+    b.warnings.append(&mut resolver.warnings);
     let complete = resolver.into_charts();
     let mut charts = Vec::new();
     for chart in &complete {

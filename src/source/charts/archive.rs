@@ -68,7 +68,7 @@ impl Dependency {
 }
 
 /// A YAML scalar as text: Helm reads `version: 1.10` as the string "1.10".
-fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(super) fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let v = yaml_serde::Value::deserialize(d)?;
     Ok(match v {
         yaml_serde::Value::String(s) => s,

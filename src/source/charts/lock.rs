@@ -12,11 +12,27 @@ use serde_json::{Value, json};
 
 use super::archive::Dependency;
 
+/// A Chart.lock as read.
+#[derive(Debug, serde::Deserialize)]
+pub struct Lock {
+    #[serde(default)]
+    pub dependencies: Vec<Locked>,
+    #[serde(default)]
+    pub digest: String,
+}
+
+/// Reads a Chart.lock.
+pub fn parse(text: &str) -> Result<Lock, yaml_serde::Error> {
+    yaml_serde::from_str(text)
+}
+
 /// One locked dependency.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct Locked {
     pub name: String,
+    #[serde(default)]
     pub repository: String,
+    #[serde(default, deserialize_with = "super::archive::text")]
     pub version: String,
 }
 

@@ -519,7 +519,7 @@ impl Fetcher {
                     .map_err(|e| anyhow!("oci://{repo_ref} is not a registry repository: {e}"))?;
                 let tags = reg.tags(&probe)?;
                 tags.iter()
-                    .filter_map(|t| Version::parse(&t.replace('_', "+")).ok())
+                    .filter_map(|t| Version::parse_strict(&t.replace('_', "+")).ok())
                     .filter(|v| constraint.matches(v))
                     .max()
                     .map(|v| v.original().to_owned())

@@ -80,6 +80,8 @@ pub struct Resolver<'a> {
     charts: Vec<CompleteChart>,
     stack: Vec<PathBuf>,
     counter: usize,
+    /// What the caller should say (an out-of-date Chart.lock).
+    pub warnings: Vec<String>,
 }
 
 impl<'a> Resolver<'a> {
@@ -94,6 +96,7 @@ impl<'a> Resolver<'a> {
             charts: Vec::new(),
             stack: Vec::new(),
             counter: 0,
+            warnings: Vec::new(),
         }
     }
 
@@ -165,7 +168,13 @@ impl<'a> Resolver<'a> {
         let mut file_dependencies = Vec::new();
         let mut subcharts = Vec::new();
         let mut locked = Vec::new();
-        for dep in &meta.dependencies {
+        let pins = if replaced.is_none() {
+            self.committed_lock(dir, &meta, &named_in)?
+        } else {
+            None
+        };
+        for (n, dep) in meta.dependencies.iter().enumerate() {
+            let pin = pins.as_ref().and_then(|p| p.get(n)).map(String::as_str);
             let what = format!(
                 "chart {} ({named_in}): dependency {} {} from {}",
                 meta.name,
@@ -178,7 +187,7 @@ impl<'a> Resolver<'a> {
                 }
             );
             let (resolved, loaded, file_dep, archive_src) = self
-                .dependency(dir, dep, over, &what)
+                .dependency(dir, dep, pin, over, &what)
                 .with_context(|| what.clone())?;
             locked.push(Locked {
                 name: dep.name.clone(),
@@ -234,10 +243,14 @@ impl<'a> Resolver<'a> {
         &mut self,
         dir: &Path,
         dep: &Dependency,
+        pin: Option<&str>,
         over: Option<&Override>,
         what: &str,
     ) -> Result<(ResolvedDep, LoadedChart, Option<String>, Option<PathBuf>)> {
-        let constraint = Constraint::parse(&dep.version).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // An in-sync Chart.lock fixes the version, as `helm dependency
+        // build` installs exactly what the lock says.
+        let constraint =
+            Constraint::parse(pin.unwrap_or(&dep.version)).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut record = ResolvedDep {
             name: dep.name.clone(),
             alias: dep.alias.clone(),
@@ -298,6 +311,35 @@ impl<'a> Resolver<'a> {
         record.fetched_from = fetched.from.clone();
         record.digest_checked_against = fetched.checked.clone();
         Ok((record, loaded, None, Some(fetched.path)))
+    }
+
+    /// The versions a committed Chart.lock fixes, one per dependency, when
+    /// its digest says it matches Chart.yaml (what `helm dependency build`
+    /// uses). An out-of-date lock is re-resolved, as `helm dependency
+    /// update` (which 2i2c's deployer runs) would, and said.
+    fn committed_lock(
+        &mut self,
+        dir: &Path,
+        meta: &ChartMeta,
+        named_in: &str,
+    ) -> Result<Option<Vec<String>>> {
+        let path = dir.join("Chart.lock");
+        let Some(text) = read_optional(self.repo, &path, MAX_CHART_YAML)? else {
+            return Ok(None);
+        };
+        let shown = self.repo.shown(&path);
+        let lock = lock::parse(&text).with_context(|| format!("{shown} is not a Chart.lock"))?;
+        let in_sync = lock.dependencies.len() == meta.dependencies.len()
+            && lock::digest(&meta.dependencies, &lock.dependencies) == lock.digest;
+        if !in_sync {
+            self.warnings.push(format!(
+                "{shown} is out of date with {named_in}: its dependencies are resolved again, as helm dependency update would"
+            ));
+            return Ok(None);
+        }
+        Ok(Some(
+            lock.dependencies.into_iter().map(|l| l.version).collect(),
+        ))
     }
 
     /// The chart's own files, less what `helm dependency build` replaces:

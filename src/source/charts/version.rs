@@ -37,6 +37,24 @@ impl Version {
         Ok(v)
     }
 
+    /// Only `MAJOR.MINOR.PATCH[-PRE][+BUILD]`, with no `v` and no leading
+    /// zeros: how Helm reads an OCI registry's tags (`StrictNewVersion`),
+    /// skipping the others.
+    pub fn parse_strict(text: &str) -> Result<Version, String> {
+        let core = text.split(['-', '+']).next().unwrap_or(text);
+        let parts: Vec<&str> = core.split('.').collect();
+        let strict = parts.len() == 3
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes().all(|b| b.is_ascii_digit())
+                    && (p.len() == 1 || !p.starts_with('0'))
+            });
+        if !strict {
+            return Err(format!("{text:?} is not a strict semantic version"));
+        }
+        Version::parse(text)
+    }
+
     pub fn has_pre(&self) -> bool {
         !self.pre.is_empty()
     }
@@ -229,10 +247,13 @@ impl Constraint {
         })
     }
 
-    /// Whether `v` satisfies the constraint.
+    /// Whether `v` satisfies the constraint. A pre-release version passes
+    /// a constraint only when that constraint itself names a pre-release
+    /// (Masterminds checks this in each operator but an exact `!=`).
     pub fn matches(&self, v: &Version) -> bool {
         self.groups.iter().any(|g| {
-            (!v.has_pre() || g.iter().any(|c| c.v.has_pre())) && g.iter().all(|c| c.matches(v))
+            g.iter()
+                .all(|c| (!v.has_pre() || c.v.has_pre() || c.exact_ne()) && c.matches(v))
         })
     }
 
@@ -305,6 +326,10 @@ fn single(op: &str, ver: &str) -> Result<Single, String> {
 }
 
 impl Single {
+    fn exact_ne(&self) -> bool {
+        self.op == Op::Ne && self.open == Open::None
+    }
+
     fn matches(&self, v: &Version) -> bool {
         let c = &self.v;
         match self.op {
@@ -438,8 +463,22 @@ mod tests {
     #[test]
     fn pre_releases_need_a_constraint_that_names_one() {
         assert!(!ok(">=1.0.0", "1.5.0-beta.1"));
-        assert!(ok(">=1.0.0-0, <2.0.0", "1.5.0-beta.1"));
+        // Each constraint that names no pre-release refuses one, as
+        // Masterminds does: `<2.0.0` here.
+        assert!(!ok(">=1.0.0-0, <2.0.0", "1.5.0-beta.1"));
+        assert!(ok(">=1.0.0-0, <2.0.0-0", "1.5.0-beta.1"));
         assert!(ok(">=0.1.0-0", "0.1.0-0.dev.git.336.hca79dc0"));
+        assert!(ok("!=1.2.3", "1.5.0-beta.1"));
+        assert!(!ok("!=1.2", "1.5.0-beta.1"));
+    }
+
+    #[test]
+    fn oci_tags_are_read_strictly() {
+        assert!(Version::parse_strict("1.2.3").is_ok());
+        assert!(Version::parse_strict("1.2.1-0.dev.git.1.h1c81b4b").is_ok());
+        for bad in ["v1.3.0", "1.2", "01.2.3", "latest", "1.2.3.4"] {
+            assert!(Version::parse_strict(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
