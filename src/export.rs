@@ -169,7 +169,12 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
         let images = hub_images(plan, hub, &built.values)?;
         found.extend(findings::images(&images, &built.values, vm, &opts.profile));
         found.extend(findings::unlisted_images(&images, vm));
-        found.extend(findings::staff(&built.removed, vm, &opts.profile));
+        found.extend(findings::staff(
+            &built.removed,
+            &built.values,
+            vm,
+            &opts.profile,
+        ));
         found.extend(findings::nfs(&built.values, &built.root, vm, &hub.name));
         let (provider_params, provider_findings) =
             findings::provider_settings(&built.values, &built.root, vm, &opts.profile);

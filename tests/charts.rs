@@ -273,3 +273,27 @@ fn a_committed_lock_in_sync_fixes_the_versions() {
     assert_eq!(dask(&out), "2026.3.0", "{r:?}");
     assert!(r.stderr.contains("Chart.lock is out of date"), "{r:?}");
 }
+
+/// Regression: a chart override whose `name:` matches no chart in the hub's
+/// chart tree was ignored in silence, and the hub got the repository's own
+/// dependency versions instead of the override's.
+#[test]
+fn an_override_that_names_no_chart_is_refused() {
+    let keys = keys();
+    let work = tempfile::tempdir().unwrap();
+    let infra = work.path().join("infra");
+    copy_tree(&shared_infra(), &infra);
+    let over = infra.join("config/clusters/2i2c-uk/lis-chart.yaml");
+    writable(&over);
+    let text = fs::read_to_string(&over).unwrap();
+    fs::write(&over, text.replace("name: basehub", "name: nothub")).unwrap();
+    let out = work.path().join("b.tar");
+    let r = run(&mut export_cmd(&infra, "2i2c-uk", &keys.key, &out));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("lis-chart.yaml") && r.stderr.contains("would change nothing"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists());
+}

@@ -219,18 +219,45 @@ pub fn unlisted_images(found: &Discovery, values_member: &str) -> Vec<Finding> {
         .collect()
 }
 
+/// The staff settings turned off; a list that held nothing but the
+/// provider's staff team is now empty, which changes who may log in, so
+/// that one is a blocker.
 pub fn staff(
     removed: &[crate::report::Removed],
+    values: &Values,
     values_member: &str,
     profile: &Profile,
 ) -> Vec<Finding> {
     removed
         .iter()
         .map(|r| {
+            let emptied = r.removed_item.is_some()
+                && KeyPath::parse(&r.key_path)
+                    .and_then(|p| tree::get(values, &p))
+                    .and_then(Values::as_sequence)
+                    .is_some_and(|l| l.is_empty());
+            if emptied {
+                return finding(
+                    "staff",
+                    Severity::Blocker,
+                    format!(
+                        "{} held only {}'s staff team ({}); it is now empty",
+                        r.key_path,
+                        profile.display_name,
+                        r.removed_item.as_deref().unwrap_or_default()
+                    ),
+                    Some(format!("{values_member}:{}", r.key_path)),
+                    "decide who may use this: list your own organisations, teams or groups there. An empty allow-list means everyone to some authenticators and no one to others".into(),
+                );
+            }
+            let what = match &r.removed_item {
+                Some(item) => format!("{item} taken out of {}", r.key_path),
+                None => format!("{} staff settings at {} turned off", profile.display_name, r.key_path),
+            };
             finding(
                 "staff",
                 Severity::Info,
-                format!("{} staff settings at {} removed", profile.display_name, r.key_path),
+                what,
                 Some(values_member.to_owned()),
                 format!("nothing; add your own admins under jupyterhub.hub.config.Authenticator.admin_users. {}", profile.staff.explain),
             )
@@ -481,6 +508,29 @@ mod tests {
 
     fn values(yaml: &str) -> Values {
         tree::parse_yaml(yaml).unwrap()
+    }
+
+    /// A list that held nothing but the staff team is left empty: who may
+    /// log in changes, so the report makes it a blocker.
+    #[test]
+    fn an_emptied_allow_list_is_a_blocker() {
+        let profile = Profile::built_in().unwrap();
+        let v = values("a: {allowed_organizations: [], other: [x]}\n");
+        let removed = |path: &str| crate::report::Removed {
+            key_path: path.into(),
+            reason: "staff".into(),
+            replaced_with: None,
+            removed_item: Some("2i2c-org:hub-access-for-2i2c-staff".into()),
+        };
+        let f = staff(
+            &[removed("a.allowed_organizations"), removed("a.other")],
+            &v,
+            "m",
+            &profile,
+        );
+        assert_eq!(f[0].severity, Severity::Blocker);
+        assert!(f[0].subject.contains("now empty"), "{}", f[0].subject);
+        assert_eq!(f[1].severity, Severity::Info);
     }
 
     #[test]

@@ -122,6 +122,15 @@ pub fn plan(
         };
         let chart_dir = chart_dir(repo, &hub.helm_chart, &who)?;
         let i = resolver.complete(&chart_dir, over.as_ref(), &who)?;
+        if let Some(o) = &over
+            && !resolver.applied(&o.file)
+        {
+            bail!(
+                "{who}: its chart_override {} names a chart that is not {} or one of its file:// dependencies; it would change nothing",
+                repo.shown(&o.file),
+                hub.helm_chart
+            );
+        }
         let domain_override_file = match &hub.domain_override_file {
             Some(name) => {
                 let src = repo.resolve(&cluster_dir, name, &who)?;

@@ -12,7 +12,7 @@
 use anyhow::{Context, Result, bail};
 
 use super::tree::{self, KeyPath, Map, Values};
-use crate::source::charts::archive::LoadedChart;
+use crate::source::charts::archive::{Dependency, LoadedChart};
 
 /// Subcharts nest no deeper than this.
 const MAX_DEPTH: usize = 8;
@@ -84,10 +84,7 @@ fn coalesce_chart(chart: &LoadedChart, user: Values, depth: usize) -> Result<Val
         merge_defaults(&mut v, defaults, &sections);
     }
     let global = tree::get(&v, &KeyPath::keys(&["global"])).cloned();
-    for dep in &chart.meta.dependencies {
-        let Some(sub) = chart.subcharts.iter().find(|s| s.meta.name == dep.name) else {
-            continue;
-        };
+    for (dep, sub) in subcharts(chart) {
         let key = KeyPath::keys(&[dep.key()]);
         let mut sub_user = tree::get(&v, &key)
             .filter(|x| x.is_mapping())
@@ -159,11 +156,8 @@ fn collect_scopes<'a>(
     if depth > MAX_DEPTH {
         return;
     }
-    for dep in &chart.meta.dependencies {
-        let Some(sub) = chart.subcharts.iter().find(|s| s.meta.name == dep.name) else {
-            continue;
-        };
-        let on = enabled && dependency_enabled(dep, values, &at, tags);
+    for (dep, sub) in subcharts(chart) {
+        let on = enabled && dependency_enabled(&dep, values, &at, tags);
         collect_scopes(
             sub,
             values,
@@ -177,20 +171,57 @@ fn collect_scopes<'a>(
     }
 }
 
+/// Each subchart Helm renders with the dependency entry it answers to:
+/// by name and, where two entries name one chart (two aliases), by version;
+/// a subchart no entry names is rendered too, always, under its own name.
+fn subcharts(chart: &LoadedChart) -> Vec<(Dependency, &LoadedChart)> {
+    use crate::source::charts::version::{Constraint, Version};
+    let fits = |dep: &Dependency, sub: &LoadedChart| {
+        sub.meta.name == dep.name
+            && match (
+                Constraint::parse(&dep.version),
+                Version::parse(&sub.meta.version),
+            ) {
+                (Ok(c), Ok(v)) => c.matches(&v),
+                _ => true,
+            }
+    };
+    let mut used = vec![false; chart.subcharts.len()];
+    let mut out = Vec::new();
+    for dep in &chart.meta.dependencies {
+        let found = chart
+            .subcharts
+            .iter()
+            .position(|s| fits(dep, s))
+            .or_else(|| chart.subcharts.iter().position(|s| s.meta.name == dep.name));
+        if let Some(i) = found {
+            used[i] = true;
+            out.push((dep.clone(), &chart.subcharts[i]));
+        }
+    }
+    for (i, sub) in chart.subcharts.iter().enumerate() {
+        if !used[i] {
+            let dep = Dependency {
+                name: sub.meta.name.clone(),
+                ..Dependency::default()
+            };
+            out.push((dep, sub));
+        }
+    }
+    out
+}
+
 /// Helm's rule: the first condition path holding a boolean decides; else
 /// any listed tag that is true enables, all false disables; else enabled.
 fn dependency_enabled(
-    dep: &crate::source::charts::archive::Dependency,
+    dep: &Dependency,
     values: &Values,
     at: &KeyPath,
     tags: Option<&Values>,
 ) -> bool {
-    for cond in dep
-        .condition
-        .split(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
+    // As Helm: the whole condition trimmed, then split on commas, each part
+    // as written (` b.enabled` names no value).
+    for cond in dep.condition.trim().split(',').filter(|c| !c.is_empty()) {
         let Some(rel) = KeyPath::parse(cond) else {
             continue;
         };
@@ -216,7 +247,7 @@ fn dependency_enabled(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::charts::archive::{ChartMeta, Dependency};
+    use crate::source::charts::archive::ChartMeta;
 
     fn chart(
         name: &str,
@@ -290,5 +321,44 @@ mod tests {
             .scope_of(&KeyPath::parse("alias.image.name").unwrap())
             .unwrap();
         assert_eq!(scope.chart.meta.name, "sub");
+    }
+
+    #[test]
+    fn a_subchart_no_entry_names_is_rendered_under_its_name() {
+        let vendored = chart("extra", "image: {name: x, tag: '1'}\n", vec![], vec![]);
+        let top = chart("top", "a: 1\n", vec![], vec![vendored]);
+        let c = coalesce(&top, &Values::Mapping(Map::new())).unwrap();
+        assert_eq!(
+            tree::get(&c.values, &KeyPath::parse("extra.image.name").unwrap()),
+            Some(&Values::from("x"))
+        );
+        assert!(
+            c.scopes
+                .iter()
+                .any(|s| s.label == "top > extra" && s.enabled)
+        );
+    }
+
+    #[test]
+    fn two_aliases_of_one_chart_find_their_own_versions() {
+        let old = chart("sub", "v: old\n", vec![], vec![]);
+        let mut new = chart("sub", "v: new\n", vec![], vec![]);
+        new.meta.version = "2.0.0".into();
+        let dep = |alias: &str, version: &str| Dependency {
+            name: "sub".into(),
+            alias: alias.into(),
+            version: version.into(),
+            ..Default::default()
+        };
+        let top = chart(
+            "top",
+            "",
+            vec![dep("a", "2.0.0"), dep("b", "1.0.0")],
+            vec![old, new],
+        );
+        let c = coalesce(&top, &Values::Mapping(Map::new())).unwrap();
+        let at = |p: &str| tree::get(&c.values, &KeyPath::parse(p).unwrap()).cloned();
+        assert_eq!(at("a.v"), Some("new".into()));
+        assert_eq!(at("b.v"), Some("old".into()));
     }
 }

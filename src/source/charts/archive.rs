@@ -149,6 +149,10 @@ fn build(
                 templates.push((format!("templates/{t}"), text));
             }
         } else if let Some(rest) = p.strip_prefix("charts/") {
+            // Helm skips what under charts/ starts with `.` or `_`.
+            if rest.starts_with(['.', '_']) {
+                continue;
+            }
             match rest.split_once('/') {
                 Some((dir, file)) => {
                     sub_dirs.entry(dir).or_default().insert(file, d);

@@ -95,7 +95,10 @@ fn rule(line: &str) -> Result<Rule, String> {
         Some(p) => (true, p),
         None => (pat.contains('/'), pat),
     };
-    let glob = Glob::new(pat).map_err(|e| format!("bad pattern {pat:?}: {e}"))?;
+    // Go's filepath.Match, which Helm uses, has no `{a,b}`: braces are
+    // literal there, so they are made literal for globset too.
+    let go = pat.replace('{', "[{]").replace('}', "[}]");
+    let glob = Glob::new(&go).map_err(|e| format!("bad pattern {pat:?}: {e}"))?;
     Ok(Rule {
         matcher: globset::GlobBuilder::new(glob.glob())
             .literal_separator(true)
@@ -131,6 +134,11 @@ mod tests {
         assert!(Rules::parse(Some("a/**/b\n")).is_err());
         // Helm's negation: a file the negated pattern does not match is
         // ignored, one it matches is left to the later rules.
+        // Braces are literal, as in Go's filepath.Match.
+        let braces = Rules::parse(Some("*.{bak,orig}\n{unclosed\n")).unwrap();
+        assert!(!braces.excludes_file("x.bak"));
+        assert!(braces.excludes_file("x.{bak,orig}"));
+        assert!(braces.excludes_file("{unclosed"));
         let neg = Rules::parse(Some("!*.yaml\n")).unwrap();
         assert!(neg.excludes_file("README.md"));
         assert!(!neg.excludes_file("values.yaml"));

@@ -360,12 +360,14 @@ impl Fetcher {
                         .with_context(|| format!("cannot open {}", src.display()))?,
                     &path,
                 )?;
-                src.display().to_string()
+                // Not the exporter's local path: the bundle is signed and
+                // handed on.
+                from_dir(repo, &src)
             }
             _ => {
                 let target = archive_url(repo, &base, &url)?;
                 self.download(&target, &path)?;
-                target
+                redact(&target)
             }
         };
         let (sha256, _) = sha256_reader(std::fs::File::open(&path)?)?;
@@ -397,9 +399,9 @@ impl Fetcher {
                 let url = format!("{base}/index.yaml");
                 let tmp = self.work.join(format!("index-{}.yaml", self.indexes.len()));
                 self.download(&url, &tmp)
-                    .with_context(|| format!("cannot read {url}"))?;
+                    .with_context(|| format!("cannot read {}", redact(&url)))?;
                 let text = std::fs::read_to_string(&tmp)
-                    .with_context(|| format!("{url} is not UTF-8 text"))?;
+                    .with_context(|| format!("{} is not UTF-8 text", redact(&url)))?;
                 let _ = std::fs::remove_file(&tmp);
                 text
             }
@@ -418,9 +420,23 @@ impl Fetcher {
                 .enable_all()
                 .build()
                 .context("cannot start the network runtime")?;
+            // A redirect may not leave TLS; a whole request has a deadline
+            // as well as a read timeout, so a server trickling a byte a
+            // minute cannot hold the export.
+            let policy = reqwest::redirect::Policy::custom(|a| {
+                let downgrade = a.url().scheme() == "http"
+                    && a.previous().iter().any(|u| u.scheme() == "https");
+                if downgrade || a.previous().len() >= 10 {
+                    a.stop()
+                } else {
+                    a.follow()
+                }
+            });
             let client = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(30))
                 .read_timeout(Duration::from_secs(120))
+                .timeout(Duration::from_secs(600))
+                .redirect(policy)
                 .user_agent(concat!("r2r/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .context("cannot set up the HTTP client")?;
@@ -433,44 +449,42 @@ impl Fetcher {
     /// retrying what a busy server or a broken connection can cause.
     fn download(&mut self, url: &str, to: &Path) -> Result<()> {
         let http = self.http()?;
-        let attempt = || -> Result<(), Transient> {
-            http.rt.block_on(async {
-                let mut resp = http
-                    .client
-                    .get(url)
-                    .send()
-                    .await
-                    .map_err(|e| Transient::Yes(anyhow!("{e}")))?;
-                let status = resp.status();
-                if !status.is_success() {
-                    let e = anyhow!("{url}: HTTP {status}");
-                    return Err(if status.is_server_error() || status.as_u16() == 429 {
-                        Transient::Yes(e)
-                    } else {
-                        Transient::No(e)
-                    });
-                }
-                let mut file = std::fs::File::create(to)
-                    .map_err(|e| Transient::No(anyhow!("cannot create {}: {e}", to.display())))?;
-                let mut n = 0u64;
-                while let Some(chunk) = resp
-                    .chunk()
-                    .await
-                    .map_err(|e| Transient::Yes(anyhow!("{url}: {e}")))?
-                {
-                    n += chunk.len() as u64;
-                    if n > MAX_INDEX {
-                        return Err(Transient::No(anyhow!(
-                            "{url} is larger than {MAX_INDEX} bytes"
-                        )));
-                    }
-                    file.write_all(&chunk).map_err(|e| {
-                        Transient::No(anyhow!("cannot write {}: {e}", to.display()))
+        let attempt =
+            || -> Result<(), Transient> {
+                http.rt.block_on(async {
+                    let mut resp = http.client.get(url).send().await.map_err(|e| {
+                        Transient::Yes(anyhow!("{}: {}", redact(url), e.without_url()))
                     })?;
-                }
-                Ok(())
-            })
-        };
+                    let status = resp.status();
+                    if !status.is_success() {
+                        let e = anyhow!("{}: HTTP {status}", redact(url));
+                        return Err(if status.is_server_error() || status.as_u16() == 429 {
+                            Transient::Yes(e)
+                        } else {
+                            Transient::No(e)
+                        });
+                    }
+                    let mut file = std::fs::File::create(to).map_err(|e| {
+                        Transient::No(anyhow!("cannot create {}: {e}", to.display()))
+                    })?;
+                    let mut n = 0u64;
+                    while let Some(chunk) = resp.chunk().await.map_err(|e| {
+                        Transient::Yes(anyhow!("{}: {}", redact(url), e.without_url()))
+                    })? {
+                        n += chunk.len() as u64;
+                        if n > MAX_INDEX {
+                            return Err(Transient::No(anyhow!(
+                                "{} is larger than {MAX_INDEX} bytes",
+                                redact(url)
+                            )));
+                        }
+                        file.write_all(&chunk).map_err(|e| {
+                            Transient::No(anyhow!("cannot write {}: {e}", to.display()))
+                        })?;
+                    }
+                    Ok(())
+                })
+            };
         attempt
             .retry(
                 ExponentialBuilder::default()
@@ -611,7 +625,7 @@ impl Fetcher {
             path,
             sha256,
             version: version.original().to_owned(),
-            from: src.display().to_string(),
+            from: from_dir(&dep.repository, &src),
             checked: "nothing: a directory mirror has no manifest".into(),
         })
     }
@@ -621,9 +635,12 @@ impl Fetcher {
 fn with_hint(e: anyhow::Error, repo: &str, mirror: Option<&Mirror>) -> anyhow::Error {
     match mirror {
         Some(m) => e.context(format!("looked for it in the mirror {m}")),
-        None => e.context(format!(
-            "looked for it at {repo}\nhint: without a network, or when the repository is gone, give a copy with --chart-repo '{repo}=MIRROR' (a URL or a directory) or --chart-repos-dir"
-        )),
+        None => {
+            let repo = redact(repo);
+            e.context(format!(
+                "looked for it at {repo}\nhint: without a network, or when the repository is gone, give a copy with --chart-repo '{repo}=MIRROR' (a URL or a directory) or --chart-repos-dir"
+            ))
+        }
     }
 }
 
@@ -692,23 +709,60 @@ fn dir_file(dir: &Path, url: &str) -> Result<PathBuf> {
 /// points into the original repository is moved to the mirror too.
 fn archive_url(repo: &str, base: &str, listed: &str) -> Result<String> {
     let original = normal(repo);
+    // Into the original repository: only at a path boundary, so that
+    // `https://a/b` does not capture `https://a/bc/x.tgz`.
     let listed = match listed.strip_prefix(original) {
-        Some(rest) if base != original => format!("{base}{rest}"),
+        Some(rest) if base != original && rest.starts_with('/') => format!("{base}{rest}"),
         _ => listed.to_owned(),
     };
-    let base =
-        url::Url::parse(&format!("{base}/")).with_context(|| format!("{base} is not a URL"))?;
-    let u = base
+    let base_url = url::Url::parse(&format!("{base}/"))
+        .with_context(|| format!("{} is not a URL", redact(base)))?;
+    let u = base_url
         .join(&listed)
-        .with_context(|| format!("index.yaml lists {listed:?}, which is not a URL"))?;
+        .with_context(|| format!("index.yaml lists {:?}, which is not a URL", redact(&listed)))?;
     if !matches!(u.scheme(), "http" | "https") {
-        bail!("index.yaml lists {u}, which is not an http(s) URL");
+        bail!(
+            "index.yaml lists {}, which is not an http(s) URL",
+            redact(u.as_str())
+        );
+    }
+    // An https repository's index may not send r2r to plain HTTP: the
+    // digest still holds, but what was asked over TLS stays over TLS.
+    if base_url.scheme() == "https" && u.scheme() == "http" {
+        bail!(
+            "index.yaml of {} lists {}, plain HTTP from an https repository",
+            redact(base),
+            redact(u.as_str())
+        );
     }
     Ok(u.to_string())
 }
 
-fn shown_base(base: &str) -> &str {
-    base.strip_prefix("dir:").unwrap_or(base)
+/// How an archive read from a directory mirror is recorded: the
+/// repository it stands for and the file's name.
+fn from_dir(repo: &str, src: &Path) -> String {
+    let file = src.file_name().unwrap_or_default().to_string_lossy();
+    format!("{}/{file}, from a directory mirror", redact(normal(repo)))
+}
+
+/// A URL without its user name and password, to record or print: they
+/// may be a mirror's or a repository's credentials.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn shown_base(base: &str) -> String {
+    match base.strip_prefix("dir:") {
+        Some(dir) => dir.to_owned(),
+        None => redact(base),
+    }
 }
 
 /// Reads the archive back, checking that it is the chart and version the
@@ -811,6 +865,17 @@ mod tests {
             "http://m/jupyterhub-4.3.3.tgz"
         );
         assert!(archive_url(r, "http://m", "file:///etc/passwd").is_err());
+        // Only at a path boundary is a URL the original repository's.
+        assert_eq!(
+            archive_url("https://a/b", "http://m", "https://a/bc/x.tgz").unwrap(),
+            "https://a/bc/x.tgz"
+        );
+        // An https index may not send r2r to plain HTTP.
+        assert!(archive_url(r, r, "http://elsewhere/x.tgz").is_err());
+        assert_eq!(
+            redact("https://user:tok3n@mirror.example/charts"),
+            "https://mirror.example/charts"
+        );
         let d = tempfile::tempdir().unwrap();
         assert!(dir_file(d.path(), "../x.tgz").is_err());
         assert!(dir_file(d.path(), "/etc/passwd").is_err());

@@ -82,6 +82,8 @@ pub struct Resolver<'a> {
     counter: usize,
     /// What the caller should say (an out-of-date Chart.lock).
     pub warnings: Vec<String>,
+    /// Override files that replaced a chart's Chart.yaml.
+    applied: std::collections::HashSet<PathBuf>,
 }
 
 impl<'a> Resolver<'a> {
@@ -97,7 +99,14 @@ impl<'a> Resolver<'a> {
             stack: Vec::new(),
             counter: 0,
             warnings: Vec::new(),
+            applied: Default::default(),
         }
+    }
+
+    /// Whether the override file replaced the Chart.yaml of some chart
+    /// resolved so far.
+    pub fn applied(&self, file: &Path) -> bool {
+        self.applied.contains(file)
     }
 
     /// Every complete chart built so far, in the order they were finished
@@ -150,12 +159,34 @@ impl<'a> Resolver<'a> {
         asked_by: &str,
     ) -> Result<CompleteChart> {
         let dir_name = super::chart_name(self.repo, dir, asked_by)?;
+        // The folder becomes a path and a name on the installer's side,
+        // which takes DNS labels only: refuse here, not there.
+        let label = !dir_name.is_empty()
+            && dir_name.len() <= 63
+            && dir_name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !dir_name.starts_with('-')
+            && !dir_name.ends_with('-');
+        if !label {
+            bail!(
+                "{asked_by}: chart directory {} is not named as a DNS label (lowercase letters, digits and '-'), which the installer needs",
+                self.repo.shown(dir)
+            );
+        }
         let own_yaml = self.repo.existing_file(&dir.join("Chart.yaml"), asked_by)?;
         let own = read_meta(&own_yaml, &self.repo.shown(&own_yaml))?;
         // The override replaces the Chart.yaml of the chart it names.
-        let replaced = over.filter(|o| {
-            read_meta(&o.file, &self.repo.shown(&o.file)).is_ok_and(|m| m.name == own.name)
-        });
+        let replaced = match over {
+            Some(o) => {
+                let m = read_meta(&o.file, &self.repo.shown(&o.file))?;
+                (m.name == own.name).then_some(o)
+            }
+            None => None,
+        };
+        if let Some(o) = replaced {
+            self.applied.insert(o.file.clone());
+        }
         let chart_yaml = replaced.map_or(own_yaml, |o| o.file.clone());
         let named_in = self.repo.shown(&chart_yaml);
         let meta = read_meta(&chart_yaml, &named_in)?;
@@ -206,16 +237,13 @@ impl<'a> Resolver<'a> {
             dependencies.push(resolved);
         }
         if !meta.dependencies.is_empty() {
-            let text = lock::render(
-                &meta.dependencies,
-                &locked,
-                &self.generated_time(&chart_yaml),
-            );
+            let text = lock::render(&meta.dependencies, &locked, &self.generated_time());
             files.push((
                 "Chart.lock".into(),
                 self.write_work("Chart.lock", text.as_bytes())?,
             ));
         }
+        subcharts.extend(self.unlisted_subcharts(dir, &meta, &files)?);
         self.schema_json(dir, &mut files)?;
         files.sort();
         files.dedup_by(|a, b| a.0 == b.0);
@@ -313,6 +341,43 @@ impl<'a> Resolver<'a> {
         Ok((record, loaded, None, Some(fetched.path)))
     }
 
+    /// Charts in the repository's `charts/` that no dependency entry names:
+    /// Helm renders them too, so their defaults and templates count.
+    fn unlisted_subcharts(
+        &self,
+        dir: &Path,
+        meta: &ChartMeta,
+        files: &[(String, PathBuf)],
+    ) -> Result<Vec<LoadedChart>> {
+        let listed: Vec<&str> = meta.dependencies.iter().map(|d| d.name.as_str()).collect();
+        let mut folders: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        for (rel, src) in files {
+            let Some(rest) = rel.strip_prefix("charts/") else {
+                continue;
+            };
+            if rest.starts_with(['.', '_']) {
+                continue;
+            }
+            match rest.split_once('/') {
+                Some((folder, _)) if !listed.contains(&folder) && !folders.contains(&folder) => {
+                    folders.push(folder);
+                    let sub = dir.join("charts").join(folder);
+                    if sub.join("Chart.yaml").is_file() {
+                        out.push(load_dir(self.repo, &sub, None, &self.repo.shown(&sub))?);
+                    }
+                }
+                None if rest.ends_with(".tgz") && src.starts_with(self.repo.root()) => {
+                    let file = std::fs::File::open(src)
+                        .with_context(|| format!("cannot open {}", self.repo.shown(src)))?;
+                    out.push(archive::load(file, &self.repo.shown(src))?);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
     /// The versions a committed Chart.lock fixes, one per dependency, when
     /// its digest says it matches Chart.yaml (what `helm dependency build`
     /// uses). An out-of-date lock is re-resolved, as `helm dependency
@@ -352,18 +417,30 @@ impl<'a> Resolver<'a> {
         chart_yaml: &Path,
         dir_name: &str,
     ) -> Result<Vec<(String, PathBuf)>> {
-        let vendored: Vec<String> = meta
+        // Fetched dependencies replace whatever an earlier `helm dependency
+        // update` left for them; anything else under charts/ (a chart
+        // vendored with or without a dependency entry) stays, as Helm keeps it.
+        let fetched: Vec<&str> = meta
             .dependencies
             .iter()
-            .filter(|d| d.repository.is_empty())
-            .map(|d| format!("charts/{}/", d.name))
+            .filter(|d| !d.repository.is_empty())
+            .map(|d| d.name.as_str())
             .collect();
+        let replaced = |rel: &str| {
+            let Some(rest) = rel.strip_prefix("charts/") else {
+                return false;
+            };
+            match rest.split_once('/') {
+                Some((folder, _)) => fetched.contains(&folder),
+                None => fetched.iter().any(|n| {
+                    rest.strip_prefix(n)
+                        .is_some_and(|v| v.starts_with('-') && v.ends_with(".tgz"))
+                }),
+            }
+        };
         let mut out = Vec::new();
         for (rel, src) in super::list_files(self.repo, dir, dir_name)? {
-            if rel == "Chart.lock" || rel == "requirements.lock" {
-                continue;
-            }
-            if rel.starts_with("charts/") && !vendored.iter().any(|v| rel.starts_with(v.as_str())) {
+            if rel == "Chart.lock" || rel == "requirements.lock" || replaced(&rel) {
                 continue;
             }
             let src = if rel == "Chart.yaml" {
@@ -401,11 +478,17 @@ impl<'a> Resolver<'a> {
     }
 
     /// The chart's templates, from its files, for finding image references.
-    fn templates(&self, files: &[(String, PathBuf)]) -> Result<Vec<(String, String)>> {
+    /// One that cannot be read as text is said, not skipped in silence: its
+    /// images would go unlisted.
+    fn templates(&mut self, files: &[(String, PathBuf)]) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         for (rel, src) in files.iter().filter(|(r, _)| r.starts_with("templates/")) {
-            if let Ok(text) = read_text(src, MAX_TEMPLATE) {
-                out.push((rel.clone(), text));
+            match read_text(src, MAX_TEMPLATE) {
+                Ok(text) => out.push((rel.clone(), text)),
+                Err(e) => self.warnings.push(format!(
+                    "{}: not read for image references: {e:#}",
+                    self.repo.shown(src)
+                )),
             }
         }
         Ok(out)
@@ -431,16 +514,7 @@ impl<'a> Resolver<'a> {
             .filter(|(rel, _)| !rules.excludes_file(rel))
             .map(|(rel, src)| (rel.clone(), Source::File(src)))
             .collect();
-        let root = self.repo.root();
-        let mtime = self.epoch.unwrap_or_else(|| {
-            newest_mtime(
-                chart
-                    .files
-                    .iter()
-                    .map(|(_, p)| p.as_path())
-                    .filter(|p| p.starts_with(root)),
-            )
-        });
+        let mtime = self.epoch.unwrap_or(0);
         self.counter += 1;
         let path = self.work.join(format!(
             "{}-{}-{}.tgz",
@@ -460,13 +534,12 @@ impl<'a> Resolver<'a> {
         Ok(path)
     }
 
-    /// `generated:` for Chart.lock: SOURCE_DATE_EPOCH, else the time the
-    /// chart's Chart.yaml last changed; never the clock, so a resumed
-    /// export builds the same bytes.
-    fn generated_time(&self, chart_yaml: &Path) -> String {
-        let secs = self
-            .epoch
-            .unwrap_or_else(|| newest_mtime([chart_yaml].into_iter()));
+    /// `generated:` for Chart.lock, and the time in a packaged archive:
+    /// SOURCE_DATE_EPOCH, else the Unix epoch. Never the clock or a file's
+    /// mtime, so two clones of one commit, and a resumed export, build the
+    /// same bytes.
+    fn generated_time(&self) -> String {
+        let secs = self.epoch.unwrap_or(0);
         humantime::format_rfc3339_seconds(
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
         )
@@ -522,13 +595,4 @@ fn load_dir(
         templates,
         subcharts: Vec::new(),
     })
-}
-
-fn newest_mtime<'p>(paths: impl Iterator<Item = &'p Path>) -> u64 {
-    paths
-        .filter_map(|p| std::fs::metadata(p).ok()?.modified().ok())
-        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .max()
-        .unwrap_or(0)
 }
