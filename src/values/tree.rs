@@ -299,45 +299,71 @@ fn yaml11_octals(v: &mut Values, text: &str) {
         }
         i64::from_str_radix(digits, 8).ok()
     }
-    fn walk(v: &mut Values, key: Option<&str>, text: &str) {
+    // Every `key: 0755` written plain, found in one pass over the text, so
+    // a hostile values file with many octal-looking strings costs linear
+    // time, not lines × strings.
+    let mut plain: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        let line = line.strip_prefix("- ").unwrap_or(line).trim_start();
+        let Some((key, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let value = rest.split(" #").next().unwrap_or("").trim();
+        if octal(value).is_some() {
+            plain.insert((key.trim_end(), value));
+        }
+    }
+    fn walk(v: &mut Values, key: Option<&str>, plain: &std::collections::HashSet<(&str, &str)>) {
         match v {
             Values::Mapping(m) => {
                 for (k, child) in m.iter_mut() {
-                    walk(child, k.as_str(), text);
+                    walk(child, k.as_str(), plain);
                 }
             }
             Values::Sequence(items) => {
                 for child in items {
-                    walk(child, None, text);
+                    walk(child, None, plain);
                 }
             }
             Values::String(s) => {
                 let (Some(key), Some(n)) = (key, octal(s)) else {
                     return;
                 };
-                let plain = text.lines().any(|line| {
-                    let line = line.trim_start();
-                    line.strip_prefix("- ")
-                        .unwrap_or(line)
-                        .trim_start()
-                        .strip_prefix(key)
-                        .and_then(|r| r.trim_start().strip_prefix(':'))
-                        .map(|r| r.split(" #").next().unwrap_or("").trim() == s.as_str())
-                        .unwrap_or(false)
-                });
-                if plain {
+                if plain.contains(&(key, s.as_str())) {
                     *v = Values::Number(n.into());
                 }
             }
             _ => {}
         }
     }
-    walk(v, None, text);
+    walk(v, None, &plain);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_octals_become_numbers_quoted_ones_stay_text() {
+        let v = parse_yaml("a:\n  mode: 0755\n  quoted: '0644'\n  - x\nb: [{mode: 0600}]\n");
+        // The `- x` line makes that document invalid; a valid one:
+        assert!(v.is_err());
+        let v =
+            parse_yaml("a:\n  mode: 0755 # rwx\n  quoted: '0644'\nb:\n  - mode: 0600\n").unwrap();
+        assert_eq!(
+            get(&v, &KeyPath::parse("a.mode").unwrap()),
+            Some(&Values::from(493))
+        );
+        assert_eq!(
+            get(&v, &KeyPath::parse("a.quoted").unwrap()),
+            Some(&Values::from("0644"))
+        );
+        assert_eq!(
+            get(&v, &KeyPath::parse("b[0].mode").unwrap()),
+            Some(&Values::from(384))
+        );
+    }
 
     #[test]
     fn key_paths_round_trip() {
