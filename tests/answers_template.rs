@@ -137,12 +137,7 @@ fn the_answers_template_works_for_every_real_cluster_and_target() {
         "# an identity file; only its existence is checked\n",
     )
     .unwrap();
-    let mut clusters: Vec<String> = std::fs::read_dir(shared_infra().join("config/clusters"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    clusters.sort();
-    assert_eq!(clusters.len(), 11, "{clusters:?}");
+    let clusters = fixture_clusters();
     for cluster in &clusters {
         // A home per hub, so the restore questions are asked too.
         let homes = t.path().join(format!("homes-{cluster}"));

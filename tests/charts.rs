@@ -31,15 +31,6 @@ fn export_through(
     run(&mut cmd)
 }
 
-fn clusters() -> Vec<String> {
-    let mut c: Vec<String> = fs::read_dir(shared_infra().join("config/clusters"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    c.sort();
-    c
-}
-
 #[test]
 fn every_cluster_carries_every_archive_from_loopback_repositories() {
     let repos = charts::start(None);
@@ -47,7 +38,7 @@ fn every_cluster_carries_every_archive_from_loopback_repositories() {
     let work = tempfile::tempdir().unwrap();
     let root = charts::fixture_root();
     let mut archives = 0;
-    for cluster in clusters() {
+    for cluster in fixture_clusters() {
         let out = work.path().join(&cluster);
         let r = export_through(&repos, &shared_infra(), &cluster, &out, &keys);
         assert_eq!(r.code, 0, "{cluster}: {r:?}");
@@ -132,8 +123,7 @@ fn a_tampered_index_or_a_missing_version_stops_the_export() {
         &fs::read(https.join("jupyterhub.github.io/helm-chart/jupyterhub-4.3.3.tgz")).unwrap(),
     );
     assert!(text.contains(&real));
-    writable(&index);
-    fs::write(&index, text.replace(&real, &"0".repeat(64))).unwrap();
+    rewrite(&index, |t| t.replace(&real, &"0".repeat(64)));
     let repos = charts::start(Some(&https));
     let out = work.path().join("b.tar");
     let r = export_through(&repos, &shared_infra(), "2i2c-uk", &out, &keys);
@@ -149,12 +139,10 @@ fn a_tampered_index_or_a_missing_version_stops_the_export() {
     assert!(!out.exists());
 
     // basehub asks for a version no repository has.
-    let infra = work.path().join("infra");
-    copy_tree(&shared_infra(), &infra);
-    let chart = infra.join("helm-charts/basehub/Chart.yaml");
-    let text = fs::read_to_string(&chart).unwrap();
-    writable(&chart);
-    fs::write(&chart, text.replace("version: 4.3.3\n", "version: 9.9.9\n")).unwrap();
+    let infra = scratch_infra(work.path());
+    rewrite(&infra.join("helm-charts/basehub/Chart.yaml"), |t| {
+        t.replace("version: 4.3.3\n", "version: 9.9.9\n")
+    });
     let good = charts::start(None);
     let r = export_through(&good, &infra, "nasa-cryo", &out, &keys);
     assert_eq!(r.code, 1, "{r:?}");
@@ -175,10 +163,21 @@ fn sha256_hex(data: &[u8]) -> String {
     format!("{:x}", sha2::Sha256::digest(data))
 }
 
-/// The fixture's files are read-only, and so are their copies.
-fn writable(p: &Path) {
+/// A copy of the shared repository to change, in `work`.
+fn scratch_infra(work: &Path) -> std::path::PathBuf {
+    let infra = work.join("infra");
+    copy_tree(&shared_infra(), &infra);
+    infra
+}
+
+/// Rewrites a copied file with `edit`; returns the new text. The fixture's
+/// files are read-only, and so are their copies, so it is made writable.
+fn rewrite(p: &Path, edit: impl FnOnce(String) -> String) -> String {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(p, fs::Permissions::from_mode(0o644)).unwrap();
+    let text = edit(fs::read_to_string(p).unwrap());
+    fs::write(p, &text).unwrap();
+    text
 }
 
 /// A Chart.lock committed beside Chart.yaml and in sync with it fixes the
@@ -190,15 +189,11 @@ fn a_committed_lock_in_sync_fixes_the_versions() {
     use r2r::source::charts::lock::{Locked, render};
     let keys = keys();
     let work = tempfile::tempdir().unwrap();
-    let infra = work.path().join("infra");
-    copy_tree(&shared_infra(), &infra);
-    let chart = infra.join("helm-charts/basehub/Chart.yaml");
-    writable(&chart);
+    let infra = scratch_infra(work.path());
     // A range both dask-gateway versions of the fixture match.
-    let text = fs::read_to_string(&chart)
-        .unwrap()
-        .replace("version: 2026.3.0", "version: \">=2024.1.0\"");
-    fs::write(&chart, &text).unwrap();
+    let text = rewrite(&infra.join("helm-charts/basehub/Chart.yaml"), |t| {
+        t.replace("version: 2026.3.0", "version: \">=2024.1.0\"")
+    });
     let meta = parse_chart_yaml(&text, "Chart.yaml").unwrap();
     let locked: Vec<Locked> = meta
         .dependencies
@@ -281,12 +276,10 @@ fn a_committed_lock_in_sync_fixes_the_versions() {
 fn an_override_that_names_no_chart_is_refused() {
     let keys = keys();
     let work = tempfile::tempdir().unwrap();
-    let infra = work.path().join("infra");
-    copy_tree(&shared_infra(), &infra);
-    let over = infra.join("config/clusters/2i2c-uk/lis-chart.yaml");
-    writable(&over);
-    let text = fs::read_to_string(&over).unwrap();
-    fs::write(&over, text.replace("name: basehub", "name: nothub")).unwrap();
+    let infra = scratch_infra(work.path());
+    rewrite(&infra.join("config/clusters/2i2c-uk/lis-chart.yaml"), |t| {
+        t.replace("name: basehub", "name: nothub")
+    });
     let out = work.path().join("b.tar");
     let r = run(&mut export_cmd(&infra, "2i2c-uk", &keys.key, &out));
     assert_eq!(r.code, 1, "{r:?}");

@@ -542,12 +542,7 @@ fn every_fixture_cluster_exports_without_flags_but_hhmi() {
     let infra = shared_infra();
     let keys = keys();
     let work = tempfile::tempdir().unwrap();
-    let mut clusters: Vec<String> = fs::read_dir(infra.join("config/clusters"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    clusters.sort();
-    assert_eq!(clusters.len(), 11, "the shared fixture has 11 clusters");
+    let clusters = fixture_clusters();
     for cluster in &clusters {
         let out = work.path().join(format!("{cluster}.tar"));
         let r = run(&mut export_cmd(&infra, cluster, &keys.key, &out));

@@ -19,15 +19,6 @@ use std::process::Command;
 
 use common::*;
 
-fn clusters() -> Vec<String> {
-    let mut c: Vec<String> = fs::read_dir(shared_infra().join("config/clusters"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    c.sort();
-    c
-}
-
 #[test]
 fn every_hub_renders_offline_coalesces_like_the_provider_and_lists_its_images() {
     require("tar", "tar");
@@ -36,7 +27,7 @@ fn every_hub_renders_offline_coalesces_like_the_provider_and_lists_its_images() 
     let infra = shared_infra();
     let mut hubs_checked = 0;
     let mut failures = Vec::new();
-    for cluster in clusters() {
+    for cluster in fixture_clusters() {
         let tar = work.path().join(format!("{cluster}.tar"));
         let mut cmd = export_cmd(&infra, &cluster, &keys.key, &tar);
         if cluster == "hhmi" {

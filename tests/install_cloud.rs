@@ -32,6 +32,36 @@ fn age_identity(dir: &Path) -> PathBuf {
     p
 }
 
+/// Installs the example community's bundle to `target` in `dir`, its
+/// OAuth clients kept, from an answers file written beside `dir`.
+fn install_example(
+    bundle: &Path,
+    keys: &Keys,
+    identity: &Path,
+    target: &str,
+    extra: &str,
+    dir: &Path,
+) -> Run {
+    let answers = dir.with_extension("answers.yaml");
+    std::fs::write(
+        &answers,
+        format!(
+            "target: {target}\ndir: {dir:?}\n{extra}age_identity: {identity:?}\nrestore_image: r2r:test\n\
+             hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
+        ),
+    )
+    .unwrap();
+    r2r(&[
+        "install",
+        s(bundle),
+        "--pubkey",
+        s(&keys.public),
+        "--answers",
+        s(&answers),
+        "--yes",
+    ])
+}
+
 fn calls(log: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -331,24 +361,7 @@ fn every_cloud_blueprint_renders_valid_terraform_and_overlays() {
         ("kubeconfig", "kubeconfig: {context: my-cluster}\n"),
     ] {
         let dir = t.path().join(target);
-        let answers = t.path().join(format!("{target}.yaml"));
-        std::fs::write(
-            &answers,
-            format!(
-                "target: {target}\ndir: {dir:?}\n{extra}age_identity: {identity:?}\nrestore_image: r2r:test\n\
-                 hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
-            ),
-        )
-        .unwrap();
-        let out = r2r(&[
-            "install",
-            s(&bundle),
-            "--pubkey",
-            s(&keys.public),
-            "--answers",
-            s(&answers),
-            "--yes",
-        ]);
+        let out = install_example(&bundle, &keys, &identity, target, extra, &dir);
         assert_eq!(out.code, 0, "{target}: {out:?}");
         if target != "kubeconfig" {
             terraform_checks(&dir.join("terraform"));
@@ -401,24 +414,14 @@ fn a_bundle_without_complete_charts_still_gets_helm_dependency_build() {
     common::craft::resign(&bundle, &keys.key, "report.json");
     let identity = age_identity(t.path());
     let dir = t.path().join("kube");
-    let answers = t.path().join("answers.yaml");
-    std::fs::write(
-        &answers,
-        format!(
-            "target: kubeconfig\ndir: {dir:?}\nkubeconfig: {{context: c}}\nage_identity: {identity:?}\nrestore_image: r2r:test\n\
-             hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
-        ),
-    )
-    .unwrap();
-    let out = r2r(&[
-        "install",
-        s(&bundle),
-        "--pubkey",
-        s(&keys.public),
-        "--answers",
-        s(&answers),
-        "--yes",
-    ]);
+    let out = install_example(
+        &bundle,
+        &keys,
+        &identity,
+        "kubeconfig",
+        "kubeconfig: {context: c}\n",
+        &dir,
+    );
     assert_eq!(out.code, 0, "{out:?}");
     let next = std::fs::read_to_string(dir.join("NEXT-STEPS.md")).unwrap();
     assert!(

@@ -464,13 +464,21 @@ pub fn rfc3339(unix: u64) -> String {
 /// The creation time: `SOURCE_DATE_EPOCH` when set, so that the same
 /// repository exported twice gives the same members byte for byte.
 pub fn creation_time() -> Result<u64> {
+    Ok(source_date_epoch()?.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }))
+}
+
+/// `SOURCE_DATE_EPOCH`, when set: the one time reproducible output uses.
+pub fn source_date_epoch() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v
             .trim()
             .parse()
+            .map(Some)
             .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a Unix time in seconds")),
-        Err(_) => Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())),
+        Err(_) => Ok(None),
     }
 }

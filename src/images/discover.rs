@@ -15,7 +15,6 @@
 //! cannot be listed (a user's free choice, a binderhub prefix) are
 //! reported instead of silently skipped.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -384,14 +383,6 @@ impl Discovery {
     }
 }
 
-/// The values places of an image the installer can point elsewhere: the
-/// standalone values' own and the chart defaults' (set anew on top).
-pub fn rewritable(places: &[Place]) -> impl Iterator<Item = &Place> {
-    places.iter().filter(|p| {
-        matches!(p.origin, Origin::Values | Origin::ChartDefault) && p.shape != Shape::Literal
-    })
-}
-
 fn scalar_text(v: &Values) -> Option<String> {
     match v {
         Values::String(s) => Some(s.clone()),
@@ -399,11 +390,6 @@ fn scalar_text(v: &Values) -> Option<String> {
         Values::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// The places by canonical image, for callers that merge discoveries.
-pub fn by_canonical(d: &Discovery) -> BTreeMap<&str, &ImageUse> {
-    d.images.iter().map(|i| (i.canonical.as_str(), i)).collect()
 }
 
 #[cfg(test)]

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::charts::repos::{Fetcher, Mirrors};
-use super::charts::resolve::{CompleteChart, Override, ResolvedDep, Resolver};
+use super::charts::resolve::{CompleteChart, Override, Resolver};
 use super::cluster::ClusterConfig;
 use super::repo::InfraRepo;
 use crate::bundle::layout::{Kind, MemberPath};
-use crate::bundle::manifest::{Chart, ChartDependency, Hub, Source, Support};
+use crate::bundle::manifest::{Chart, Hub, Source, Support};
 use crate::secrets::sops;
 
 /// Folder for cluster-wide support files. Hub names are DNS labels, which
@@ -91,13 +91,7 @@ pub fn plan(
         .context("cannot create a temporary folder for chart archives")?;
     let mirrors = Mirrors::parse(&chart_opts.mirrors)?.with_trees(&chart_opts.mirror_trees)?;
     let fetcher = Fetcher::new(mirrors, work.path());
-    let epoch =
-        match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) => Some(v.trim().parse().with_context(|| {
-                format!("SOURCE_DATE_EPOCH={v:?} is not a Unix time in seconds")
-            })?),
-            Err(_) => None,
-        };
+    let epoch = crate::bundle::writer::source_date_epoch()?;
     let mut resolver = Resolver::new(repo, fetcher, work.path(), epoch);
 
     let mut hubs = Vec::new();
@@ -191,7 +185,7 @@ pub fn plan(
             version: chart.version.clone(),
             path: format!("charts/{}", chart.folder),
             file_dependencies: chart.file_dependencies.clone(),
-            dependencies: chart.dependencies.iter().map(record).collect(),
+            dependencies: chart.dependencies.clone(),
         });
     }
     charts.sort_by(|a, b| a.path.cmp(&b.path));
@@ -221,21 +215,6 @@ fn chart_dir(repo: &InfraRepo, name: &str, asked_by: &str) -> Result<PathBuf> {
         bail!("{asked_by} uses chart `{name}`, but helm-charts/{name}/Chart.yaml does not exist");
     }
     Ok(dir)
-}
-
-fn record(d: &ResolvedDep) -> ChartDependency {
-    ChartDependency {
-        name: d.name.clone(),
-        alias: d.alias.clone(),
-        condition: d.condition.clone(),
-        constraint: d.constraint.clone(),
-        version: d.version.clone(),
-        repository: d.repository.clone(),
-        archive: d.archive.clone(),
-        sha256: d.sha256.clone(),
-        fetched_from: d.fetched_from.clone(),
-        digest_checked_against: d.digest_checked_against.clone(),
-    }
 }
 
 fn file_name(name: &str) -> &str {

@@ -33,6 +33,18 @@ pub fn shared_infra() -> PathBuf {
     p
 }
 
+/// Every cluster of the shared 2i2c fixture, sorted; there are 11, and the
+/// tests that span them all say so.
+pub fn fixture_clusters() -> Vec<String> {
+    let mut c: Vec<String> = std::fs::read_dir(shared_infra().join("config/clusters"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    c.sort();
+    assert_eq!(c.len(), 11, "the shared fixture has 11 clusters: {c:?}");
+    c
+}
+
 /// Fails the test, saying how to install it, when a stock tool is missing.
 pub fn require(tool: &str, package: &str) {
     let found = Command::new("sh")

@@ -54,7 +54,7 @@ pub fn render(requested: &[Dependency], locked: &[Locked], generated: &str) -> S
 
 /// `sha256:` and the hex of Helm's hash of the two lists.
 pub fn digest(requested: &[Dependency], locked: &[Locked]) -> String {
-    let req: Vec<String> = requested.iter().map(requested_json).collect();
+    let req: Vec<String> = requested.iter().map(dependency_json).collect();
     let lock: Vec<String> = locked
         .iter()
         .map(|l| {
@@ -71,10 +71,6 @@ pub fn digest(requested: &[Dependency], locked: &[Locked]) -> String {
         "sha256:{}",
         crate::bundle::digest::sha256_bytes(pair.as_bytes())
     )
-}
-
-fn requested_json(d: &Dependency) -> String {
-    dependency_json(d)
 }
 
 /// Helm's `chart.Dependency` as Go marshals it: `name`, `version`
@@ -180,7 +176,7 @@ mod tests {
             alias: "b".into(),
         };
         assert_eq!(
-            format!("[{}]", requested_json(&d)),
+            format!("[{}]", dependency_json(&d)),
             r#"[{"name":"a","version":"\u003e=1 \u003c2","repository":"https://x/","condition":"a.enabled","alias":"b"}]"#
         );
         let l = Locked {

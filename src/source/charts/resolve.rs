@@ -19,6 +19,7 @@ use super::helmignore::{self, Rules};
 use super::lock::{self, Locked};
 use super::repos::{self, Fetcher};
 use super::version::{Constraint, Version};
+use crate::bundle::manifest::ChartDependency;
 use crate::source::repo::{InfraRepo, read_text};
 
 const MAX_CHART_YAML: u64 = 1 << 20;
@@ -44,30 +45,11 @@ pub struct CompleteChart {
     pub version: String,
     /// (path inside the folder, file to copy), sorted by path.
     pub files: Vec<(String, PathBuf)>,
-    pub dependencies: Vec<ResolvedDep>,
+    pub dependencies: Vec<ChartDependency>,
     /// Folders of the complete charts its `file://` dependencies are.
     pub file_dependencies: Vec<String>,
     /// The chart as Helm loads it: for defaults, templates and subcharts.
     pub loaded: LoadedChart,
-}
-
-/// One dependency, resolved to the archive the folder carries.
-#[derive(Debug, Clone)]
-pub struct ResolvedDep {
-    pub name: String,
-    pub alias: String,
-    pub condition: String,
-    /// The constraint Chart.yaml asks for.
-    pub constraint: String,
-    pub version: String,
-    /// As Chart.yaml names it (not the mirror).
-    pub repository: String,
-    /// Path inside the folder: `charts/<name>-<version>.tgz`, or
-    /// `charts/<name>` for a chart vendored in place.
-    pub archive: String,
-    pub sha256: String,
-    pub fetched_from: String,
-    pub digest_checked_against: String,
 }
 
 pub struct Resolver<'a> {
@@ -161,14 +143,7 @@ impl<'a> Resolver<'a> {
         let dir_name = super::chart_name(self.repo, dir, asked_by)?;
         // The folder becomes a path and a name on the installer's side,
         // which takes DNS labels only: refuse here, not there.
-        let label = !dir_name.is_empty()
-            && dir_name.len() <= 63
-            && dir_name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !dir_name.starts_with('-')
-            && !dir_name.ends_with('-');
-        if !label {
+        if !crate::source::cluster::is_dns_label(&dir_name) {
             bail!(
                 "{asked_by}: chart directory {} is not named as a DNS label (lowercase letters, digits and '-'), which the installer needs",
                 self.repo.shown(dir)
@@ -274,12 +249,17 @@ impl<'a> Resolver<'a> {
         pin: Option<&str>,
         over: Option<&Override>,
         what: &str,
-    ) -> Result<(ResolvedDep, LoadedChart, Option<String>, Option<PathBuf>)> {
+    ) -> Result<(
+        ChartDependency,
+        LoadedChart,
+        Option<String>,
+        Option<PathBuf>,
+    )> {
         // An in-sync Chart.lock fixes the version, as `helm dependency
         // build` installs exactly what the lock says.
         let constraint =
             Constraint::parse(pin.unwrap_or(&dep.version)).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut record = ResolvedDep {
+        let mut record = ChartDependency {
             name: dep.name.clone(),
             alias: dep.alias.clone(),
             condition: dep.condition.clone(),
