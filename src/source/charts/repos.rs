@@ -291,10 +291,11 @@ impl Fetcher {
         Err(failed.unwrap_or_else(|| anyhow!("no mirror to fetch {repo} from")))
     }
 
-    fn next_path(&self, name: &str, version: &str) -> PathBuf {
+    /// A new file in the work folder. Its name holds no text from a
+    /// Chart.yaml or an index, which could name another folder.
+    fn next_path(&self) -> PathBuf {
         self.counter.set(self.counter.get() + 1);
-        self.work
-            .join(format!("{}-{name}-{version}.tgz", self.counter.get()))
+        self.work.join(format!("{}.tgz", self.counter.get()))
     }
 
     // ---- https repositories
@@ -351,7 +352,7 @@ impl Fetcher {
             .clone()
             .map(|d| d.trim_start_matches("sha256:").to_lowercase());
         let url = entry.urls[0].clone();
-        let path = self.next_path(&dep.name, &version);
+        let path = self.next_path();
         let from = match mirror {
             Some(Mirror::Dir(d)) => {
                 let src = dir_file(d, &url)?;
@@ -568,7 +569,7 @@ impl Fetcher {
                 layer.size
             );
         }
-        let path = self.next_path(&dep.name, &version);
+        let path = self.next_path();
         let mut hashing = HashingReader::new(reg.blob(&reference, &layer));
         copy_bounded(&mut hashing, &path)?;
         let (hex, n, _) = hashing.finish();
@@ -618,7 +619,7 @@ impl Fetcher {
             )
         })?;
         let src = dir_file(dir, &src.file_name().unwrap_or_default().to_string_lossy())?;
-        let path = self.next_path(&dep.name, version.original());
+        let path = self.next_path();
         copy_bounded(&mut std::fs::File::open(&src)?, &path)?;
         let (sha256, _) = sha256_reader(std::fs::File::open(&path)?)?;
         Ok(Fetched {

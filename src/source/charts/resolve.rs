@@ -165,6 +165,12 @@ impl<'a> Resolver<'a> {
         let chart_yaml = replaced.map_or(own_yaml, |o| o.file.clone());
         let named_in = self.repo.shown(&chart_yaml);
         let meta = read_meta(&chart_yaml, &named_in)?;
+        if !plain_name(&meta.name) {
+            bail!(
+                "{named_in}: the chart name {:?} is not a plain chart name",
+                meta.name
+            );
+        }
         let folder = match over {
             Some(o) => format!("{dir_name}@{}", o.hub),
             None => dir_name.clone(),
@@ -257,6 +263,13 @@ impl<'a> Resolver<'a> {
     )> {
         // An in-sync Chart.lock fixes the version, as `helm dependency
         // build` installs exactly what the lock says.
+        // The name becomes part of a member path (`charts/<name>-<version>.tgz`).
+        if !plain_name(&dep.name) {
+            bail!(
+                "the dependency name {:?} is not a plain chart name",
+                dep.name
+            );
+        }
         let constraint =
             Constraint::parse(pin.unwrap_or(&dep.version)).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut record = ChartDependency {
@@ -496,10 +509,8 @@ impl<'a> Resolver<'a> {
             .collect();
         let mtime = self.epoch.unwrap_or(0);
         self.counter += 1;
-        let path = self.work.join(format!(
-            "{}-{}-{}.tgz",
-            self.counter, chart.name, chart.version
-        ));
+        // No Chart.yaml text in the work folder's names.
+        let path = self.work.join(format!("{}-package.tgz", self.counter));
         let file = std::fs::File::create(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         archive::write(std::io::BufWriter::new(file), &chart.name, &kept, mtime)
@@ -525,6 +536,17 @@ impl<'a> Resolver<'a> {
         )
         .to_string()
     }
+}
+
+/// A chart name that is one path component: letters, digits, `-`, `_`,
+/// `.`, not starting with `.`.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 fn read_meta(path: &Path, shown: &str) -> Result<ChartMeta> {
@@ -575,4 +597,29 @@ fn load_dir(
         templates,
         subcharts: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name from a Chart.yaml becomes part of a member path: it must be
+    /// one plain component.
+    #[test]
+    fn chart_names_are_one_plain_component() {
+        for ok in ["jupyterhub", "dask-gateway", "my_chart", "a.b"] {
+            assert!(plain_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            ".hidden",
+            "a b",
+            "a\\b",
+            &"a".repeat(129),
+        ] {
+            assert!(!plain_name(bad), "{bad}");
+        }
+    }
 }
