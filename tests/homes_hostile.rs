@@ -311,8 +311,247 @@ fn a_decompression_bomb_is_refused() {
         &[root(), entry(b"a.txt", Type::File, b"alice\n", None)],
         tar_end(tar),
     );
-    refused(
+    // The header guard refuses the record before the tar crate reads it.
+    refused(&f, &["67108864-byte PAX header", "at most"]);
+}
+
+/// Peak resident memory of the largest child this test process has
+/// waited for, in KiB.
+fn children_max_rss_kib() -> i64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct it is given.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) }, 0);
+    u.ru_maxrss
+}
+
+#[test]
+fn long_names_and_pax_records_are_capped_before_they_are_read() {
+    // The index lists a 1 GiB file in the chunk, so the chunk's
+    // decompression bound is over 1 GiB: the old code read a 64 MiB PAX
+    // path (64 KiB compressed) whole, then copied it and escaped it into
+    // its error, over half a GiB.
+    let f = fixture();
+    let mut big = entry(b"big", Type::File, b"", None);
+    big.size = 1 << 30;
+    big.sha256 = Some("0".repeat(64));
+    let mut pax = b"67108864 path=".to_vec();
+    pax.resize((64 << 20) - 1, 0);
+    pax.push(b'\n');
+    let mut tar = tar_entry(b"./", b'5', b"", b"");
+    tar.extend(tar_entry(b"PaxHeaders/big", b'x', b"", &pax));
+    tar.extend(tar_entry(b"big", b'0', b"", b""));
+    drop(pax);
+    plant(&f, &[root(), big.clone()], tar_end(tar));
+    let r = restore(&f);
+    let head: String = r.stderr.chars().take(2000).collect();
+    assert_eq!(r.code, 1, "{head}");
+    assert!(
+        head.contains("67108864-byte PAX header") && head.contains("at most"),
+        "{head}"
+    );
+    assert!(r.stderr.len() < 64 << 10, "the error names a bounded text");
+    let peak = children_max_rss_kib();
+    assert!(
+        peak < 256 << 10,
+        "a child of this test peaked at {peak} KiB: the capped record was read"
+    );
+
+    // A GNU long name, which r2r never writes.
+    let f = fixture();
+    let mut tar = tar_entry(b"./", b'5', b"", b"");
+    tar.extend(tar_entry(b"././@LongLink", b'L', b"", b"big\0"));
+    tar.extend(tar_entry(b"big", b'0', b"", b""));
+    plant(&f, &[root(), big.clone()], tar_end(tar));
+    refused(&f, &["GNU long-name header"]);
+
+    // A PAX record other than path and linkpath: a `size` record would move
+    // where the tar crate looks for the next header.
+    let f = fixture();
+    let mut tar = tar_entry(b"./", b'5', b"", b"");
+    tar.extend(tar_entry(b"PaxHeaders/a.txt", b'x', b"", b"11 size=99\n"));
+    tar.extend(tar_entry(b"a.txt", b'0', b"", b"alice\n"));
+    plant(
         &f,
-        &["decompresses to more than its signed index accounts for"],
+        &[root(), entry(b"a.txt", Type::File, b"alice\n", None)],
+        tar_end(tar),
+    );
+    refused(&f, &["PAX record \"size\""]);
+}
+
+#[test]
+fn a_chunk_that_fails_its_digest_lands_nothing() {
+    // Files that match the signed index inside a chunk whose own bytes are
+    // not the signed ones (its gzip trailer altered after signing):
+    // nothing may get a final name, because the chunk is checked in full
+    // before anything in it is used.
+    let f = fixture();
+    // The last byte is the gzip trailer's: the tar inside is intact.
+    let mut chunk = std::fs::read(f.bundle.join(CHUNK)).unwrap();
+    let last = chunk.len() - 1;
+    chunk[last] ^= 0xff;
+    std::fs::write(f.bundle.join(CHUNK), &chunk).unwrap();
+    let r = restore(&f);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains(CHUNK) && r.stderr.contains("signed digest"),
+        "{r:?}"
+    );
+    assert!(
+        !f.dest.join("prod/alice/a.txt").exists(),
+        "a file of a chunk that failed its digest got its final name"
+    );
+}
+
+/// `tests/fixtures/on-open.py`, acting on the Nth open of a file.
+struct OnOpen {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl OnOpen {
+    fn start(file: &Path, action: &str, arg: &Path, nth: u32) -> OnOpen {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/on-open.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .args([s(file), action, s(arg), &nth.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs (apt-get install python3)");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        match lines.next() {
+            Some(Ok(l)) if l == "ready" => {}
+            other => {
+                let status = child.wait();
+                panic!(
+                    "on-open.py did not start ({other:?}, {status:?}); it needs root and fanotify"
+                )
+            }
+        }
+        OnOpen { child, lines }
+    }
+
+    /// Stops watching; returns how many opens it saw.
+    fn stop(mut self) -> u32 {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        self.lines
+            .map_while(Result::ok)
+            .filter_map(|l| l.strip_prefix("opens ").and_then(|n| n.parse().ok()))
+            .last()
+            .unwrap_or(0)
+    }
+}
+
+fn meta(p: &Path) -> std::fs::Metadata {
+    std::fs::symlink_metadata(p).unwrap()
+}
+
+#[test]
+fn an_index_is_read_once_and_a_second_read_changes_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    // A store that serves the signed index on the first read and another on
+    // the second: a.txt setuid and setgid, owned by another. The old code
+    // checked the first read's digest and restored from the second.
+    let f = fixture();
+    let signed = std::fs::read(f.bundle.join(INDEX)).unwrap();
+    let (header, mut lines) = r2r::data::index::IndexReader::open(&signed[..]).unwrap();
+    let mut hostile = header.to_line();
+    let mut signed_meta = None;
+    while let Some(mut e) = lines.next_entry().unwrap() {
+        if e.path.0 == b"a.txt" {
+            signed_meta = Some((e.mode, e.uid, e.gid));
+            e.mode = 0o6777;
+            e.uid = 7;
+            e.gid = 7;
+            // Fewer digits, so the store serves no more bytes than signed.
+            e.mtime = 0;
+        }
+        hostile.extend_from_slice(&e.to_line());
+    }
+    assert!(
+        hostile.len() <= signed.len(),
+        "the store serves no more bytes than signed"
+    );
+    let hostile_file = f.outside.parent().unwrap().join("hostile.index.jsonl");
+    std::fs::write(&hostile_file, &hostile).unwrap();
+
+    let watch = OnOpen::start(&f.bundle.join(INDEX), "swap-content", &hostile_file, 2);
+    let r = restore(&f);
+    let opens = watch.stop();
+    assert_eq!(r.code, 0, "{r:?}");
+    let m = meta(&f.dest.join("prod/alice/a.txt"));
+    assert_eq!(
+        Some((m.mode() & 0o7777, m.uid(), m.gid())),
+        signed_meta,
+        "a.txt's mode and owner came from a second, unsigned read of its index"
+    );
+    assert_eq!(opens, 1, "the index member was opened {opens} times");
+}
+
+/// Restores once, so the next restore is a re-run over files already there.
+fn restored_once() -> Fixture {
+    let f = fixture();
+    assert_eq!(restore(&f).code, 0);
+    f
+}
+
+/// A file outside the destination that a hub user would like root to
+/// change: its mode, owner and mtime, for comparing after.
+fn victim(f: &Fixture, content: &[u8]) -> (PathBuf, (u32, u32, u32, i64)) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let v = f.outside.join("victim");
+    std::fs::write(&v, content).unwrap();
+    std::fs::set_permissions(&v, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let m = meta(&v);
+    (v, (m.mode(), m.uid(), m.gid(), m.mtime()))
+}
+
+fn meta_of(p: &Path) -> (u32, u32, u32, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = meta(p);
+    (m.mode(), m.uid(), m.gid(), m.mtime())
+}
+
+#[test]
+fn a_symlink_swapped_in_during_a_rerun_gets_no_metadata() {
+    // The hub user replaces a.txt with a symlink to a file outside while
+    // the re-run has it open to hash: the old code then chmod-ed, chown-ed
+    // and touched a.txt by name, following the symlink, as root.
+    let f = restored_once();
+    let (v, before) = victim(&f, b"secret\n");
+    let a = f.dest.join("prod/alice/a.txt");
+    let watch = OnOpen::start(&a, "swap-symlink", &v, 1);
+    let r = restore(&f);
+    let opens = watch.stop();
+    assert!(opens >= 1, "the re-run never opened a.txt: {r:?}");
+    assert!(meta(&a).file_type().is_symlink(), "the swap happened");
+    assert_eq!(
+        meta_of(&v),
+        before,
+        "root changed a file outside the destination: {r:?}"
+    );
+}
+
+#[test]
+fn a_hard_link_to_a_file_outside_is_not_touched_by_a_rerun() {
+    // Without a race: a.txt becomes a hard link to a file outside with the
+    // same content. The old code found it "already there" and gave it the
+    // bundle's mode, owner and mtime.
+    let f = restored_once();
+    let (v, before) = victim(&f, b"alice\n");
+    let a = f.dest.join("prod/alice/a.txt");
+    std::fs::remove_file(&a).unwrap();
+    std::fs::hard_link(&v, &a).unwrap();
+    let r = restore(&f);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("a.txt") && r.stderr.contains("hard links"),
+        "{r:?}"
+    );
+    assert_eq!(
+        meta_of(&v),
+        before,
+        "root changed a file outside the destination"
     );
 }

@@ -420,6 +420,39 @@ impl Trusted {
         })
     }
 
+    /// A private copy of a member, checked in full against its signed
+    /// digest before it is returned: the one way a member that is read more
+    /// than once, or acted on piece by piece, is read. The store is asked
+    /// for the member once, so a store that serves other bytes on a second
+    /// read has nothing to serve them to. The copy is an unlinked file in
+    /// the temporary directory (`TMPDIR`) that no other process can open.
+    pub fn spool(&self, member: &str) -> anyhow::Result<std::fs::File> {
+        use std::io::{Read, Seek, Write};
+        let mut r = self.open(member)?;
+        let mut file = tempfile::tempfile().map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create a temporary file for member {member} in {}: {e}",
+                std::env::temp_dir().display()
+            )
+        })?;
+        let mut buf = vec![0u8; super::digest::BUF_BYTES];
+        loop {
+            let n = r
+                .read(&mut buf)
+                .map_err(|e| anyhow::anyhow!("member {member} cannot be read: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            file.write_all(&buf[..n]).map_err(|e| {
+                anyhow::anyhow!("cannot copy member {member} to a temporary file: {e}")
+            })?;
+        }
+        r.finish()?;
+        file.rewind()
+            .map_err(|e| anyhow::anyhow!("cannot reread the copy of member {member}: {e}"))?;
+        Ok(file)
+    }
+
     /// Reads a small member whole and checks it.
     pub fn read_small(&self, member: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
         let mut r = self.open(member)?;
@@ -464,15 +497,27 @@ pub struct Checked<R> {
 }
 
 impl<R: std::io::Read> std::io::Read for Checked<R> {
+    /// Never yields more than the signed size: a store that serves a longer
+    /// member fails here, before the surplus reaches anything.
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner.read(buf)
+        let left = self.size - self.inner.count();
+        let room = usize::try_from(left.saturating_add(1)).unwrap_or(usize::MAX);
+        let want = buf.len().min(room);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > left {
+            return Err(std::io::Error::other(format!(
+                "member {} is longer than its signed {} bytes; the bundle is corrupt or was altered",
+                self.member, self.size
+            )));
+        }
+        Ok(n)
     }
 }
 
 impl<R: std::io::Read> Checked<R> {
     /// Reads whatever is left and compares with the signed digest.
     pub fn finish(mut self) -> anyhow::Result<()> {
-        std::io::copy(&mut self.inner, &mut std::io::sink())
+        std::io::copy(&mut self, &mut std::io::sink())
             .map_err(|e| anyhow::anyhow!("member {} cannot be read: {e}", self.member))?;
         let (hex, n, _) = self.inner.finish();
         if n != self.size || hex != self.sha256 {

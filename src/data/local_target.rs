@@ -6,6 +6,11 @@
 //! destination, therefore cannot redirect a later write: the open fails and
 //! the restore stops, naming the path. Files are written under a temporary
 //! name and renamed with `RENAME_NOREPLACE` only after their hash matched.
+//! Metadata is only ever set through a descriptor that was opened without
+//! following symlinks (`fchown`, `fchmod`, `futimens`), never by name, so a
+//! hub user who swaps a name for a symlink while a re-run works cannot
+//! point root's chmod elsewhere; and a file already there with more hard
+//! links than the index gives it is refused rather than touched.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -15,9 +20,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use rustix::fs::{
-    AtFlags, Mode, OFlags, RenameFlags, Timespec, Timestamps, chmodat, chownat, fchmod, fchown,
-    futimens, linkat, mkdirat, openat, readlinkat, renameat_with, statat, symlinkat, unlinkat,
-    utimensat,
+    AtFlags, Mode, OFlags, RenameFlags, ResolveFlags, Timespec, Timestamps, chownat, fchmod,
+    fchown, futimens, linkat, mkdirat, openat, openat2, readlinkat, renameat_with, statat,
+    symlinkat, unlinkat, utimensat,
 };
 use rustix::io::Errno;
 use sha2::{Digest, Sha256};
@@ -77,10 +82,24 @@ impl LocalTarget {
     /// component that is a symlink or not a directory.
     fn open_dir(&self, dir: &[u8]) -> Result<OwnedFd> {
         let home = self.home_fd()?;
-        let mut fd = rustix::io::dup(home)?;
         if dir == b"." {
-            return Ok(fd);
+            return Ok(rustix::io::dup(home)?);
         }
+        // One call where the kernel has openat2: it resolves the whole path
+        // beneath the home and refuses any symlink on the way.
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match openat2(home, dir, DIR_FLAGS, Mode::empty(), resolve) {
+            Ok(fd) => return Ok(fd),
+            // No openat2 (an old kernel, or a seccomp filter): walk.
+            Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG) => {}
+            Err(Errno::LOOP | Errno::NOTDIR | Errno::XDEV) => bail!(
+                "{}: the path goes through a symlink or a non-directory; refusing to write through it",
+                self.here(dir)
+            ),
+            Err(e) => bail!("{}: cannot open: {e}", self.here(dir)),
+        }
+        let mut fd = rustix::io::dup(home)?;
         for comp in dir.split(|&b| b == b'/') {
             fd = match openat(&fd, comp, DIR_FLAGS, Mode::empty()) {
                 Ok(f) => f,
@@ -249,30 +268,42 @@ impl Target for LocalTarget {
         let shown = self.here(&e.path.0);
         let as_root = self.as_root;
         let (parent, name) = self.parent(&e.path.0)?;
-        let st = match statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        // Opened without following a symlink and without blocking on a
+        // FIFO; everything after is done through this descriptor, so a
+        // name swapped meanwhile cannot redirect a chmod or chown.
+        let fd = match openat(
+            parent,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
             Err(Errno::NOENT) => return Ok(Existing::Absent),
-            Err(err) => bail!("{shown}: cannot check it: {err}"),
-            Ok(st) => st,
-        };
-        let is_file = st.st_mode & libc::S_IFMT == libc::S_IFREG;
-        if is_file && st.st_size as u64 == e.size {
-            let fd = openat(
-                parent,
-                name,
-                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            let mut f = File::from(fd);
-            let mut h = Sha256::new();
-            io::copy(&mut f, &mut h)?;
-            if Some(hex(&h.finalize())) == e.sha256 {
-                drop(f);
-                apply_meta_at(parent, name, e, as_root)
-                    .with_context(|| format!("{shown}: cannot set metadata"))?;
-                return Ok(Existing::Same);
+            Err(Errno::LOOP) => {
+                bail!("{shown}: a symlink is already there; not overwriting it")
             }
+            Err(err) => bail!("{shown}: cannot check it: {err}"),
+            Ok(fd) => fd,
+        };
+        let st = rustix::fs::fstat(&fd).with_context(|| format!("{shown}: cannot check it"))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_size as u64 != e.size {
+            bail!("{shown}: a different file is already there; not overwriting it");
         }
-        bail!("{shown}: a different file is already there; not overwriting it")
+        // Another name for the same inode may lie outside the destination:
+        // only a file the index says is hard-linked may have one.
+        if st.st_nlink > 1 && e.link_group == 0 {
+            bail!(
+                "{shown}: the file already there has {} hard links, and the signed index says it has none; not touching it",
+                st.st_nlink
+            );
+        }
+        let mut f = File::from(fd);
+        let mut h = Sha256::new();
+        io::copy(&mut f, &mut h).with_context(|| format!("{shown}: cannot read it"))?;
+        if Some(hex(&h.finalize())) != e.sha256 {
+            bail!("{shown}: a different file is already there; not overwriting it");
+        }
+        apply_meta_fd(&f, e, as_root).with_context(|| format!("{shown}: cannot set metadata"))?;
+        Ok(Existing::Same)
     }
 
     fn file(&mut self, e: &Entry) -> Result<Box<dyn FileSink + '_>> {
@@ -332,16 +363,6 @@ fn apply_meta_fd(fd: &impl AsFd, e: &Entry, as_root: bool) -> Result<()> {
     }
     fchmod(fd, Mode::from_raw_mode(e.mode))?;
     futimens(fd, &times(e))?;
-    Ok(())
-}
-
-fn apply_meta_at(dir: BorrowedFd<'_>, name: &[u8], e: &Entry, as_root: bool) -> Result<()> {
-    if as_root {
-        let (u, g) = ids(e);
-        chownat(dir, name, u, g, AtFlags::SYMLINK_NOFOLLOW)?;
-    }
-    chmodat(dir, name, Mode::from_raw_mode(e.mode), AtFlags::empty())?;
-    utimensat(dir, name, &times(e), AtFlags::SYMLINK_NOFOLLOW)?;
     Ok(())
 }
 

@@ -1,6 +1,12 @@
 //! Restoring homes from a bundle, checking everything against the signed
 //! index as it goes.
 //!
+//! Every member is read from the store once: the index and each chunk are
+//! copied into a private temporary file and checked in full against their
+//! signed digests before anything acts on them (`Trusted::spool`), so a
+//! store that serves other bytes on a later read has no later read to
+//! serve, and nothing of a chunk lands before all of it checked.
+//!
 //! The signer is not trusted to be honest, only to be the signer. So every
 //! chunk entry must be the next line of the signed index, with the same
 //! name, type, size and link target; every file's content must hash to the
@@ -10,7 +16,7 @@
 //! symlink. Each refusal names the hub, the home and the path.
 
 use std::collections::HashMap;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
@@ -219,15 +225,18 @@ pub fn restore_bucket(
     Ok(out)
 }
 
-/// What the first pass over an index learns: the header, and how many
-/// decompressed bytes each chunk may hold at most.
+/// What the first pass over an index learns: the header, how many
+/// decompressed bytes each chunk may hold at most, and the verified private
+/// copy of the index that the restore then follows.
 pub struct Plan {
     pub header: Header,
     bounds: Vec<u64>,
+    index: std::fs::File,
 }
 
-/// Reads a home's index once in full, checking it against its signed digest
-/// and `_hub.json`, before anything acts on it.
+/// Copies a home's index once, checked in full against its signed digest,
+/// and reads the copy through against `_hub.json` before anything acts on
+/// it. The restore reads only that copy, never the store again.
 pub fn plan(trusted: &Trusted, folder: Folder, hub: &str, home: &HomeRecord) -> Result<Plan> {
     let stem = match folder {
         Folder::Homes => names::stem(&home.home.0),
@@ -240,9 +249,9 @@ pub fn plan(trusted: &Trusted, folder: Folder, hub: &str, home: &HomeRecord) -> 
             home.index
         );
     }
-    let mut member = trusted.open(index.as_str())?;
+    let mut copy = trusted.spool(index.as_str())?;
     let (header, bounds) = {
-        let (header, mut lines) = IndexReader::open(BufReader::new(&mut member))
+        let (header, mut lines) = IndexReader::open(BufReader::new(&mut copy))
             .map_err(|e| anyhow!("member {index}: {e}"))?;
         let expected: Vec<String> = (0..header.chunks.len() as u32)
             .map(|n| names::chunk_member(folder, hub, &stem, n).map(|p| p.to_string()))
@@ -273,8 +282,13 @@ pub fn plan(trusted: &Trusted, folder: Folder, hub: &str, home: &HomeRecord) -> 
         }
         (header, bounds)
     };
-    member.finish()?;
-    Ok(Plan { header, bounds })
+    copy.rewind()
+        .with_context(|| format!("cannot reread the copy of member {index}"))?;
+    Ok(Plan {
+        header,
+        bounds,
+        index: copy,
+    })
 }
 
 fn restore_home(
@@ -288,9 +302,8 @@ fn restore_home(
 ) -> Result<()> {
     let plan = plan(trusted, folder, hub, home)?;
     let index_name = names::index_member(folder, hub, &home.stem)?;
-    // The index was verified in full by `plan`; read it again in lockstep.
-    let member = trusted.open(index_name.as_str())?;
-    let (_, mut lines) = IndexReader::open(BufReader::new(member))
+    // `plan` verified this copy in full; follow it in lockstep.
+    let (_, mut lines) = IndexReader::open(BufReader::new(plan.index))
         .map_err(|e| anyhow!("member {index_name}: {e}"))?;
     match folder {
         Folder::Homes => target.begin_home(hub, &home.home)?,
@@ -301,13 +314,14 @@ fn restore_home(
     let mut linked: HashMap<Vec<u8>, u64> = HashMap::new();
     let mut dirs: Vec<Entry> = Vec::new();
     for (n, chunk) in plan.header.chunks.iter().enumerate() {
-        let raw = trusted.open(chunk)?;
+        // Nothing of a chunk lands before all of it matched its digest.
+        let raw = trusted.spool(chunk)?;
         let limited = Limit {
             inner: flate2::read::MultiGzDecoder::new(BufReader::with_capacity(256 << 10, raw)),
             left: plan.bounds[n],
             member: chunk,
         };
-        let mut archive = tar::Archive::new(limited);
+        let mut archive = tar::Archive::new(tarball::HeaderGuard::new(limited));
         let entries = archive
             .entries()
             .with_context(|| format!("member {chunk} is not a tar archive"))?;
@@ -363,14 +377,7 @@ fn restore_home(
                 }
             }
         }
-        // Every byte of the chunk, not only what the tar used, must be the
-        // signed bytes.
-        archive
-            .into_inner()
-            .inner
-            .into_inner()
-            .into_inner()
-            .finish()?;
+        drop(archive);
         // The tar ended; what follows in the index must be in later chunks.
         pending = lines
             .next_entry()

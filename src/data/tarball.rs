@@ -134,6 +134,195 @@ fn write_pax(out: &mut impl Write, records: &[(&str, &[u8])]) -> io::Result<()> 
     pad(out, data.len() as u64)
 }
 
+/// Largest PAX extended header a chunk may carry: a `path` and a
+/// `linkpath` of at most an index line each, and their record framing.
+pub const MAX_PAX_BYTES: u64 = 2 * super::index::MAX_LINE_BYTES as u64 + 1024;
+
+/// Checks a chunk's tar stream header by header as the `tar` crate reads
+/// it, so no header the crate would read whole can be larger than this
+/// format writes. The crate reads GNU long names and PAX records into
+/// memory in full, bounded only by the stream; here a GNU long name or
+/// link (`L`, `K`) or a global PAX header (`g`) is refused, since r2r
+/// never writes one, a PAX header (`x`) may hold at most
+/// [`MAX_PAX_BYTES`], and only the `path` and `linkpath` records r2r
+/// writes: a `size` record would make the crate and this guard disagree
+/// on where the next header starts.
+pub struct HeaderGuard<R> {
+    inner: R,
+    state: GuardState,
+}
+
+enum GuardState {
+    /// Collecting a header block.
+    Header {
+        block: Box<[u8; BLOCK]>,
+        have: usize,
+    },
+    /// Passing `left` bytes of data and padding; a PAX header's records
+    /// (`want` bytes of them) are kept to be checked.
+    Data { left: u64, pax: Option<Pax> },
+    /// GNU sparse extension blocks after a sparse header, then its data.
+    SparseExt {
+        block: Box<[u8; BLOCK]>,
+        have: usize,
+        data: u64,
+    },
+}
+
+impl<R> HeaderGuard<R> {
+    pub fn new(inner: R) -> HeaderGuard<R> {
+        HeaderGuard {
+            inner,
+            state: GuardState::header(),
+        }
+    }
+
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+impl GuardState {
+    fn header() -> GuardState {
+        GuardState::Header {
+            block: Box::new([0u8; BLOCK]),
+            have: 0,
+        }
+    }
+}
+
+fn refused(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+/// Data plus padding to the next block.
+fn padded(size: u64) -> io::Result<u64> {
+    size.checked_next_multiple_of(BLOCK as u64)
+        .ok_or_else(|| refused("a tar entry's size overflows".into()))
+}
+
+/// What follows a complete header block.
+fn after_header(block: &[u8; BLOCK]) -> io::Result<GuardState> {
+    if block.iter().all(|&b| b == 0) {
+        return Ok(GuardState::header());
+    }
+    let h = Header::from_byte_slice(block);
+    let size = h.entry_size()?;
+    match h.entry_type() {
+        EntryType::GNULongName | EntryType::GNULongLink => Err(refused(
+            "holds a GNU long-name header, which r2r never writes; refused".into(),
+        )),
+        EntryType::XGlobalHeader => Err(refused(
+            "holds a global PAX header, which r2r never writes; refused".into(),
+        )),
+        EntryType::XHeader if size > MAX_PAX_BYTES => Err(refused(format!(
+            "holds a {size}-byte PAX header; at most {MAX_PAX_BYTES} are allowed"
+        ))),
+        EntryType::XHeader => Ok(GuardState::Data {
+            left: padded(size)?,
+            pax: Some(Pax {
+                data: Vec::with_capacity(size as usize),
+                want: size as usize,
+            }),
+        }),
+        EntryType::GNUSparse if h.as_gnu().is_some_and(|g| g.isextended[0] != 0) => {
+            Ok(GuardState::SparseExt {
+                block: Box::new([0u8; BLOCK]),
+                have: 0,
+                data: padded(size)?,
+            })
+        }
+        _ => Ok(GuardState::Data {
+            left: padded(size)?,
+            pax: None,
+        }),
+    }
+}
+
+/// A PAX header's records as they arrive.
+struct Pax {
+    data: Vec<u8>,
+    want: usize,
+}
+
+/// A PAX header may carry only the records r2r writes.
+fn check_pax(records: &[u8]) -> io::Result<()> {
+    for record in tar::PaxExtensions::new(records) {
+        let record = record.map_err(|_| refused("holds a malformed PAX header".into()))?;
+        match record.key_bytes() {
+            b"path" | b"linkpath" => {}
+            key => {
+                return Err(refused(format!(
+                    "holds a PAX record {:?}, which r2r never writes; refused",
+                    String::from_utf8_lossy(&key[..key.len().min(64)])
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl GuardState {
+    /// Observes `bytes`, the next bytes of the stream.
+    fn observe(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match self {
+                GuardState::Header { block, have } | GuardState::SparseExt { block, have, .. } => {
+                    let k = (BLOCK - *have).min(bytes.len());
+                    block[*have..*have + k].copy_from_slice(&bytes[..k]);
+                    *have += k;
+                    bytes = &bytes[k..];
+                    if *have == BLOCK {
+                        *self = match self {
+                            GuardState::SparseExt { block, data, .. }
+                                if block[EXT_SLOTS * 24] != 0 =>
+                            {
+                                GuardState::SparseExt {
+                                    block: Box::new([0u8; BLOCK]),
+                                    have: 0,
+                                    data: *data,
+                                }
+                            }
+                            GuardState::SparseExt { data, .. } => GuardState::Data {
+                                left: *data,
+                                pax: None,
+                            },
+                            GuardState::Header { block, .. } => after_header(block)?,
+                            GuardState::Data { .. } => GuardState::header(),
+                        };
+                    }
+                }
+                GuardState::Data { left, pax } => {
+                    let k = usize::try_from(*left)
+                        .unwrap_or(usize::MAX)
+                        .min(bytes.len());
+                    if let Some(p) = pax.as_mut() {
+                        let keep = (p.want - p.data.len()).min(k);
+                        p.data.extend_from_slice(&bytes[..keep]);
+                    }
+                    *left -= k as u64;
+                    bytes = &bytes[k..];
+                    if *left == 0 {
+                        if let Some(p) = pax.take() {
+                            check_pax(&p.data)?;
+                        }
+                        *self = GuardState::header();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: io::Read> io::Read for HeaderGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.state.observe(&buf[..n])?;
+        Ok(n)
+    }
+}
+
 /// A 12-byte numeric field: octal when it fits in 11 digits, else GNU
 /// base-256.
 fn put_num(field: &mut [u8], v: u64) {
