@@ -60,10 +60,10 @@ pub fn compare(
     for hub in hubs {
         let rec = hub_record(trusted, hub)?;
         for home in rec.homes.iter().filter(|h| select.wants_home(&h.home.0)) {
-            plan(trusted, Folder::Homes, hub, home)?;
+            // The copy `plan` checked, never a second read of the store.
+            let copy = plan(trusted, Folder::Homes, hub, home)?.into_index();
             let index = names::index_member(Folder::Homes, hub, &home.stem)?;
-            let member = trusted.open(index.as_str())?;
-            let (_, mut lines) = IndexReader::open(BufReader::new(member))
+            let (_, mut lines) = IndexReader::open(BufReader::new(copy))
                 .map_err(|e| anyhow!("member {index}: {e}"))?;
             let shown_home = home.home.shown();
             let mut diff = |path: &[u8], what: &'static str, detail: String| {

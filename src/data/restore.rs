@@ -234,6 +234,14 @@ pub struct Plan {
     index: std::fs::File,
 }
 
+impl Plan {
+    /// The verified copy of the index, from its start: the only way to read
+    /// the index again.
+    pub fn into_index(self) -> std::fs::File {
+        self.index
+    }
+}
+
 /// Copies a home's index once, checked in full against its signed digest,
 /// and reads the copy through against `_hub.json` before anything acts on
 /// it. The restore reads only that copy, never the store again.
