@@ -37,22 +37,14 @@ impl DirSink {
         })
     }
 
-    /// The partial a resumable export writes: one fixed name.
-    pub fn partial_path(output: &Path) -> PathBuf {
-        let name = output
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        fsutil::parent_of(output).join(format!(".{name}.partial"))
-    }
-
-    pub fn create_resumable(output: &Path) -> Result<DirSink> {
-        let tmp = Self::partial_path(output);
-        fs::create_dir(&tmp).with_context(|| {
-            format!("cannot create {} (an interrupted export? pass --resume to continue it, or --force to start over)", tmp.display())
+    /// Starts the partial of a resumable export at `partial`. Refuses to
+    /// start over an existing one.
+    pub fn create_resumable(partial: &Path, output: &Path) -> Result<DirSink> {
+        fs::create_dir(partial).with_context(|| {
+            format!("cannot create {} (an interrupted export? pass --resume to continue it, or --force to start over)", partial.display())
         })?;
         Ok(DirSink {
-            tmp,
+            tmp: partial.to_owned(),
             output: output.to_owned(),
             keep: false,
         })
@@ -60,13 +52,19 @@ impl DirSink {
 
     /// Continues a partial, removing every file the journal does not vouch
     /// for.
-    pub fn resume(output: &Path, kept: &std::collections::HashSet<String>) -> Result<DirSink> {
-        let tmp = Self::partial_path(output);
+    pub fn resume(
+        partial: &Path,
+        output: &Path,
+        kept: &std::collections::HashSet<String>,
+    ) -> Result<DirSink> {
+        let tmp = partial.to_owned();
         let mut present = Vec::new();
         walk(&tmp, &tmp, &mut present).map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
         for e in present {
             if !kept.contains(e.path.as_str()) {
-                fs::remove_file(tmp.join(e.path.as_str()))?;
+                let stale = tmp.join(e.path.as_str());
+                fs::remove_file(&stale)
+                    .with_context(|| format!("cannot remove {}", stale.display()))?;
             }
         }
         Ok(DirSink {

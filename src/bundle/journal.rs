@@ -6,14 +6,26 @@
 //! first line records the creation time; each later line one member, added
 //! after the member's bytes were written and synced. A line is only
 //! believed if the member's bytes in the partial bundle still hash to it.
+//!
+//! The journal is also the export's lock: the export that writes a partial
+//! holds an exclusive `flock` on its journal from before it touches
+//! anything beside the output until the bundle has its final name. A second
+//! export of the same output (a `--resume` while the first still runs, as
+//! when SIGKILL reached a wrapper and not r2r) is refused instead of
+//! writing into the same partial. The kernel drops the lock when its holder
+//! dies, however it dies, so a killed export never blocks its resume.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+
+/// Longest journal read back: a chunk's line carries its index lines
+/// (20,000 entries at most), so even thousands of chunks stay far below.
+const MAX_JOURNAL_BYTES: u64 = 4 << 30;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Start {
@@ -38,6 +50,7 @@ pub struct Done {
     pub extra: serde_json::Value,
 }
 
+/// A journal this process holds the lock of.
 pub struct Journal {
     file: File,
     pub path: PathBuf,
@@ -50,33 +63,77 @@ impl Journal {
         PathBuf::from(p)
     }
 
-    pub fn create(partial: &Path, created: u64) -> Result<Journal> {
+    /// Takes the journal of `partial` for this export alone, creating it
+    /// (empty) when `create`. `None`: there is none and `create` is false.
+    /// Fails at once if another export holds it.
+    pub fn lock(partial: &Path, create: bool) -> Result<Option<Journal>> {
         let path = Self::path_for(partial);
-        let mut file = File::create(&path)
-            .with_context(|| format!("cannot create the export journal {}", path.display()))?;
+        loop {
+            let file = match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(create)
+                .custom_flags(libc::O_NOFOLLOW)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(f) => f,
+                Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot open the export journal {}", path.display())
+                    });
+                }
+            };
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => bail!(
+                    "another r2r export is writing this bundle: it holds {}\nhint: wait for it to finish or stop it; once it has stopped, --resume continues what it completed",
+                    path.display()
+                ),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+                }
+            }
+            // An export that finished meanwhile removed the name it held;
+            // a lock on that unlinked file guards nothing.
+            if still_named(&file, &path)? {
+                return Ok(Some(Journal { file, path }));
+            }
+            if !create {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Nothing recorded yet: created by this lock, or by an export killed
+    /// before it wrote its first line.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.file.metadata()?.len() == 0)
+    }
+
+    /// Starts the journal of a new export.
+    pub fn start(&mut self, created: u64) -> Result<()> {
         let start = Start {
             r2r_export_journal: 1,
             created,
         };
-        serde_json::to_writer(&mut file, &start)?;
-        file.write_all(b"\n")?;
-        file.sync_data()?;
-        Ok(Journal { file, path })
+        self.rewrite(&start, &[])
     }
 
-    /// Reads a journal: its start and every member line that parses, in
+    /// Reads the journal: its start and every member line that parses, in
     /// order. A torn last line (a crash mid-write) is ignored.
-    pub fn read(partial: &Path) -> Result<(Start, Vec<Done>)> {
-        let path = Self::path_for(partial);
-        let file = File::open(&path)
-            .with_context(|| format!("cannot read the export journal {}", path.display()))?;
-        let mut lines = BufReader::new(file).lines();
+    pub fn read(&mut self) -> Result<(Start, Vec<Done>)> {
+        self.file.seek(SeekFrom::Start(0))?;
+        let shown = self.path.display();
+        let mut lines = BufReader::new((&self.file).take(MAX_JOURNAL_BYTES)).lines();
         let first = lines
             .next()
-            .transpose()?
-            .with_context(|| format!("{} is empty", path.display()))?;
+            .transpose()
+            .with_context(|| format!("cannot read the export journal {shown}"))?
+            .with_context(|| format!("{shown} is empty"))?;
         let start: Start = serde_json::from_str(&first)
-            .with_context(|| format!("{} is not an r2r export journal", path.display()))?;
+            .with_context(|| format!("{shown} is not an r2r export journal"))?;
         let mut done = Vec::new();
         for line in lines {
             match line
@@ -90,18 +147,24 @@ impl Journal {
         Ok((start, done))
     }
 
-    /// Continues a journal, rewriting it with the members kept.
-    pub fn rewrite(partial: &Path, start: &Start, kept: &[Done]) -> Result<Journal> {
-        let path = Self::path_for(partial);
-        let mut file = OpenOptions::new().write(true).truncate(true).open(&path)?;
-        serde_json::to_writer(&mut file, start)?;
-        file.write_all(b"\n")?;
-        for d in kept {
-            serde_json::to_writer(&mut file, d)?;
-            file.write_all(b"\n")?;
-        }
-        file.sync_data()?;
-        Ok(Journal { file, path })
+    /// Rewrites the journal with `start` and the members kept.
+    pub fn rewrite(&mut self, start: &Start, kept: &[Done]) -> Result<()> {
+        let shown = self.path.display().to_string();
+        let write = |file: &mut File| -> std::io::Result<()> {
+            file.set_len(0)?;
+            file.seek(SeekFrom::Start(0))?;
+            let mut out = std::io::BufWriter::new(&mut *file);
+            serde_json::to_writer(&mut out, start)?;
+            out.write_all(b"\n")?;
+            for d in kept {
+                serde_json::to_writer(&mut out, d)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            drop(out);
+            file.sync_data()
+        };
+        write(&mut self.file).with_context(|| format!("cannot write the export journal {shown}"))
     }
 
     pub fn record(&mut self, done: &Done) -> Result<()> {
@@ -111,14 +174,18 @@ impl Journal {
         Ok(())
     }
 
+    /// Removes the journal, then lets go of the lock.
     pub fn remove(self) {
         let _ = std::fs::remove_file(&self.path);
     }
 }
 
-/// Members carried over from an interrupted export, claimed as the new
-/// export reaches them.
-#[derive(Default)]
-pub struct Resumed {
-    pub by_path: HashMap<String, Done>,
+/// Whether `path` still names the open `file`.
+fn still_named(file: &File, path: &Path) -> Result<bool> {
+    let held = file.metadata()?;
+    Ok(match path.symlink_metadata() {
+        Ok(m) => m.dev() == held.dev() && m.ino() == held.ino(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e).with_context(|| format!("cannot stat {}", path.display())),
+    })
 }

@@ -7,8 +7,8 @@
 //! mean one thing to r2r and another to the auditor's `tar`.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, BufWriter, Read, Seek, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -50,36 +50,27 @@ impl TarSink {
         Ok(TarSink::over(file, tmp_path, output, mtime, 0))
     }
 
-    /// The partial a resumable export writes: one fixed name, so that a
-    /// later `--resume` finds it. Refuses to start over an existing one.
-    pub fn partial_path(output: &Path) -> PathBuf {
-        let name = output
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        fsutil::parent_of(output).join(format!(".{name}.partial"))
-    }
-
-    pub fn create_resumable(output: &Path, mtime: u64) -> Result<TarSink> {
-        let path = Self::partial_path(output);
-        let file = File::create_new(&path).with_context(|| {
-            format!("cannot create {} (an interrupted export? pass --resume to continue it, or --force to start over)", path.display())
+    /// Starts the partial of a resumable export at `partial`. Refuses to
+    /// start over an existing one.
+    pub fn create_resumable(partial: &Path, output: &Path, mtime: u64) -> Result<TarSink> {
+        let file = File::create_new(partial).with_context(|| {
+            format!("cannot create {} (an interrupted export? pass --resume to continue it, or --force to start over)", partial.display())
         })?;
-        Ok(TarSink::over(file, path, output, mtime, 0))
+        Ok(TarSink::over(file, partial.to_owned(), output, mtime, 0))
     }
 
-    /// Continues a partial, cut back to `end` bytes (the last member the
-    /// journal vouches for).
-    pub fn resume(output: &Path, mtime: u64, end: u64) -> Result<TarSink> {
-        let path = Self::partial_path(output);
+    /// Continues the partial at `partial`, cut back to `end` bytes (the
+    /// last member the journal vouches for).
+    pub fn resume(partial: &Path, output: &Path, mtime: u64, end: u64) -> Result<TarSink> {
         let file = std::fs::OpenOptions::new()
             .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        file.set_len(end)?;
-        use std::io::Seek;
-        (&file).seek(io::SeekFrom::Start(end))?;
-        Ok(TarSink::over(file, path, output, mtime, end))
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(partial)
+            .with_context(|| format!("cannot open {}", partial.display()))?;
+        file.set_len(end)
+            .and_then(|()| (&file).seek(io::SeekFrom::Start(end)).map(drop))
+            .with_context(|| format!("cannot cut {} back to {end} bytes", partial.display()))?;
+        Ok(TarSink::over(file, partial.to_owned(), output, mtime, end))
     }
 
     fn over(file: File, tmp_path: PathBuf, output: &Path, mtime: u64, position: u64) -> TarSink {
@@ -213,6 +204,14 @@ pub fn scan(file: &File) -> Result<Vec<Entry>, StoreError> {
         entries.push(entry);
         pos = next;
     }
+}
+
+/// The member whose header is at byte `pos` of a tar bundle.
+pub fn header_at(file: &File, pos: u64) -> Result<Entry, StoreError> {
+    let mut block = [0u8; BLOCK as usize];
+    file.read_exact_at(&mut block, pos)
+        .map_err(StoreError::Io)?;
+    parse_header(Header::from_byte_slice(&block), pos)
 }
 
 fn parse_header(header: &Header, pos: u64) -> Result<Entry, StoreError> {

@@ -3,7 +3,7 @@
 //! Nothing appears at the output path until the whole bundle is written.
 
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use minisign::{PublicKey, SecretKey};
@@ -47,6 +47,8 @@ pub struct Signer {
 }
 
 pub struct BundleWriter {
+    /// First, so that it is removed before the journal's lock is let go.
+    work: WorkDir,
     sink: Box<dyn Sink>,
     /// Present for resumable exports (those carrying user data).
     journal: Option<Journal>,
@@ -72,22 +74,146 @@ fn check_output(output: &Path, replace: bool) -> Result<()> {
     Ok(())
 }
 
-/// The fixed-name partial of a resumable export.
-fn partial_path(output: &Path, format: Format) -> std::path::PathBuf {
-    match format {
-        Format::Tar => TarSink::partial_path(output),
-        Format::Dir => DirSink::partial_path(output),
-    }
+/// The fixed-name partial of a resumable export: `.NAME.partial` beside
+/// the output (a file or a directory); its journal is
+/// `.NAME.partial.journal`. Hidden and suffixed, so that nothing an
+/// interrupted export leaves looks like a bundle.
+pub fn partial_path(output: &Path) -> PathBuf {
+    beside(output, ".partial")
+}
+
+/// Where an export keeps its temporary files (chunks, database snapshots)
+/// until they become members: `.NAME.partial.work` beside the output, on
+/// the same filesystem, with a fixed name so that a resume removes what a
+/// killed export left there.
+fn work_path(output: &Path) -> PathBuf {
+    beside(output, ".partial.work")
+}
+
+fn beside(output: &Path, suffix: &str) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    fsutil::parent_of(output).join(format!(".{name}{suffix}"))
 }
 
 fn discard_partial(partial: &Path) -> Result<()> {
-    let _ = std::fs::remove_file(Journal::path_for(partial));
     match partial.symlink_metadata() {
         Ok(m) if m.is_dir() => fsutil::remove_tree(partial),
         Ok(_) => std::fs::remove_file(partial)
             .with_context(|| format!("cannot remove {}", partial.display())),
         Err(_) => Ok(()),
     }
+}
+
+/// The export's folder of temporary files, removed with all it holds
+/// when the export ends, however it ends short of being killed.
+struct WorkDir(Option<PathBuf>);
+
+impl WorkDir {
+    /// The fixed-name folder, emptied of what a killed export left.
+    fn fresh(path: PathBuf) -> Result<WorkDir> {
+        discard_partial(&path)?;
+        std::fs::create_dir(&path)
+            .with_context(|| format!("cannot create the work folder {}", path.display()))?;
+        Ok(WorkDir(Some(path)))
+    }
+
+    /// A folder of its own beside `output`, for an export that cannot be
+    /// resumed.
+    fn temporary(output: &Path) -> Result<WorkDir> {
+        let dir = fsutil::parent_of(output);
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let path = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".work")
+            .tempdir_in(dir)
+            .with_context(|| format!("cannot create a temporary folder in {}", dir.display()))?
+            .keep();
+        Ok(WorkDir(Some(path)))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new("."))
+    }
+
+    fn remove(&mut self) -> Result<()> {
+        match self.0.take() {
+            Some(p) => fsutil::remove_tree(&p),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = self.remove();
+    }
+}
+
+/// The members of the journal that the partial still holds, byte for
+/// byte, up to the first that it does not.
+fn vouched(partial: &Path, format: Format, done: Vec<Done>) -> Result<Vec<Done>> {
+    let tar = match format {
+        Format::Tar => Some(
+            fsutil::open_nofollow(partial)
+                .with_context(|| format!("cannot open {}", partial.display()))?,
+        ),
+        Format::Dir => None,
+    };
+    let mut kept = Vec::new();
+    let mut end = 0u64;
+    for d in done {
+        let intact = match &tar {
+            Some(file) => in_tar(file, end, &d),
+            None => in_dir(partial, &d),
+        }
+        .with_context(|| format!("cannot read {} in {}", d.path, partial.display()))?;
+        if !intact {
+            break;
+        }
+        end = d.end;
+        kept.push(d);
+    }
+    Ok(kept)
+}
+
+/// Whether the tar partial holds `d` right after `end`, under its name,
+/// with the bytes the journal hashed.
+fn in_tar(file: &std::fs::File, end: u64, d: &Done) -> Result<bool> {
+    let len = file.metadata()?.len();
+    let framed = d.offset == end + 512 && d.end <= len && d.end >= d.offset + d.size;
+    if !framed {
+        return Ok(false);
+    }
+    let Ok(entry) = super::tar_store::header_at(file, end) else {
+        return Ok(false);
+    };
+    if entry.path.as_str() != d.path || entry.size != d.size {
+        return Ok(false);
+    }
+    let reader = super::tar_store::MemberReader::new(file, &entry);
+    Ok(super::digest::sha256_reader(reader)? == (d.sha256.clone(), d.size))
+}
+
+/// Whether the directory partial holds `d` as a regular file with the
+/// bytes the journal hashed.
+fn in_dir(partial: &Path, d: &Done) -> Result<bool> {
+    let Ok(path) = MemberPath::parse(&d.path) else {
+        return Ok(false);
+    };
+    let Ok(file) = fsutil::open_nofollow(&partial.join(path.as_str())) else {
+        return Ok(false);
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() != d.size {
+        return Ok(false);
+    }
+    Ok(super::digest::sha256_reader(file)? == (d.sha256.clone(), d.size))
 }
 
 /// What a finished bundle holds.
@@ -115,13 +241,22 @@ impl BundleWriter {
             Format::Tar => Box::new(TarSink::create(output, created)?),
             Format::Dir => Box::new(DirSink::create(output)?),
         };
-        Ok(BundleWriter::over(sink, None, Vec::new(), replace, created))
+        let work = WorkDir::temporary(output)?;
+        Ok(BundleWriter::over(
+            sink,
+            work,
+            None,
+            Vec::new(),
+            replace,
+            created,
+        ))
     }
 
     /// Starts a bundle that an interrupted export can resume: the partial
     /// has a fixed name beside `output`, a journal records each complete
     /// member, and both stay behind if the export fails. `replace` also
-    /// discards the partial of an earlier interrupted export.
+    /// discards the partial of an earlier interrupted export. Refused while
+    /// another export of `output` runs.
     pub fn create_resumable(
         output: &Path,
         format: Format,
@@ -129,18 +264,35 @@ impl BundleWriter {
         replace: bool,
     ) -> Result<BundleWriter> {
         check_output(output, replace)?;
-        let partial = partial_path(output, format);
+        let partial = partial_path(output);
+        let mut journal = Journal::lock(&partial, true)?
+            .ok_or_else(|| anyhow::anyhow!("cannot create the journal of {}", partial.display()))?;
         if replace {
             discard_partial(&partial)?;
         }
-        let mut sink: Box<dyn Sink> = match format {
-            Format::Tar => Box::new(TarSink::create_resumable(output, created)?),
-            Format::Dir => Box::new(DirSink::create_resumable(output)?),
+        let sink: Result<Box<dyn Sink>> = match format {
+            Format::Tar => TarSink::create_resumable(&partial, output, created)
+                .map(|s| Box::new(s) as Box<dyn Sink>),
+            Format::Dir => {
+                DirSink::create_resumable(&partial, output).map(|s| Box::new(s) as Box<dyn Sink>)
+            }
+        };
+        let mut sink = match sink {
+            Ok(s) => s,
+            Err(e) => {
+                // Refused over an interrupted export: its journal stays.
+                if journal.is_empty()? {
+                    journal.remove();
+                }
+                return Err(e);
+            }
         };
         sink.keep_on_failure();
-        let journal = Journal::create(&partial, created)?;
+        journal.start(created)?;
+        let work = WorkDir::fresh(work_path(output))?;
         Ok(BundleWriter::over(
             sink,
+            work,
             Some(journal),
             Vec::new(),
             replace,
@@ -149,49 +301,37 @@ impl BundleWriter {
     }
 
     /// Continues the partial an interrupted export left beside `output`.
-    /// Every member the journal vouches for is kept; the export then
-    /// re-adds its members, and those already there are checked, not
-    /// written again.
+    /// Every member the journal vouches for, and the partial still holds
+    /// byte for byte, is kept; the export then re-adds its members, and
+    /// those already there are checked, not written again. What the
+    /// interrupted export left in its work folder is removed.
     pub fn resume(output: &Path, format: Format, replace: bool) -> Result<BundleWriter> {
-        let partial = partial_path(output, format);
-        if partial.symlink_metadata().is_err() {
+        check_output(output, replace)?;
+        let partial = partial_path(output);
+        let journal = Journal::lock(&partial, false)?;
+        let (Some(mut journal), true) = (journal, partial.symlink_metadata().is_ok()) else {
             bail!(
                 "there is no interrupted export to resume: {} does not exist",
                 partial.display()
             );
-        }
-        let (start, done) = Journal::read(&partial)?;
-        let len = match format {
-            Format::Tar => std::fs::metadata(&partial)?.len(),
-            Format::Dir => u64::MAX,
         };
-        let mut kept = Vec::new();
-        let mut end = 0u64;
-        for d in done {
-            let fits = match format {
-                Format::Tar => d.offset == end + 512 && d.end <= len && d.end >= d.offset + d.size,
-                Format::Dir => partial
-                    .join(&d.path)
-                    .metadata()
-                    .is_ok_and(|m| m.len() == d.size),
-            };
-            if !fits {
-                break;
-            }
-            end = d.end;
-            kept.push(d);
-        }
+        let (start, done) = journal.read()?;
+        let kept = vouched(&partial, format, done)?;
+        let end = kept.last().map_or(0, |d| d.end);
         let mut sink: Box<dyn Sink> = match format {
-            Format::Tar => Box::new(TarSink::resume(output, start.created, end)?),
+            Format::Tar => Box::new(TarSink::resume(&partial, output, start.created, end)?),
             Format::Dir => Box::new(DirSink::resume(
+                &partial,
                 output,
                 &kept.iter().map(|d| d.path.clone()).collect(),
             )?),
         };
         sink.keep_on_failure();
-        let journal = Journal::rewrite(&partial, &start, &kept)?;
+        journal.rewrite(&start, &kept)?;
+        let work = WorkDir::fresh(work_path(output))?;
         Ok(BundleWriter::over(
             sink,
+            work,
             Some(journal),
             kept,
             replace,
@@ -199,14 +339,21 @@ impl BundleWriter {
         ))
     }
 
+    /// Where temporary files of this export go before they become members.
+    pub fn work_dir(&self) -> &Path {
+        self.work.path()
+    }
+
     fn over(
         sink: Box<dyn Sink>,
+        work: WorkDir,
         journal: Option<Journal>,
         resumed: Vec<Done>,
         replace: bool,
         created: u64,
     ) -> BundleWriter {
         BundleWriter {
+            work,
             sink,
             journal,
             resumed: resumed.into_iter().map(|d| (d.path.clone(), d)).collect(),
@@ -412,6 +559,11 @@ impl BundleWriter {
             signature.as_bytes(),
         )?;
 
+        // Every member is written: the temporary files are done with. They
+        // go before the bundle takes its name, so that an export that
+        // reports failure never leaves a complete bundle behind, and while
+        // the journal still holds the lock.
+        self.work.remove()?;
         self.sink.commit(self.replace)?;
         if let Some(j) = self.journal.take() {
             j.remove();

@@ -1,6 +1,6 @@
 //! `r2r export`: repository → signed bundle.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -228,10 +228,11 @@ fn options(args: &Args) -> Result<Options> {
     })
 }
 
-fn data_request(args: &Args) -> Result<crate::data::export::Request> {
+/// What user data to carry; `work_dir` holds its temporary files (the
+/// bundle writer's work folder).
+fn data_request(args: &Args, work_dir: &Path) -> Result<crate::data::export::Request> {
     let d = &args.data;
-    let mut pack =
-        crate::data::pack::Options::new(crate::fsutil::parent_of(&args.output).to_owned());
+    let mut pack = crate::data::pack::Options::new(work_dir.to_owned());
     if d.chunk_mib == 0 || !(1..=9).contains(&d.level) {
         bail!("--chunk-mib must be at least 1 and --level between 1 and 9");
     }
@@ -292,7 +293,9 @@ pub fn run(args: Args) -> Result<u8> {
     }
     if args.dry_run {
         let hubs: Vec<String> = plan.source.hubs.iter().map(|h| h.name.clone()).collect();
-        let mut data = crate::data::export::plan(&data_request(&args)?, &hubs)?;
+        // A dry run writes nothing: no work folder.
+        let planned = data_request(&args, crate::fsutil::parent_of(&args.output))?;
+        let mut data = crate::data::export::plan(&planned, &hubs)?;
         if args.images.wanted() {
             for w in crate::images::export::wanted(&prepared.report.hubs, &args.images.extra)? {
                 data.push(crate::data::export::Planned {
@@ -354,7 +357,8 @@ pub fn run(args: Args) -> Result<u8> {
         }
     }
     let hubs: Vec<String> = plan.source.hubs.iter().map(|h| h.name.clone()).collect();
-    let data = crate::data::export::export(&data_request(&args)?, &hubs, &mut bundle).map_err(|e| {
+    let request = data_request(&args, bundle.work_dir())?;
+    let data = crate::data::export::export(&request, &hubs, &mut bundle).map_err(|e| {
         e.context(format!(
             "the export stopped; what it completed is kept beside {}\nhint: fix the cause, then run the same command with --resume to continue",
             args.output.display()

@@ -38,7 +38,8 @@ pub struct Options {
     pub level: u32,
     /// Compressing workers.
     pub jobs: usize,
-    /// Where chunks wait before they are appended: beside the bundle.
+    /// Where chunks wait before they are appended: the bundle writer's
+    /// work folder, beside the bundle.
     pub work_dir: PathBuf,
 }
 
