@@ -78,7 +78,7 @@ fn check_output(output: &Path, replace: bool) -> Result<()> {
 /// the output (a file or a directory); its journal is
 /// `.NAME.partial.journal`. Hidden and suffixed, so that nothing an
 /// interrupted export leaves looks like a bundle.
-pub fn partial_path(output: &Path) -> PathBuf {
+fn partial_path(output: &Path) -> PathBuf {
     beside(output, ".partial")
 }
 
@@ -91,11 +91,16 @@ fn work_path(output: &Path) -> PathBuf {
 }
 
 fn beside(output: &Path, suffix: &str) -> PathBuf {
+    fsutil::parent_of(output).join(hidden_name(output, suffix))
+}
+
+/// `.NAME` + `suffix`: the output's name, hidden.
+fn hidden_name(output: &Path, suffix: &str) -> String {
     let name = output
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    fsutil::parent_of(output).join(format!(".{name}{suffix}"))
+    format!(".{name}{suffix}")
 }
 
 fn discard_partial(partial: &Path) -> Result<()> {
@@ -124,12 +129,8 @@ impl WorkDir {
     /// resumed.
     fn temporary(output: &Path) -> Result<WorkDir> {
         let dir = fsutil::parent_of(output);
-        let name = output
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
         let path = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
+            .prefix(&hidden_name(output, "."))
             .suffix(".work")
             .tempdir_in(dir)
             .with_context(|| format!("cannot create a temporary folder in {}", dir.display()))?
