@@ -171,7 +171,7 @@ pub fn load(target: &str) -> Result<Blueprint> {
         );
     }
     let path = format!("{target}/blueprint.yaml");
-    let bp: Blueprint = yaml_serde::from_str(text(&path)?)
+    let bp: Blueprint = crate::values::yaml::from_str(text(&path)?)
         .with_context(|| format!("blueprints/{path} is not a valid blueprint"))?;
     if bp.target != target {
         bail!("blueprints/{path} names target {:?}", bp.target);
@@ -180,7 +180,8 @@ pub fn load(target: &str) -> Result<Blueprint> {
 }
 
 pub fn common() -> Result<Common> {
-    yaml_serde::from_str(text("common.yaml")?).context("blueprints/common.yaml is not valid")
+    crate::values::yaml::from_str(text("common.yaml")?)
+        .context("blueprints/common.yaml is not valid")
 }
 
 /// Every template a target may render or include: the target's own files,
@@ -217,7 +218,8 @@ pub struct Machines {
 }
 
 pub fn machines() -> Result<BTreeMap<String, Machines>> {
-    yaml_serde::from_str(text("machines.yaml")?).context("blueprints/machines.yaml is not valid")
+    crate::values::yaml::from_str(text("machines.yaml")?)
+        .context("blueprints/machines.yaml is not valid")
 }
 
 /// The files of `terraform/<module>/`, relative to it.

@@ -99,12 +99,13 @@ pub struct Explained {
 
 impl Profile {
     pub fn built_in() -> Result<Profile> {
-        yaml_serde::from_str(BUILT_IN).context("the built-in 2i2c provider profile is invalid")
+        crate::values::yaml::from_str(BUILT_IN)
+            .context("the built-in 2i2c provider profile is invalid")
     }
 
     pub fn load(path: &Path) -> Result<Profile> {
         let text = crate::source::repo::read_text(path, 1 << 20)?;
-        yaml_serde::from_str(&text)
+        crate::values::yaml::from_str(&text)
             .with_context(|| format!("{} is not a valid provider profile", path.display()))
     }
 

@@ -27,7 +27,7 @@ pub fn is_sealed(path: &Path) -> Result<bool> {
 }
 
 pub fn is_sealed_text(text: &str) -> bool {
-    if let Ok(Values::Mapping(top)) = yaml_serde::from_str::<Values>(text)
+    if let Ok(Values::Mapping(top)) = crate::values::yaml::from_str::<Values>(text)
         && let Some(Values::Mapping(sops)) = top.get("sops")
     {
         return sops.get("mac").is_some();
@@ -65,7 +65,7 @@ impl SealingKey {
 /// keeps its metadata as flattened `sops_*` lines; those are read too.
 pub fn sealing_keys(text: &str) -> Vec<SealingKey> {
     let mut out = Vec::new();
-    if let Ok(Values::Mapping(top)) = yaml_serde::from_str::<Values>(text)
+    if let Ok(Values::Mapping(top)) = crate::values::yaml::from_str::<Values>(text)
         && let Some(Values::Mapping(meta)) = top.get("sops")
     {
         collect_group(meta, &mut out);

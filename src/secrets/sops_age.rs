@@ -63,7 +63,7 @@ pub enum OpenError {
 
 /// Decrypts a sealed YAML or JSON document. The result has no `sops` key.
 pub fn open(text: &str, ids: &AgeIdentities) -> Result<Values, OpenError> {
-    let mut doc: Values = yaml_serde::from_str(text)
+    let mut doc: Values = crate::values::yaml::from_str(text)
         .map_err(|_| OpenError::NotForUs("not a YAML or JSON sops document".into()))?;
     let Values::Mapping(top) = &mut doc else {
         return Err(OpenError::NotForUs(

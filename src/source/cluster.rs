@@ -45,7 +45,7 @@ pub const PROVIDERS: [&str; 4] = ["gcp", "aws", "azure", "kubeconfig"];
 impl ClusterConfig {
     pub fn load(path: &Path) -> Result<ClusterConfig> {
         let text = super::repo::read_text(path, MAX_CLUSTER_YAML_BYTES)?;
-        let config: ClusterConfig = yaml_serde::from_str(&text)
+        let config: ClusterConfig = crate::values::yaml::from_str(&text)
             .with_context(|| format!("{} is not a valid cluster.yaml", path.display()))?;
         config
             .validate()
@@ -138,7 +138,7 @@ mod tests {
     use super::*;
 
     fn parse(yaml: &str) -> Result<ClusterConfig> {
-        let c: ClusterConfig = yaml_serde::from_str(yaml)?;
+        let c: ClusterConfig = crate::values::yaml::from_str(yaml)?;
         c.validate()?;
         Ok(c)
     }

@@ -10,3 +10,4 @@ pub mod params;
 pub mod standalone;
 pub mod tree;
 pub mod validate;
+pub mod yaml;

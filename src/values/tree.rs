@@ -276,7 +276,7 @@ pub fn for_each_leaf(v: &Values, f: &mut dyn FnMut(&KeyPath, &Values)) {
 /// Parses a YAML values document as Helm reads it; an empty file is an
 /// empty map.
 pub fn parse_yaml(text: &str) -> Result<Values, yaml_serde::Error> {
-    let mut v: Values = yaml_serde::from_str(text)?;
+    let mut v: Values = super::yaml::from_str(text)?;
     v.apply_merge()?;
     if v.is_null() {
         v = Values::Mapping(Map::new());

@@ -79,7 +79,8 @@ pub(super) fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::
 }
 
 pub fn parse_chart_yaml(text: &str, named: &str) -> Result<ChartMeta> {
-    yaml_serde::from_str(text).with_context(|| format!("{named} is not a valid Chart.yaml"))
+    crate::values::yaml::from_str(text)
+        .with_context(|| format!("{named} is not a valid Chart.yaml"))
 }
 
 /// A chart as read from an archive: its metadata, default values,

@@ -23,7 +23,7 @@ pub struct Lock {
 
 /// Reads a Chart.lock.
 pub fn parse(text: &str) -> Result<Lock, yaml_serde::Error> {
-    yaml_serde::from_str(text)
+    crate::values::yaml::from_str(text)
 }
 
 /// One locked dependency.

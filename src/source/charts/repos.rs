@@ -407,7 +407,7 @@ impl Fetcher {
                 text
             }
         };
-        yaml_serde::from_str(&text).with_context(|| {
+        crate::values::yaml::from_str(&text).with_context(|| {
             format!(
                 "{}/index.yaml is not a chart repository index",
                 shown_base(base)

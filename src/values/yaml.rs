@@ -1,0 +1,90 @@
+//! The one way r2r parses YAML it did not write itself: values files, chart
+//! files, repository indexes, cluster.yaml, profiles, decrypted secrets.
+//!
+//! libyaml's scanner (under yaml_serde) keeps one simple-key slot per open
+//! flow collection and walks them all for every token, and yaml_serde reads
+//! a whole document's events before its recursion limit applies: `a: [[[[…`
+//! costs time quadratic in its length (100 KB took ~15 s; the 16 MiB a
+//! member may hold, days). So the nesting is bounded first, by a streaming
+//! pass of libyaml-safer (a line-by-line port of the same libyaml, so it
+//! tokenises exactly as the real parser does) that stops at the first
+//! collection deeper than [`MAX_DEPTH`]. Below that depth each token costs at
+//! most `MAX_DEPTH` steps, so both passes are linear in the input.
+
+use serde::de::{DeserializeOwned, Error as _};
+
+/// The deepest nesting of mappings and sequences (block or flow) r2r
+/// reads. Real values files nest about ten deep; yaml_serde itself stops at
+/// 128, but only after scanning the whole document.
+pub const MAX_DEPTH: usize = 64;
+
+/// Parses untrusted YAML into `T`, refusing nesting deeper than
+/// [`MAX_DEPTH`] before the full parser sees it.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, yaml_serde::Error> {
+    check_depth(text)?;
+    yaml_serde::from_str(text)
+}
+
+/// Refuses a document that nests deeper than [`MAX_DEPTH`], or that
+/// libyaml cannot tokenise (the syntax error is reported here, since the
+/// rest of the text was never bounded). Linear in the input.
+pub fn check_depth(text: &str) -> Result<(), yaml_serde::Error> {
+    use libyaml_safer::{EventData, Parser};
+    let mut input = text.as_bytes();
+    let mut parser = Parser::new();
+    parser.set_input_string(&mut input);
+    let mut depth = 0usize;
+    for event in parser {
+        let event = event.map_err(|e| yaml_serde::Error::custom(e.to_string()))?;
+        match event.data {
+            EventData::SequenceStart { .. } | EventData::MappingStart { .. } => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(yaml_serde::Error::custom(format!(
+                        "collections nested deeper than {MAX_DEPTH} at {}: \
+                         refused before parsing, as no real file nests so deep",
+                        event.start_mark
+                    )));
+                }
+            }
+            EventData::SequenceEnd | EventData::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_at_the_limit_parses_and_past_it_is_refused() {
+        let at = format!(
+            "a: {}{}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert!(from_str::<yaml_serde::Value>(&at).is_ok());
+        let past = format!("a: {}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        let err = from_str::<yaml_serde::Value>(&past)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nested deeper than 64"), "{err}");
+    }
+
+    #[test]
+    fn quoted_brackets_and_block_scalars_do_not_count() {
+        let deep = "[".repeat(200);
+        let text = format!("a: '{deep}'\nb: \"{deep}\"\nc: |\n  {deep}\nd: x{deep} # {deep}\n");
+        assert!(from_str::<yaml_serde::Value>(&text).is_ok());
+    }
+
+    #[test]
+    fn syntax_errors_still_name_the_place() {
+        let err = from_str::<yaml_serde::Value>("a: [1, 2\nb: 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line"), "{err}");
+    }
+}
