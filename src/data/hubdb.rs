@@ -4,8 +4,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, OpenFlags};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use rusqlite::limits::Limit;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
 use super::names;
@@ -79,10 +82,22 @@ pub fn hubs_in(trusted: &Trusted) -> Vec<String> {
         .collect()
 }
 
+/// How long reading one hub database may take. A real hub's database of
+/// thousands of users reads in milliseconds; a hostile one can hold a query
+/// that never ends.
+pub const READ_TIME_LIMIT: Duration = Duration::from_secs(20);
+
+/// The longest string or blob SQLite may build while reading: user and
+/// group names are short, and a generated column can make huge ones.
+const MAX_VALUE_BYTES: i32 = 1 << 20;
+
+/// The tables read, each of which must be a plain table.
+const USERS: &str = "users";
+const GROUP_TABLES: [&str; 2] = ["groups", "user_group_map"];
+
 /// Reads users, admins and groups from a carried database. The member is
-/// checked against its signed digest while it is copied out, and SQLite
-/// opens the copy read-only, with the schema untrusted: the bundle may be
-/// hostile.
+/// checked against its signed digest while it is copied out; the copy is
+/// then read as [`read_file`] says, since the bundle may be hostile.
 pub fn users(trusted: &Trusted, hub: &str) -> Result<HubUsers> {
     let member = names::hub_db_member(hub)?;
     let mut src = trusted.open(member.as_str())?;
@@ -96,42 +111,89 @@ pub fn users(trusted: &Trusted, hub: &str) -> Result<HubUsers> {
     if n >= MAX_DB_BYTES {
         bail!("member {member} is larger than {MAX_DB_BYTES} bytes");
     }
+    read_file(tmp.path(), hub, READ_TIME_LIMIT)
+        .with_context(|| format!("member {member} is not a readable JupyterHub database"))
+}
+
+/// Reads users, admins and groups from the SQLite file at `path`, which may
+/// be hostile: opened read-only with the schema untrusted, every table read
+/// must be a plain table (a view or virtual table can run any query, such
+/// as an endless recursive one), temporary storage stays in memory, values
+/// are capped at [`MAX_VALUE_BYTES`], and reading stops after `limit`.
+pub fn read_file(path: &Path, hub: &str, limit: Duration) -> Result<HubUsers> {
     let db = Connection::open_with_flags(
-        tmp.path(),
+        path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    db.execute_batch("PRAGMA trusted_schema = OFF; PRAGMA cell_size_check = ON;")?;
-    let read = || -> rusqlite::Result<HubUsers> {
-        let names = |sql: &str| -> rusqlite::Result<Vec<String>> {
-            let mut st = db.prepare(sql)?;
-            st.query_map([], |r| r.get::<_, String>(0))?.collect()
-        };
-        let users = names("SELECT name FROM users ORDER BY name")?;
-        let admins = names("SELECT name FROM users WHERE admin ORDER BY name")?;
-        let mut groups = Vec::new();
-        let has_groups: i64 = db.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('groups','user_group_map')",
-            [],
-            |r| r.get(0),
-        )?;
-        if has_groups == 2 {
-            for g in names("SELECT name FROM groups ORDER BY name")? {
-                let mut st = db.prepare(
-                    "SELECT u.name FROM users u JOIN user_group_map m ON m.user_id = u.id \
-                     JOIN groups g ON g.id = m.group_id WHERE g.name = ?1 ORDER BY u.name",
-                )?;
-                let members = st
-                    .query_map([&g], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                groups.push(Group { name: g, members });
-            }
+    db.execute_batch(
+        "PRAGMA trusted_schema = OFF; PRAGMA cell_size_check = ON; \
+         PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;",
+    )?;
+    db.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)?;
+    let deadline = Instant::now() + limit;
+    // Called every thousand virtual-machine steps; true interrupts.
+    db.progress_handler(1000, Some(move || Instant::now() > deadline))?;
+    read_users(&db, hub).map_err(|e| match e.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqliteFailure(f, _)) if f.code == ErrorCode::OperationInterrupted => {
+            anyhow!(
+                "reading it took longer than {}s, so it was stopped",
+                limit.as_secs_f32()
+            )
         }
-        Ok(HubUsers {
-            hub: hub.to_owned(),
-            users,
-            admins,
-            groups,
-        })
+        _ => e,
+    })
+}
+
+fn read_users(db: &Connection, hub: &str) -> Result<HubUsers> {
+    if !is_table(db, USERS)? {
+        bail!("it has no `{USERS}` table");
+    }
+    let names = |sql: &str| -> Result<Vec<String>> {
+        let mut st = db.prepare(sql)?;
+        Ok(st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?)
     };
-    read().with_context(|| format!("member {member} is not a readable JupyterHub database"))
+    let users = names("SELECT name FROM users ORDER BY name")?;
+    let admins = names("SELECT name FROM users WHERE admin ORDER BY name")?;
+    let mut groups = Vec::new();
+    if is_table(db, GROUP_TABLES[0])? && is_table(db, GROUP_TABLES[1])? {
+        for g in names("SELECT name FROM groups ORDER BY name")? {
+            let mut st = db.prepare(
+                "SELECT u.name FROM users u JOIN user_group_map m ON m.user_id = u.id \
+                 JOIN groups g ON g.id = m.group_id WHERE g.name = ?1 ORDER BY u.name",
+            )?;
+            let members = st
+                .query_map([&g], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            groups.push(Group { name: g, members });
+        }
+    }
+    Ok(HubUsers {
+        hub: hub.to_owned(),
+        users,
+        admins,
+        groups,
+    })
+}
+
+/// Whether `name` is a plain table: `Ok(false)` when nothing has that
+/// name, an error saying what it is otherwise. SQLite's own classification
+/// (`table`, `view`, `virtual`, `shadow`) is asked; it resolves names
+/// without regard to case, so the lookup does too.
+fn is_table(db: &Connection, name: &str) -> Result<bool> {
+    let kind: Option<String> = db
+        .query_row(
+            "SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = ?1 COLLATE NOCASE",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match kind.as_deref() {
+        None => Ok(false),
+        Some("table") => Ok(true),
+        Some(other) => bail!(
+            "`{name}` is a {other}, not a plain table: r2r reads only plain tables, as anything else can run any query"
+        ),
+    }
 }
