@@ -90,8 +90,8 @@ pub fn run(args: Args) -> Result<u8> {
         for p in &outcome.problems {
             print::warn(&format!(
                 "{}: {}",
-                p.member.as_deref().unwrap_or("bundle"),
-                p.reason
+                print::safe(p.member.as_deref().unwrap_or("bundle")),
+                print::safe(&p.reason)
             ));
         }
         let code = outcome.exit_code();
@@ -173,7 +173,7 @@ fn show(o: &Output) {
     let s = print::safe;
     println!("bundle {}", o.bundle.display());
     match o.key_id {
-        Some(k) => println!("  signature:  verified, key {k}"),
+        Some(k) => println!("  signature:  verified, key {}", s(k)),
         None => println!("  signature:  NOT VERIFIED"),
     }
     println!(
@@ -246,7 +246,12 @@ fn report(args: &Args, manifest: &Manifest) -> Result<()> {
     if args.json {
         print::json(&parsed)?;
     } else {
-        print!("{}", print::safe(&markdown::render(&parsed)));
+        // Each string is escaped before it is laid out, so none can start
+        // a line of its own in the markdown.
+        let shown: Report =
+            serde_json::from_value(print::safe_json(serde_json::to_value(&parsed)?))
+                .context("cannot escape the report for a terminal")?;
+        print!("{}", markdown::render(&shown));
     }
     Ok(())
 }
@@ -498,7 +503,7 @@ fn users(args: &Args, pk: &minisign::PublicKey) -> Result<()> {
                 }
             }
         }
-        println!("  homes ({}): {}", h.homes.len(), h.homes.join(", "));
+        println!("  homes ({}): {}", h.homes.len(), s(&h.homes.join(", ")));
     }
     Ok(())
 }
