@@ -29,6 +29,17 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, yaml_serde::Error>
 /// libyaml cannot tokenise (the syntax error is reported here, since the
 /// rest of the text was never bounded). Linear in the input.
 pub fn check_depth(text: &str) -> Result<(), yaml_serde::Error> {
+    // libyaml-safer panics on a few malformed inputs where C libyaml reads
+    // its NUL padding (found by tests/fuzz.rs: `"\` at the end of input):
+    // such a document is malformed either way, so the panic is its error.
+    std::panic::catch_unwind(|| depth_pass(text)).unwrap_or_else(|_| {
+        Err(yaml_serde::Error::custom(
+            "malformed YAML: the scanner stopped on it",
+        ))
+    })
+}
+
+fn depth_pass(text: &str) -> Result<(), yaml_serde::Error> {
     use libyaml_safer::{EventData, Parser};
     let mut input = text.as_bytes();
     let mut parser = Parser::new();
@@ -78,6 +89,11 @@ mod tests {
         let deep = "[".repeat(200);
         let text = format!("a: '{deep}'\nb: \"{deep}\"\nc: |\n  {deep}\nd: x{deep} # {deep}\n");
         assert!(from_str::<yaml_serde::Value>(&text).is_ok());
+    }
+
+    #[test]
+    fn an_escape_at_the_end_of_input_is_an_error_not_a_crash() {
+        assert!(from_str::<yaml_serde::Value>("\"\\").is_err());
     }
 
     #[test]
