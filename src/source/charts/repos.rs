@@ -191,8 +191,9 @@ struct Http {
     client: reqwest::Client,
 }
 
+/// A chart repository's index.yaml, as far as r2r reads it.
 #[derive(Debug, Default, Deserialize)]
-struct Index {
+pub struct Index {
     #[serde(default)]
     entries: HashMap<String, Vec<Entry>>,
 }
@@ -205,6 +206,11 @@ struct Entry {
     urls: Vec<String>,
     #[serde(default)]
     digest: Option<String>,
+}
+
+/// Parses a chart repository's index.yaml (public for the fuzz harness).
+pub fn parse_index(text: &str) -> Result<Index, yaml_serde::Error> {
+    crate::values::yaml::from_str(text)
 }
 
 fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -407,7 +413,7 @@ impl Fetcher {
                 text
             }
         };
-        crate::values::yaml::from_str(&text).with_context(|| {
+        parse_index(&text).with_context(|| {
             format!(
                 "{}/index.yaml is not a chart repository index",
                 shown_base(base)
