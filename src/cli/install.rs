@@ -203,7 +203,7 @@ pub fn run(args: Args) -> Result<u8> {
         let ran = outcome.steps.len() - outcome.skipped.len();
         println!(
             "installed bundle {} onto {} in {}: {} steps done{}",
-            install.facts.bundle_id,
+            print::safe(&install.facts.bundle_id),
             target,
             outcome.dir.display(),
             ran,

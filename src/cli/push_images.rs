@@ -163,7 +163,7 @@ pub fn run(args: Args) -> Result<u8> {
         print::json(&out)?;
     } else {
         for m in &mapping.images {
-            println!("{} → {}", m.from, m.pinned);
+            println!("{} → {}", print::safe(&m.from), print::safe(&m.pinned));
         }
         let c = out.counts;
         println!(
@@ -177,7 +177,7 @@ pub fn run(args: Args) -> Result<u8> {
             print::count(c.manifests, "manifest")
         );
         for p in &out.rewritten {
-            println!("wrote {p}");
+            println!("wrote {}", print::safe(p));
         }
     }
     Ok(exit::OK)

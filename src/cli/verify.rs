@@ -89,7 +89,7 @@ pub fn run(args: Args) -> Result<u8> {
         if let Some(s) = &outcome.signed {
             println!(
                 "  signed by key {}: {}",
-                s.key_id,
+                print::safe(&s.key_id),
                 print::safe(&s.trusted_comment)
             );
         }
@@ -134,9 +134,9 @@ fn restored(args: &Args, pk: &minisign::PublicKey, dir: &std::path::Path) -> Res
         println!(
             "  {}: {}/{}/{}: {}",
             d.what,
-            d.hub,
-            d.home,
-            d.path,
+            print::safe(&d.hub),
+            print::safe(&d.home),
+            print::safe(&d.path),
             print::safe(&d.detail)
         );
     }
