@@ -12,7 +12,8 @@
 //! The seeds are real inputs from the example community (an exported
 //! directory bundle with homes and a hub database, its charts, repository
 //! indexes and values) and the hostile inputs of issue 14 (deep flow YAML,
-//! a `users` view over an endless query, a virtual `Users` table). The
+//! a `users` view over an endless query, a virtual `Users` table, tar
+//! chunks with GNU long names, global or foreign PAX records). The
 //! signature target verifies against `__fuzz__/signature/r2r.pub` over
 //! `__fuzz__/signature/signed-SHA256SUMS`, from the same export.
 
@@ -32,7 +33,7 @@ const DB_LIMIT: Duration = Duration::from_secs(2);
 type Target = fn(&[u8]);
 
 /// Every target by the name of its corpus folder.
-const TARGETS: [(&str, Target); 9] = [
+const TARGETS: [(&str, Target); 10] = [
     ("yaml", yaml),
     ("sums", sums),
     ("manifest", manifest),
@@ -42,8 +43,7 @@ const TARGETS: [(&str, Target); 9] = [
     ("chart_yaml", chart_yaml),
     ("repo_index", repo_index),
     ("helmignore", helmignore),
-    // The lead adds a tar-chunk target here ("tar_chunk", with its corpus
-    // under __fuzz__/tar_chunk/corpus).
+    ("tar_chunk", tar_chunk),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -87,6 +87,25 @@ fn signature(input: &[u8]) {
         .expect("the fuzz key loads");
     let data = std::fs::read(dir.join("signed-SHA256SUMS")).expect("the signed data reads");
     let _ = r2r::bundle::sign::verify(&pk, input, &data);
+}
+
+/// A decompressed home chunk, read as restore reads it: through the
+/// header guard, then the `tar` crate, names and data of every entry.
+fn tar_chunk(input: &[u8]) {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(r2r::data::tarball::HeaderGuard::new(input));
+    let Ok(entries) = archive.entries() else {
+        return;
+    };
+    for entry in entries {
+        let Ok(mut entry) = entry else {
+            return;
+        };
+        let _ = entry.path_bytes().len() + entry.link_name_bytes().map_or(0, |l| l.len());
+        if std::io::copy(&mut (&mut entry).take(1 << 20), &mut std::io::sink()).is_err() {
+            return;
+        }
+    }
 }
 
 fn home_index(input: &[u8]) {
@@ -165,4 +184,4 @@ fuzz_target!(fuzz_hub_db, "hub_db", hub_db);
 fuzz_target!(fuzz_chart_yaml, "chart_yaml", chart_yaml);
 fuzz_target!(fuzz_repo_index, "repo_index", repo_index);
 fuzz_target!(fuzz_helmignore, "helmignore", helmignore);
-// The tar-chunk target goes here too: fuzz_target!(fuzz_tar_chunk, "tar_chunk", tar_chunk);
+fuzz_target!(fuzz_tar_chunk, "tar_chunk", tar_chunk);
