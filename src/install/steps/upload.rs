@@ -2,9 +2,12 @@
 //! bundle goes to the community's bucket in its directory form (one object
 //! per member, control members included), where each hub's restore Job
 //! reads it through a read-only bucket mount and checks it as
-//! `r2r restore-homes` always does. A member already uploaded with its
-//! size is not sent again.
+//! `r2r restore-homes` always does. Each object records the sha256 it was
+//! uploaded with; a member is sent again unless its object records the
+//! signed one (a stale or planted object of the right size is replaced,
+//! never kept for a restore Job to fail on).
 
+use std::collections::HashMap;
 use std::io::Read;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -12,11 +15,15 @@ use opendal::options::WriteOptions;
 
 use super::{Done, Planned};
 use crate::bundle::layout::{MANIFEST, SIGNATURE, SUMS};
+use crate::bundle::manifest::MemberRecord;
 use crate::data::location::{self, Location};
 use crate::data::objects;
 use crate::install::Install;
 use crate::install::blueprint::StepKind;
 use crate::progress::Progress;
+
+/// The object metadata key holding the sha256 a member was uploaded with.
+const SHA256_KEY: &str = "r2r-sha256";
 
 fn url<'a>(i: &'a Install) -> Option<&'a str> {
     i.answers.str("bundle_url")
@@ -64,11 +71,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
     let mut kept = 0usize;
     for m in &i.trusted.manifest.members {
         let key = m.path.as_str();
-        if op
-            .stat(key)
-            .map(|s| s.content_length() == m.size)
-            .unwrap_or(false)
-        {
+        if already_there(&op, m) {
             progress.add(m.size);
             kept += 1;
             continue;
@@ -80,6 +83,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
                 WriteOptions {
                     chunk: Some(8 << 20),
                     concurrent: 2,
+                    user_metadata: Some(HashMap::from([(SHA256_KEY.to_owned(), m.sha256.clone())])),
                     ..Default::default()
                 },
             )
@@ -137,4 +141,16 @@ pub fn run(i: &mut Install) -> Result<Done> {
         ),
         sent,
     ))
+}
+
+/// Whether the object at the member's key is the member: its size, and the
+/// sha256 recorded when r2r uploaded it, are the signed ones. An object
+/// without the record (another tool's, or a planted one) is not trusted.
+fn already_there(op: &opendal::blocking::Operator, m: &MemberRecord) -> bool {
+    op.stat(&m.path).is_ok_and(|s| {
+        s.content_length() == m.size
+            && s.user_metadata()
+                .and_then(|u| u.get(SHA256_KEY))
+                .is_some_and(|d| d == m.sha256)
+    })
 }
