@@ -47,12 +47,10 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::CLOEXEC);
 
 impl LocalTarget {
-    /// Restores under `root`, which is created if missing.
+    /// Restores under `root`, which is created if missing and must be the
+    /// running user's alone (see [`super::owned`]).
     pub fn open(root: &Path) -> Result<LocalTarget> {
-        std::fs::create_dir_all(root)
-            .with_context(|| format!("cannot create {}", root.display()))?;
-        let fd = rustix::fs::open(root, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty())
-            .with_context(|| format!("cannot open {}", root.display()))?;
+        let fd = super::owned::open(root)?;
         Ok(LocalTarget {
             root_path: root.to_owned(),
             root: fd,

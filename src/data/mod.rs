@@ -19,6 +19,7 @@ pub mod names;
 pub mod object_target;
 pub mod object_tree;
 pub mod objects;
+pub mod owned;
 pub mod pack;
 pub mod restore;
 pub mod select;

@@ -242,6 +242,9 @@ impl<'a> Install<'a> {
     /// The journal of this directory: a new one, or the one an earlier run
     /// of the same install left.
     fn open_journal(&self) -> Result<Journal> {
+        // Before anything is read from or written to it: someone else's
+        // directory (a default name planted in a shared cwd) is refused.
+        crate::data::owned::open(&self.dir)?;
         let fingerprint = self.fingerprint();
         match Journal::load(&self.dir)? {
             Some(j) if j.fingerprint == fingerprint => {
@@ -275,8 +278,6 @@ impl<'a> Install<'a> {
                 if self.opts.resume {
                     crate::cli::print::warn("--resume: nothing to resume here; starting afresh");
                 }
-                std::fs::create_dir_all(&self.dir)
-                    .with_context(|| format!("cannot create {}", self.dir.display()))?;
                 let j = Journal {
                     version: 1,
                     fingerprint,

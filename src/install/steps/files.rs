@@ -39,7 +39,13 @@ fn set_mtime(path: &Path, stamp: SystemTime) -> Result<()> {
 }
 
 pub fn mkdirs(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+    use std::os::unix::fs::DirBuilderExt;
+    // 0755 whatever the umask: nobody else may write where r2r writes.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
 }
 
 /// Copies a member to `dest`, streaming it through its signed digest.
