@@ -13,6 +13,7 @@ use crate::exit;
 use crate::install::answers::{Answers, MissingAnswers, Resolver};
 use crate::install::prompt::{self, NoAsk, Terminal};
 use crate::install::render::Renderer;
+use crate::install::sizes::Sizes;
 use crate::install::steps::Planned;
 use crate::install::{Install, Options, blueprint, facts, template};
 use crate::progress::Mode;
@@ -86,6 +87,10 @@ struct PlanOut<'a> {
     dir: String,
     bytes: u64,
     steps: &'a [Planned],
+    /// The sizes rendered into terraform, each bounded value with its
+    /// limit and source; absent when the install renders no terraform.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sizes: Option<&'a Sizes>,
 }
 
 pub fn run(args: Args) -> Result<u8> {
@@ -169,6 +174,7 @@ pub fn run(args: Args) -> Result<u8> {
         dir: install.dir.display().to_string(),
         bytes: plan.iter().map(|p| p.bytes).sum(),
         steps: &plan,
+        sizes: (!install.sizes.bounds.is_empty()).then_some(&install.sizes),
     };
     if args.dry_run {
         if args.json {
@@ -262,4 +268,37 @@ fn show_plan(p: &PlanOut<'_>) {
         }
     }
     println!("  total to move: {}", print::bytes(p.bytes));
+    if let Some(sizes) = p.sizes {
+        show_sizes(sizes);
+    }
+}
+
+/// Every size taken from the bundle, beside its limit.
+fn show_sizes(sizes: &Sizes) {
+    println!("sizes (limits in blueprints/limits.yaml):");
+    for p in &sizes.user_node_pools {
+        println!(
+            "  user node pool {}: {}, {} to {} nodes",
+            print::safe(&p.name),
+            print::safe(&p.machine_type),
+            p.min,
+            p.max
+        );
+    }
+    for b in &sizes.bounds {
+        let note = if !b.over() {
+            String::new()
+        } else if b.used == b.value {
+            ", ALLOWED above the limit by your answer".into()
+        } else {
+            format!(", the bundle's {} lowered by your answer", b.value)
+        };
+        println!(
+            "  {}: {} (limit {}; from {}{note})",
+            print::safe(&b.what),
+            b.used,
+            b.limit,
+            print::safe(&b.source)
+        );
+    }
 }

@@ -256,6 +256,7 @@ impl Resolver<'_> {
                 self.one(q, &key, Some(hub), &mut answers, asker, &mut missing)?;
             }
         }
+        self.sizes(&mut answers, asker, &mut missing, &mut used)?;
         if !missing.is_empty() {
             let list: Vec<String> = missing
                 .iter()
@@ -325,53 +326,104 @@ impl Resolver<'_> {
             },
             None => (None, None),
         };
-        self.record.push(Recorded {
+        let asked = Recorded {
             key: key.to_owned(),
-            prompt: prompt.clone(),
-            help: help.clone(),
+            prompt,
+            help,
             kind: q.kind,
             optional: q.optional,
             derived: default.is_some(),
             not_derived,
-        });
+        };
+        self.settle(asked, default, q.confirm, answers, asker, missing)
+    }
+
+    /// Each size from the bundle above its limit is a question of its own
+    /// (`sizes.…`, a number), when the install renders terraform.
+    fn sizes(
+        &mut self,
+        answers: &mut Answers,
+        asker: &mut dyn Asker,
+        missing: &mut Vec<Missing>,
+        used: &mut BTreeSet<String>,
+    ) -> Result<()> {
+        let Some(sizes) = super::sizes::of_install(self.blueprint, self.facts, answers)? else {
+            return Ok(());
+        };
+        for b in sizes.over_limit() {
+            used.insert(b.key.clone());
+            let asked = Recorded {
+                key: b.key.clone(),
+                prompt: b.prompt(),
+                help: None,
+                kind: AnswerKind::Number,
+                optional: false,
+                derived: false,
+                not_derived: None,
+            };
+            self.settle(asked, None, false, answers, asker, missing)?;
+        }
+        Ok(())
+    }
+
+    /// A question rendered: the given answer, else a person's, else the
+    /// derived default, else a placeholder, else it is missing.
+    fn settle(
+        &mut self,
+        asked: Recorded,
+        default: Option<String>,
+        confirm: bool,
+        answers: &mut Answers,
+        asker: &mut dyn Asker,
+        missing: &mut Vec<Missing>,
+    ) -> Result<()> {
+        self.record.push(asked.clone());
+        let Recorded {
+            key,
+            prompt,
+            help,
+            kind,
+            optional,
+            ..
+        } = asked;
+        let key = key.as_str();
         if let Some(v) = answers.get(key).cloned() {
-            if !blank(q.kind, &v) {
-                let v =
-                    normalise(q.kind, &v, self.facts).with_context(|| format!("answer {key}"))?;
+            if !blank(kind, &v) {
+                let v = normalise(kind, &v, self.facts).with_context(|| format!("answer {key}"))?;
                 answers.set(key, v);
                 return Ok(());
             }
-            if q.optional {
+            if optional {
                 answers.set(key, json!(""));
                 return Ok(());
             }
         }
-        let ask_it = default.is_none() || (q.confirm && !self.accept_defaults);
+        let ask_it = default.is_none() || (confirm && !self.accept_defaults);
         if ask_it {
             let asking = Asking {
                 key,
                 prompt: &prompt,
                 help: help.as_deref(),
-                kind: q.kind,
+                kind,
                 default: default.as_deref(),
-                optional: q.optional,
+                optional,
             };
             if let Some(text) = asker.ask(&asking)? {
-                if text.is_empty() && q.optional {
+                if text.is_empty() && optional {
                     answers.set(key, json!(""));
                     return Ok(());
                 }
-                let v = normalise(q.kind, &json!(text), self.facts)
+                let v = normalise(kind, &json!(text), self.facts)
                     .with_context(|| format!("answer {key}"))?;
                 answers.set(key, v);
                 return Ok(());
             }
         }
         if let Some(d) = default {
-            let v = normalise(q.kind, &json!(d), self.facts)
+            let v = normalise(kind, &json!(d), self.facts)
                 .with_context(|| format!("the derived default for {key}"))?;
             answers.set(key, v);
-        } else if q.optional {
+        } else if optional {
             answers.set(key, json!(""));
         } else if let Some(p) = &self.placeholder {
             answers.set(key, json!(p));
@@ -580,6 +632,7 @@ pub fn normalise(kind: AnswerKind, v: &Json, facts: &Facts) -> Result<Json> {
                 bail!("an OAuth client id (or `keep`) is expected");
             }
         }
+        AnswerKind::Number => return Ok(json!(super::sizes::number(&json!(text))?)),
         AnswerKind::Globs => {
             let globs = list(v)?;
             crate::data::select::Selection::new(&globs, &[])?;

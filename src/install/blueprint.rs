@@ -88,6 +88,8 @@ pub enum AnswerKind {
     Hubs,
     /// A comma-separated subset of the bundle's buckets.
     Buckets,
+    /// A whole number (a size above its limit, `blueprints/limits.yaml`).
+    Number,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -220,6 +222,20 @@ pub struct Machines {
 pub fn machines() -> Result<BTreeMap<String, Machines>> {
     crate::values::yaml::from_str(text("machines.yaml")?)
         .context("blueprints/machines.yaml is not valid")
+}
+
+/// `limits.yaml`: the largest sizes taken from a bundle unasked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub user_pools: u64,
+    pub user_pool_min: u64,
+    pub user_pool_max: u64,
+    pub home_disk_gb: u64,
+}
+
+pub fn limits() -> Result<Limits> {
+    yaml_serde::from_str(text("limits.yaml")?).context("blueprints/limits.yaml is not valid")
 }
 
 /// The files of `terraform/<module>/`, relative to it.

@@ -5,14 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use std::io::BufReader;
+
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::names;
 use crate::bundle::verify::Trusted;
+use crate::data::index::{IndexReader, Type};
+use crate::data::names::{self as members, Folder};
 use crate::data::restore;
-use crate::data::select::Selection;
 use crate::export::VALUES_FILE;
 use crate::report::Report;
 use crate::values::tree::{self, KeyPath};
@@ -85,6 +88,8 @@ pub struct SourceFacts {
     pub community_pays: bool,
     pub core_machine_type: Option<String>,
     pub user_pools: Vec<Pool>,
+    /// The member the sizes were read from; empty when none.
+    pub tfvars: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,10 +106,10 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
     let m = &trusted.manifest;
     names::label(&m.source.cluster).context("the bundle's cluster name")?;
     let homes_in = restore::hubs_in(trusted);
-    let everyone = Selection::new(&[], &[])?;
     let mut hubs = Vec::new();
-    let (cluster_yaml, tfvars) = source_files(trusted, &report.cloud)?;
+    let (cluster_yaml, tfvars, tfvars_member) = source_files(trusted, &report.cloud)?;
     let mut source = source_facts(&report.cloud, &cluster_yaml, &tfvars);
+    source.tfvars = tfvars_member;
     for h in &report.hubs {
         names::label(&h.name).with_context(|| format!("the bundle's hub name {:?}", h.name))?;
         names::domain(&h.domain)
@@ -131,7 +136,7 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
         };
         let homes = homes_in.contains(&h.name);
         let home_bytes = if homes {
-            restore::total_bytes(trusted, std::slice::from_ref(&h.name), &everyone)?
+            home_bytes(trusted, &h.name)?
         } else {
             0
         };
@@ -235,7 +240,43 @@ fn authenticator(trusted: &Trusted, hub: &str, root: &str) -> Result<(String, St
     Ok((class, section))
 }
 
-fn source_files(trusted: &Trusted, cloud: &str) -> Result<(Json, Json)> {
+/// The bytes of a hub's homes, which size its disk: `_hub.json` says them,
+/// and each home's signed index must list as many (the index is what the
+/// restore checks every file against, so a `_hub.json` that inflates them
+/// is refused here, before it sizes anything).
+fn home_bytes(trusted: &Trusted, hub: &str) -> Result<u64> {
+    let record = members::hub_member(hub)?;
+    let mut total = 0u64;
+    for home in restore::hub_record(trusted, hub)?.homes {
+        let index = members::index_member(Folder::Homes, hub, &members::stem(&home.home.0))?;
+        let mut member = trusted.open(index.as_str())?;
+        let mut listed = 0u64;
+        {
+            let (_, mut lines) = IndexReader::open(BufReader::new(&mut member))
+                .map_err(|e| anyhow!("member {index}: {e}"))?;
+            while let Some(e) = lines
+                .next_entry()
+                .map_err(|e| anyhow!("member {index}: {e}"))?
+            {
+                if e.kind == Type::File {
+                    listed = listed.saturating_add(e.size);
+                }
+            }
+        }
+        member.finish()?;
+        if listed != home.bytes {
+            bail!(
+                "member {record} says home {} holds {} bytes, but its signed index {index} lists {listed}",
+                home.home.shown(),
+                home.bytes
+            );
+        }
+        total = total.saturating_add(listed);
+    }
+    Ok(total)
+}
+
+fn source_files(trusted: &Trusted, cloud: &str) -> Result<(Json, Json, String)> {
     let yaml = match trusted.read_small("config/cluster.yaml", 4 << 20) {
         Ok(b) => String::from_utf8(b)
             .ok()
@@ -260,8 +301,8 @@ fn source_files(trusted: &Trusted, cloud: &str) -> Result<(Json, Json)> {
     } else {
         others.first().map(|m| (*m).to_owned())
     };
-    let tfvars = if let Some(member) = member {
-        let bytes = trusted.read_small(&member, 4 << 20)?;
+    let tfvars = if let Some(member) = &member {
+        let bytes = trusted.read_small(member, 4 << 20)?;
         let text =
             String::from_utf8(bytes).with_context(|| format!("member {member} is not UTF-8"))?;
         match hcl::from_str::<hcl::Value>(&text) {
@@ -276,7 +317,7 @@ fn source_files(trusted: &Trusted, cloud: &str) -> Result<(Json, Json)> {
     } else {
         Json::Null
     };
-    Ok((yaml, tfvars))
+    Ok((yaml, tfvars, member.unwrap_or_default()))
 }
 
 fn s(v: &Json, path: &[&str]) -> String {
@@ -340,6 +381,7 @@ fn source_facts(cloud: &str, cluster: &Json, tf: &Json) -> SourceFacts {
         community_pays: block["billing"]["paid_by_us"] == Json::Bool(false),
         core_machine_type: core,
         user_pools: pools,
+        tfvars: String::new(),
     }
 }
 

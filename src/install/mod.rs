@@ -100,12 +100,13 @@ impl<'a> Install<'a> {
         answers.set("dir", json!(dir.display().to_string()));
         let bundle_path = std::path::absolute(bundle_path)
             .with_context(|| format!("cannot resolve {}", bundle_path.display()))?;
-        let machines = blueprint::machines()?;
-        let cloud = blueprint
-            .machines
-            .clone()
-            .unwrap_or_else(|| facts.source.cloud.clone());
-        let sizes = sizes::for_target(&facts, &cloud, &machines);
+        let sizes = match sizes::of_install(&blueprint, &facts, &answers)? {
+            Some(mut s) => {
+                s.settle(&answers)?;
+                s
+            }
+            None => Sizes::default(),
+        };
         let selected = selected_hubs(&answers, &facts);
         let outputs = steps::terraform::saved_outputs(&dir);
         let hubs = facts
@@ -130,7 +131,7 @@ impl<'a> Install<'a> {
                     } else {
                         Vec::new()
                     },
-                    disk_gb: sizes::disk_gb(h.source_disk_gb, h.home_bytes),
+                    disk_gb: sizes.home_disks.get(&h.name).copied().unwrap_or_default(),
                     identity: steps::terraform::output(&outputs, "user_identities", &h.name),
                     volume_id: steps::terraform::output(&outputs, "home_volume_ids", &h.name),
                 }

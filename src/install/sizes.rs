@@ -2,21 +2,212 @@
 //! cluster's terraform variables: a machine type maps to the smallest type
 //! of the target cloud with at least its vCPUs and memory
 //! (`blueprints/machines.yaml`).
+//!
+//! Every number that costs money (pools, their min and max nodes, each
+//! hub's home disk) comes from the bundle, so it is bounded by
+//! `blueprints/limits.yaml`: a value above its limit needs an answer under
+//! `sizes.` giving the number to use, and each value is kept as a
+//! [`Bound`] for the plan to show beside its limit and source.
 
 use std::collections::BTreeMap;
 
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::blueprint::Machines;
-use super::facts::{Facts, Pool};
+use super::answers::Answers;
+use super::blueprint::{Blueprint, Limits, Machines};
+use super::facts::{Facts, HubFacts, Pool};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Sizes {
     pub core_machine_type: String,
     pub user_node_pools: Vec<Pool>,
+    /// GB of each selected hub's home disk.
+    pub home_disks: BTreeMap<String, u64>,
+    /// Every value taken from the bundle that a limit bounds.
+    pub bounds: Vec<Bound>,
 }
 
-pub fn for_target(facts: &Facts, cloud: &str, all: &BTreeMap<String, Machines>) -> Sizes {
+/// One number from the bundle and its limit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bound {
+    /// The answers key that gives the number to use above the limit.
+    pub key: String,
+    pub what: String,
+    /// What the bundle asks for.
+    pub value: u64,
+    /// The member it comes from (and how).
+    pub source: String,
+    pub limit: u64,
+    /// What the install uses: the value, or the answer when it is above.
+    pub used: u64,
+}
+
+impl Bound {
+    pub fn over(&self) -> bool {
+        self.value > self.limit
+    }
+
+    /// The question (and the refusal) for a value above its limit.
+    pub fn prompt(&self) -> String {
+        format!(
+            "{}: the bundle asks for {} (from {}), above the limit of {} (blueprints/limits.yaml); \
+             give the number to use: {} to allow the bundle's, or at most {}",
+            self.what, self.value, self.source, self.limit, self.value, self.limit
+        )
+    }
+}
+
+/// The sizes of `hubs` (the selected ones) for `cloud`, each bounded value
+/// recorded but not yet settled (see [`Sizes::settle`]).
+pub fn for_target(
+    facts: &Facts,
+    cloud: &str,
+    all: &BTreeMap<String, Machines>,
+    limits: &Limits,
+    hubs: &[&HubFacts],
+) -> Sizes {
+    let mut sizes = machine_sizes(facts, cloud, all);
+    let tfvars = match facts.source.tfvars.as_str() {
+        "" => "no terraform variables: the blueprint's defaults",
+        member => member,
+    };
+    let mut bounds = vec![bound(
+        "sizes.user_pools".into(),
+        "user node pools".into(),
+        sizes.user_node_pools.len() as u64,
+        tfvars.into(),
+        limits.user_pools,
+    )];
+    for p in &sizes.user_node_pools {
+        let key = |k: &str| format!("sizes.user_node_pools.{}.{k}", p.name);
+        let what = |k: &str| format!("user node pool {}: {k} nodes", p.name);
+        bounds.push(bound(
+            key("min"),
+            what("min"),
+            p.min,
+            tfvars.into(),
+            limits.user_pool_min,
+        ));
+        bounds.push(bound(
+            key("max"),
+            what("max"),
+            p.max,
+            tfvars.into(),
+            limits.user_pool_max,
+        ));
+    }
+    for h in hubs {
+        let (gb, source) = disk_gb(h, tfvars);
+        sizes.home_disks.insert(h.name.clone(), gb);
+        bounds.push(bound(
+            format!("sizes.home_disks.{}", h.name),
+            format!("home disk of hub {} (GB)", h.name),
+            gb,
+            source,
+            limits.home_disk_gb,
+        ));
+    }
+    sizes.bounds = bounds;
+    sizes
+}
+
+/// The sizes an install renders into its terraform workspace, for the
+/// hubs it selects, not yet settled; none when it renders no workspace.
+pub fn of_install(bp: &Blueprint, facts: &Facts, answers: &Answers) -> Result<Option<Sizes>> {
+    let Some(ws) = super::steps::terraform::workspace(bp, facts)? else {
+        return Ok(None);
+    };
+    let cloud = ws.machines.clone().unwrap_or_else(|| ws.target.clone());
+    let selected = super::answers::selected_hubs(answers, facts);
+    let hubs: Vec<&HubFacts> = facts
+        .hubs
+        .iter()
+        .filter(|h| selected.contains(&h.name))
+        .collect();
+    let machines = super::blueprint::machines()?;
+    let limits = super::blueprint::limits()?;
+    Ok(Some(for_target(facts, &cloud, &machines, &limits, &hubs)))
+}
+
+fn bound(key: String, what: String, value: u64, source: String, limit: u64) -> Bound {
+    Bound {
+        key,
+        what,
+        value,
+        source,
+        limit,
+        used: value,
+    }
+}
+
+impl Sizes {
+    /// The values above their limits: each needs an answer.
+    pub fn over_limit(&self) -> impl Iterator<Item = &Bound> {
+        self.bounds.iter().filter(|b| b.over())
+    }
+
+    /// Takes the answer of every value above its limit, and refuses when
+    /// one has none: nothing the bundle asks for beyond a limit reaches a
+    /// file unseen.
+    pub fn settle(&mut self, answers: &Answers) -> Result<()> {
+        for b in self.bounds.iter_mut().filter(|b| b.over()) {
+            let Some(v) = answers.get(&b.key) else {
+                bail!(
+                    "{}\nhint: answer {} in the answers file (or at the prompt)",
+                    b.prompt(),
+                    b.key
+                );
+            };
+            let n = number(v).with_context(|| format!("answer {}", b.key))?;
+            if n > b.limit && n != b.value {
+                bail!(
+                    "answer {}: {n} is above the limit of {} and is not the bundle's {}; \
+                     give {} to allow the bundle's value, or at most {}",
+                    b.key,
+                    b.limit,
+                    b.value,
+                    b.value,
+                    b.limit
+                );
+            }
+            b.used = n;
+        }
+        let used = |key: &str, old: u64| {
+            self.bounds
+                .iter()
+                .find(|b| b.key == key)
+                .map_or(old, |b| b.used)
+        };
+        let keep = used("sizes.user_pools", self.user_node_pools.len() as u64);
+        let mut pools = std::mem::take(&mut self.user_node_pools);
+        pools.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+        for p in &mut pools {
+            p.min = used(&format!("sizes.user_node_pools.{}.min", p.name), p.min);
+            p.max = used(&format!("sizes.user_node_pools.{}.max", p.name), p.max).max(p.min);
+        }
+        let disks: Vec<(String, u64)> = self
+            .home_disks
+            .iter()
+            .map(|(h, gb)| (h.clone(), used(&format!("sizes.home_disks.{h}"), *gb)))
+            .collect();
+        self.user_node_pools = pools;
+        self.home_disks = disks.into_iter().collect();
+        Ok(())
+    }
+}
+
+/// A whole number, as an answers file or a prompt gives it.
+pub fn number(v: &serde_json::Value) -> Result<u64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .context("a whole number is expected")
+}
+
+fn machine_sizes(facts: &Facts, cloud: &str, all: &BTreeMap<String, Machines>) -> Sizes {
     let Some(target) = all.get(cloud) else {
         return Sizes::default();
     };
@@ -74,6 +265,7 @@ pub fn for_target(facts: &Facts, cloud: &str, all: &BTreeMap<String, Machines>) 
     Sizes {
         core_machine_type: core,
         user_node_pools: pools,
+        ..Sizes::default()
     }
 }
 
@@ -114,11 +306,21 @@ fn pool_name(name: &str, i: usize) -> String {
     }
 }
 
-/// A hub's home disk: the source's size when known, else twice the homes
-/// carried, at least 10 GB.
-pub fn disk_gb(source: Option<u64>, home_bytes: u64) -> u64 {
-    let from_data = (home_bytes.saturating_mul(2)).div_ceil(1 << 30);
-    source.unwrap_or(0).max(from_data).max(10)
+/// A hub's home disk and where its size comes from: the source's size
+/// when known, else twice the homes carried, at least 10 GB.
+fn disk_gb(h: &HubFacts, tfvars: &str) -> (u64, String) {
+    let from_data = (h.home_bytes.saturating_mul(2)).div_ceil(1 << 30);
+    let source = h.source_disk_gb.unwrap_or(0);
+    if source >= from_data && source >= 10 {
+        (source, format!("{tfvars}, the hub's disk"))
+    } else if from_data >= 10 {
+        (
+            from_data,
+            format!("homes/{}/_hub.json, twice the bytes of its homes", h.name),
+        )
+    } else {
+        (10, "the smallest disk r2r makes".into())
+    }
 }
 
 #[cfg(test)]
@@ -130,10 +332,39 @@ mod tests {
         assert_eq!(gcp_shape("n2-highmem-16"), Some((16, 128)));
         assert_eq!(gcp_shape("n2-standard-4"), Some((4, 16)));
         assert_eq!(gcp_shape("weird"), None);
-        assert_eq!(disk_gb(Some(570), 0), 570);
-        assert_eq!(disk_gb(None, 0), 10);
-        assert_eq!(disk_gb(None, 40 << 30), 80);
         assert_eq!(pool_name("n2-highmem-4-a", 0), "n2-highmem-4-a");
         assert_eq!(pool_name("Big_Pool", 1), "big-pool");
+    }
+
+    #[test]
+    fn a_value_above_its_limit_takes_only_an_explicit_answer() {
+        let mut sizes = Sizes {
+            home_disks: BTreeMap::from([("prod".to_owned(), 18_600_000)]),
+            bounds: vec![bound(
+                "sizes.home_disks.prod".into(),
+                "home disk".into(),
+                18_600_000,
+                "homes/prod/_hub.json".into(),
+                10_000,
+            )],
+            ..Sizes::default()
+        };
+        let mut answers = Answers::default();
+        let e = format!("{:#}", sizes.clone().settle(&answers).unwrap_err());
+        assert!(
+            e.contains("18600000") && e.contains("homes/prod/_hub.json") && e.contains("10000")
+        );
+        answers.set("sizes.home_disks.prod", serde_json::json!(20_000));
+        assert!(
+            sizes.clone().settle(&answers).is_err(),
+            "neither the bundle's nor under"
+        );
+        answers.set("sizes.home_disks.prod", serde_json::json!("500"));
+        let mut lowered = sizes.clone();
+        lowered.settle(&answers).unwrap();
+        assert_eq!(lowered.home_disks["prod"], 500);
+        answers.set("sizes.home_disks.prod", serde_json::json!(18_600_000));
+        sizes.settle(&answers).unwrap();
+        assert_eq!(sizes.home_disks["prod"], 18_600_000);
     }
 }

@@ -15,24 +15,32 @@ use serde_json::Value as Json;
 use super::{Done, Planned, files};
 use crate::install::answers::{Answers, Resolver};
 use crate::install::blueprint::{self, Blueprint, StepKind};
+use crate::install::facts::Facts;
 use crate::install::prompt::NoAsk;
 use crate::install::render::Renderer;
-use crate::install::{Install, sizes, tools};
+use crate::install::{Install, tools};
 
 pub const PLACEHOLDER: &str = "CHANGE-ME";
 
 /// The blueprint whose module and templates make the workspace.
 fn source_of(i: &Install) -> Result<Option<Blueprint>> {
-    if i.blueprint.module.is_some() {
-        return Ok(Some(i.blueprint.clone()));
+    workspace(&i.blueprint, &i.facts)
+}
+
+/// The blueprint whose module and templates make the workspace of target
+/// `bp`: its own, or for the local target the source cloud's; none when
+/// the install renders no terraform.
+pub fn workspace(bp: &Blueprint, facts: &Facts) -> Result<Option<Blueprint>> {
+    if bp.module.is_some() {
+        return Ok(Some(bp.clone()));
     }
-    if i.blueprint.target != "local" {
+    if bp.target != "local" {
         return Ok(None);
     }
-    let cloud = &i.facts.source.cloud;
+    let cloud = &facts.source.cloud;
     if blueprint::targets().contains(&cloud.as_str()) {
-        let bp = blueprint::load(cloud)?;
-        return Ok(bp.module.is_some().then_some(bp));
+        let source = blueprint::load(cloud)?;
+        return Ok(source.module.is_some().then_some(source));
     }
     Ok(None)
 }
@@ -174,7 +182,7 @@ pub fn output(outputs: &Json, name: &str, hub: &str) -> Option<String> {
 }
 
 /// The context of the source cloud's templates: its questions answered by
-/// their derived defaults, its machine types.
+/// their derived defaults.
 fn local_context(i: &Install, bp: &Blueprint) -> Result<Json> {
     let common = blueprint::Common {
         questions: Vec::new(),
@@ -190,10 +198,8 @@ fn local_context(i: &Install, bp: &Blueprint) -> Result<Json> {
         record: Vec::new(),
     };
     let answers = r.resolve(&Answers::default(), &mut NoAsk)?;
-    let machines = blueprint::machines()?;
-    let cloud = bp.machines.clone().unwrap_or_else(|| bp.target.clone());
+    // The install's sizes are already the source cloud's (sizes::of_install).
     let mut ctx = i.context(None);
     ctx["answers"] = answers.public();
-    ctx["sizes"] = serde_json::to_value(sizes::for_target(&i.facts, &cloud, &machines))?;
     Ok(ctx)
 }
