@@ -435,3 +435,34 @@ fn a_bundle_without_complete_charts_still_gets_helm_dependency_build() {
     // daskhub's file://../basehub is copied beside it.
     assert!(dir.join("charts/basehub/Chart.yaml").is_file());
 }
+
+/// Regression: NEXT-STEPS.md is run after `cd` into the install
+/// directory, so an age identity given relative to where the install ran
+/// must appear there as an absolute path (it named another file).
+#[test]
+fn next_steps_names_the_age_identity_by_an_absolute_path() {
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let bundle = example_bundle(t.path(), &keys);
+    let identity = age_identity(t.path());
+    let answers = t.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        "target: kubeconfig\ndir: kube\nkubeconfig: {context: c}\nage_identity: community.age\n\
+         restore_image: r2r:test\nhubs:\n  staging: {oauth_client_id: keep}\n  \
+         prod: {oauth_client_id: new-id, oauth_client_secret: env:OAUTH_SECRET}\n",
+    )
+    .unwrap();
+    let out = run(Command::new(R2R)
+        .current_dir(t.path())
+        .env("OAUTH_SECRET", "oauth-hunter2")
+        .args(["install", s(&bundle), "--pubkey", s(&keys.public)])
+        .args(["--answers", s(&answers), "--yes"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let next = std::fs::read_to_string(t.path().join("kube/NEXT-STEPS.md")).unwrap();
+    let wanted = format!("age -d -i {}", identity.display());
+    assert!(
+        next.contains(&wanted),
+        "NEXT-STEPS.md lacks {wanted:?}:\n{next}"
+    );
+}

@@ -82,7 +82,14 @@ fn manual(i: &Install, h: &HubPlan) -> Vec<Vec<String>> {
         return commands(i, h, None);
     }
     let tmp = format!("{PRIVATE}/{name}-secrets.yaml");
-    let identity = i.answers.str("age_identity").unwrap_or("KEY.txt");
+    // NEXT-STEPS.md runs after `cd` into the install directory: a path
+    // relative to where the install ran would name another file there.
+    let identity = match i.answers.str("age_identity") {
+        Some(p) => {
+            std::path::absolute(p).map_or_else(|_| p.to_owned(), |a| a.display().to_string())
+        }
+        None => "KEY.txt".to_owned(),
+    };
     let mut out = vec![
         tools::strings(&["umask", "077"]),
         tools::strings(&["mkdir", "-p", PRIVATE]),
@@ -90,7 +97,7 @@ fn manual(i: &Install, h: &HubPlan) -> Vec<Vec<String>> {
             "age",
             "-d",
             "-i",
-            identity,
+            &identity,
             "-o",
             &tmp,
             &format!("config/{name}/secret-values.yaml.age"),
