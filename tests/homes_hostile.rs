@@ -524,6 +524,7 @@ fn a_symlink_swapped_in_during_a_rerun_gets_no_metadata() {
     let watch = OnOpen::start(&a, "swap-symlink", &v, 1);
     let r = restore(&f);
     let opens = watch.stop();
+    assert_eq!(r.code, 0, "the re-run found a.txt already there: {r:?}");
     assert!(opens >= 1, "the re-run never opened a.txt: {r:?}");
     assert!(meta(&a).file_type().is_symlink(), "the swap happened");
     assert_eq!(
@@ -554,4 +555,29 @@ fn a_hard_link_to_a_file_outside_is_not_touched_by_a_rerun() {
         before,
         "root changed a file outside the destination"
     );
+}
+
+#[test]
+fn a_sparse_flag_the_tar_crate_reads_otherwise_is_refused() {
+    // The tar crate takes only 1 as "extension blocks follow"; a guard that
+    // took any non-zero flag would swallow the next header (here a GNU long
+    // name) as an extension block while the crate read it as a header.
+    let f = fixture();
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..1].copy_from_slice(b"a");
+    h.set_mode(0o644);
+    h.set_size(0);
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.as_gnu_mut().unwrap().isextended[0] = 2;
+    h.set_cksum();
+    let mut tar = tar_entry(b"./", b'5', b"", b"");
+    tar.extend_from_slice(h.as_bytes());
+    tar.extend(tar_entry(b"././@LongLink", b'L', b"", b"a\0"));
+    tar.extend(tar_entry(b"a", b'0', b"", b""));
+    plant(
+        &f,
+        &[root(), entry(b"a", Type::File, b"", None)],
+        tar_end(tar),
+    );
+    refused(&f, &["extension flag is 2"]);
 }

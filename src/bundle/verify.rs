@@ -500,11 +500,12 @@ impl<R: std::io::Read> std::io::Read for Checked<R> {
     /// Never yields more than the signed size: a store that serves a longer
     /// member fails here, before the surplus reaches anything.
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.size - self.inner.count();
+        let left = self.size.saturating_sub(self.inner.count());
         let room = usize::try_from(left.saturating_add(1)).unwrap_or(usize::MAX);
         let want = buf.len().min(room);
         let n = self.inner.read(&mut buf[..want])?;
-        if n as u64 > left {
+        // Sticky: once past the signed size, every later read fails too.
+        if n as u64 > left || self.inner.count() > self.size {
             return Err(std::io::Error::other(format!(
                 "member {} is longer than its signed {} bytes; the bundle is corrupt or was altered",
                 self.member, self.size

@@ -225,7 +225,7 @@ fn after_header(block: &[u8; BLOCK]) -> io::Result<GuardState> {
                 want: size as usize,
             }),
         }),
-        EntryType::GNUSparse if h.as_gnu().is_some_and(|g| g.isextended[0] != 0) => {
+        EntryType::GNUSparse if extended(h.as_gnu().map_or(0, |g| g.isextended[0]))? => {
             Ok(GuardState::SparseExt {
                 block: Box::new([0u8; BLOCK]),
                 have: 0,
@@ -236,6 +236,19 @@ fn after_header(block: &[u8; BLOCK]) -> io::Result<GuardState> {
             left: padded(size)?,
             pax: None,
         }),
+    }
+}
+
+/// A sparse map's "more blocks follow" flag. The `tar` crate takes only 1
+/// as set; any other non-zero value would make it and this guard frame the
+/// stream differently, so it is refused.
+fn extended(flag: u8) -> io::Result<bool> {
+    match flag {
+        0 => Ok(false),
+        1 => Ok(true),
+        n => Err(refused(format!(
+            "holds a sparse map whose extension flag is {n}, neither 0 nor 1; refused"
+        ))),
     }
 }
 
@@ -275,7 +288,7 @@ impl GuardState {
                     if *have == BLOCK {
                         *self = match self {
                             GuardState::SparseExt { block, data, .. }
-                                if block[EXT_SLOTS * 24] != 0 =>
+                                if extended(block[EXT_SLOTS * 24])? =>
                             {
                                 GuardState::SparseExt {
                                     block: Box::new([0u8; BLOCK]),
