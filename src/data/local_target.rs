@@ -232,12 +232,26 @@ impl Target for LocalTarget {
             }
             Err(err) => bail!("{shown}: cannot create the symlink: {err}"),
         }
+        // Through a descriptor of the link itself, checked to be a link:
+        // by name, a user who swapped in a hard link to another file would
+        // have root chown that file.
+        let link = openat(
+            parent,
+            name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("{shown}: cannot open the symlink"))?;
+        let st = rustix::fs::fstat(&link).with_context(|| format!("{shown}: cannot check it"))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
+            bail!("{shown}: is no longer the symlink restored; not touching it");
+        }
         if as_root {
             let (u, g) = ids(e);
-            chownat(parent, name, u, g, AtFlags::SYMLINK_NOFOLLOW)
+            chownat(&link, "", u, g, AtFlags::EMPTY_PATH)
                 .with_context(|| format!("{shown}: cannot set the owner"))?;
         }
-        utimensat(parent, name, &times(e), AtFlags::SYMLINK_NOFOLLOW)
+        utimensat(&link, "", &times(e), AtFlags::EMPTY_PATH)
             .with_context(|| format!("{shown}: cannot set times"))
     }
 
