@@ -243,3 +243,29 @@ fn bundle_text_cannot_forge_lines_in_inspect() {
     no_forged_line(&r.stdout, 0);
     assert!(r.stdout.starts_with("# Portability report"), "{r:?}");
 }
+
+// Review of flaw 6's class: time is not the only bound. 3000 users sharing
+// one id, all in one group, join to 9 million rows of 1 KB names: 9 GB
+// sorted in memory and collected within the time limit, without a bound
+// on what is gathered.
+#[test]
+fn a_join_that_multiplies_rows_is_stopped_by_a_memory_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wide = database(
+        tmp.path(),
+        "CREATE TABLE users (id INTEGER, name TEXT, admin BOOLEAN); \
+         CREATE TABLE groups (id INTEGER PRIMARY KEY, name TEXT); \
+         CREATE TABLE user_group_map (user_id INTEGER, group_id INTEGER); \
+         INSERT INTO groups VALUES (1, 'all'); \
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000) \
+         INSERT INTO users SELECT 1, printf('%.1000c%d', 'u', x), 0 FROM c; \
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000) \
+         INSERT INTO user_group_map SELECT 1, 1 FROM c;",
+    );
+    let err = r2r::data::hubdb::read_file(&wide, "prod", Duration::from_secs(600)).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("more than 268435456 bytes of names") || text.contains("out of memory"),
+        "{text}"
+    );
+}

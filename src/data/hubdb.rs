@@ -91,6 +91,15 @@ pub const READ_TIME_LIMIT: Duration = Duration::from_secs(20);
 /// group names are short, and a generated column can make huge ones.
 const MAX_VALUE_BYTES: i32 = 1 << 20;
 
+/// The most text the names read may add up to (users, admins and every
+/// group's members together): a join can multiply rows far past the
+/// file's size, so what is collected is bounded, not only how long.
+const MAX_COLLECTED_BYTES: usize = 256 << 20;
+
+/// SQLite's own heap while r2r reads a hostile database (sorting in memory
+/// included): past it a query fails instead of growing.
+const SQLITE_HEAP_LIMIT: i64 = 512 << 20;
+
 /// The tables read, each of which must be a plain table.
 const USERS: &str = "users";
 const GROUP_TABLES: [&str; 2] = ["groups", "user_group_map"];
@@ -130,6 +139,10 @@ pub fn read_file(path: &Path, hub: &str, limit: Duration) -> Result<HubUsers> {
          PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;",
     )?;
     db.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)?;
+    // SAFETY: a plain setter SQLite allows at any time from any thread. It
+    // is process-wide; r2r's other SQLite use (the export's snapshot) stays
+    // far below it.
+    unsafe { rusqlite::ffi::sqlite3_hard_heap_limit64(SQLITE_HEAP_LIMIT) };
     let deadline = Instant::now() + limit;
     // Called every thousand virtual-machine steps; true interrupts.
     db.progress_handler(1000, Some(move || Instant::now() > deadline))?;
@@ -148,11 +161,27 @@ fn read_users(db: &Connection, hub: &str) -> Result<HubUsers> {
     if !is_table(db, USERS)? {
         bail!("it has no `{USERS}` table");
     }
+    let budget = std::cell::Cell::new(MAX_COLLECTED_BYTES);
+    let collect = |st: &mut rusqlite::Statement<'_>,
+                   params: &[&dyn rusqlite::ToSql]|
+     -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut rows = st.query(params)?;
+        while let Some(row) = rows.next()? {
+            let name: String = row.get(0)?;
+            let left = budget.get().checked_sub(name.len() + 24).ok_or_else(|| {
+                anyhow!(
+                    "its users and groups add up to more than {MAX_COLLECTED_BYTES} bytes of names"
+                )
+            })?;
+            budget.set(left);
+            out.push(name);
+        }
+        Ok(out)
+    };
     let names = |sql: &str| -> Result<Vec<String>> {
         let mut st = db.prepare(sql)?;
-        Ok(st
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<_>>()?)
+        collect(&mut st, &[])
     };
     let users = names("SELECT name FROM users ORDER BY name")?;
     let admins = names("SELECT name FROM users WHERE admin ORDER BY name")?;
@@ -163,9 +192,7 @@ fn read_users(db: &Connection, hub: &str) -> Result<HubUsers> {
                 "SELECT u.name FROM users u JOIN user_group_map m ON m.user_id = u.id \
                  JOIN groups g ON g.id = m.group_id WHERE g.name = ?1 ORDER BY u.name",
             )?;
-            let members = st
-                .query_map([&g], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            let members = collect(&mut st, &[&g])?;
             groups.push(Group { name: g, members });
         }
     }
