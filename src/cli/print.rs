@@ -16,18 +16,37 @@ pub fn error(err: &anyhow::Error) {
             None => msg,
         }
     };
-    let mut text = format!("error: {}", safe_lines(&split(err.to_string())));
-    for cause in err.chain().skip(1) {
-        let _ = write!(
-            text,
-            "\n  caused by: {}",
+    // A parser's or the system's own error quotes the input it choked on,
+    // which may be a bundle's: it keeps no line break. Only r2r's own
+    // messages may span lines (a hint, a list).
+    let mut shown = |cause: &(dyn std::error::Error + 'static)| -> String {
+        if foreign(cause) {
+            safe(&cause.to_string())
+        } else {
             safe_lines(&split(cause.to_string()))
-        );
+        }
+    };
+    let mut causes = err.chain();
+    let mut text = format!(
+        "error: {}",
+        causes.next().map(&mut shown).unwrap_or_default()
+    );
+    for cause in causes {
+        let _ = write!(text, "\n  caused by: {}", shown(cause));
     }
     for h in hints {
         let _ = write!(text, "\n{}", safe_lines(&h));
     }
     eprintln!("{text}");
+}
+
+/// An error from a parser or the system rather than one r2r worded.
+fn foreign(cause: &(dyn std::error::Error + 'static)) -> bool {
+    cause.is::<serde_json::Error>()
+        || cause.is::<yaml_serde::Error>()
+        || cause.is::<std::io::Error>()
+        || cause.is::<rusqlite::Error>()
+        || cause.is::<hcl::Error>()
 }
 
 pub fn warn(msg: &str) {

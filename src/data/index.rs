@@ -9,6 +9,7 @@
 
 use std::io::{self, BufRead};
 
+use crate::cli::print::safe;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -311,8 +312,8 @@ impl<R: BufRead> IndexReader<R> {
             line_no: 0,
         };
         let line = r.next_line()?.ok_or("is empty")?;
-        let header: Header =
-            serde_json::from_slice(line).map_err(|e| format!("line 1 (header): {e}"))?;
+        let header: Header = serde_json::from_slice(line)
+            .map_err(|e| format!("line 1 (header): {}", safe(&e.to_string())))?;
         if header.r2r_home_index != INDEX_VERSION {
             return Err(format!(
                 "index version {} is not supported (r2r reads version {INDEX_VERSION})",
@@ -329,7 +330,8 @@ impl<R: BufRead> IndexReader<R> {
             None => Ok(None),
             Some(line) => Entry::parse(line)
                 .map(Some)
-                .map_err(|e| format!("line {no}: {e}")),
+                // The parser quotes the line's own text, which is the bundle's.
+                .map_err(|e| format!("line {no}: {}", safe(&e))),
         }
     }
 
