@@ -93,12 +93,9 @@ const MAX_VALUE_BYTES: i32 = 1 << 20;
 
 /// The most text the names read may add up to (users, admins and every
 /// group's members together): a join can multiply rows far past the
-/// file's size, so what is collected is bounded, not only how long.
+/// file's size, so what is collected is bounded, not only how long. Rows
+/// are read unsorted, as SQLite streams them, so nothing else grows.
 const MAX_COLLECTED_BYTES: usize = 256 << 20;
-
-/// SQLite's own heap while r2r reads a hostile database (sorting in memory
-/// included): past it a query fails instead of growing.
-const SQLITE_HEAP_LIMIT: i64 = 512 << 20;
 
 /// The tables read, each of which must be a plain table.
 const USERS: &str = "users";
@@ -139,10 +136,6 @@ pub fn read_file(path: &Path, hub: &str, limit: Duration) -> Result<HubUsers> {
          PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;",
     )?;
     db.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)?;
-    // SAFETY: a plain setter SQLite allows at any time from any thread. It
-    // is process-wide; r2r's other SQLite use (the export's snapshot) stays
-    // far below it.
-    unsafe { rusqlite::ffi::sqlite3_hard_heap_limit64(SQLITE_HEAP_LIMIT) };
     let deadline = Instant::now() + limit;
     // Called every thousand virtual-machine steps; true interrupts.
     db.progress_handler(1000, Some(move || Instant::now() > deadline))?;
@@ -183,16 +176,18 @@ fn read_users(db: &Connection, hub: &str) -> Result<HubUsers> {
         let mut st = db.prepare(sql)?;
         collect(&mut st, &[])
     };
-    let users = names("SELECT name FROM users ORDER BY name")?;
-    let admins = names("SELECT name FROM users WHERE admin ORDER BY name")?;
+    // No ORDER BY: SQLite would sort every row in memory before the first
+    // one reached the budget. Rows stream, and what was kept is sorted here.
+    let users = sorted(names("SELECT name FROM users")?);
+    let admins = sorted(names("SELECT name FROM users WHERE admin")?);
     let mut groups = Vec::new();
     if is_table(db, GROUP_TABLES[0])? && is_table(db, GROUP_TABLES[1])? {
-        for g in names("SELECT name FROM groups ORDER BY name")? {
+        for g in sorted(names("SELECT name FROM groups")?) {
             let mut st = db.prepare(
                 "SELECT u.name FROM users u JOIN user_group_map m ON m.user_id = u.id \
-                 JOIN groups g ON g.id = m.group_id WHERE g.name = ?1 ORDER BY u.name",
+                 JOIN groups g ON g.id = m.group_id WHERE g.name = ?1",
             )?;
-            let members = collect(&mut st, &[&g])?;
+            let members = sorted(collect(&mut st, &[&g])?);
             groups.push(Group { name: g, members });
         }
     }
@@ -202,6 +197,11 @@ fn read_users(db: &Connection, hub: &str) -> Result<HubUsers> {
         admins,
         groups,
     })
+}
+
+fn sorted(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names
 }
 
 /// Whether `name` is a plain table: `Ok(false)` when nothing has that
