@@ -24,34 +24,6 @@ use common::*;
 const HOMES_MIB: &str = "48";
 const KILLS: usize = 6;
 
-fn shared(p: &str) -> PathBuf {
-    let path = project().join("../shared").join(p);
-    assert!(
-        path.is_file(),
-        "{} is missing: the tests need ../shared",
-        path.display()
-    );
-    path
-}
-
-fn python(args: &[&str]) -> Run {
-    require("python3", "python3");
-    run(Command::new("python3").args(args))
-}
-
-/// tree-digest.py over `dir`, with owners when running as root.
-fn digest(dir: &Path) -> Vec<String> {
-    let script = shared("fixtures/tree-digest.py");
-    let mut args = vec![s(&script), s(dir), "--dir-mtimes"];
-    if !rustix::process::geteuid().is_root() {
-        args.push("--no-owner");
-    }
-    let r = python(&args);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert!(!r.stdout.is_empty(), "tree-digest.py printed nothing");
-    r.stdout.lines().map(str::to_owned).collect()
-}
-
 /// splitmix64: a seeded, reproducible sequence for the kill moments.
 struct Rng(u64);
 
@@ -133,7 +105,7 @@ impl World {
         assert_eq!(r.code, 0, "{r:?}");
         let source_digests = ["prod", "staging"]
             .iter()
-            .map(|h| (h.to_string(), digest(&src.join(h))))
+            .map(|h| (h.to_string(), tree_digest(&src.join(h))))
             .collect();
         World {
             keys: keys(),
@@ -211,7 +183,7 @@ impl World {
         assert_eq!(r.code, 0, "{label}: {r:?}");
         for (hub, want) in &self.source_digests {
             assert!(
-                digest(&dest.join(hub)) == *want,
+                tree_digest(&dest.join(hub)) == *want,
                 "{label}: the restored {hub} homes differ from the source"
             );
         }

@@ -8,35 +8,8 @@ use std::process::Command;
 
 use common::*;
 
-fn shared(p: &str) -> PathBuf {
-    let path = project().join("../shared").join(p);
-    assert!(
-        path.is_file(),
-        "{} is missing: the tests need ../shared",
-        path.display()
-    );
-    path
-}
-
-fn python(args: &[&str]) -> Run {
-    require("python3", "python3");
-    run(Command::new("python3").args(args))
-}
-
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
-}
-
-/// tree-digest.py over `dir`, with owners when running as root.
-fn digest(dir: &Path) -> Vec<String> {
-    let script = shared("fixtures/tree-digest.py");
-    let mut args = vec![s(&script), s(dir), "--dir-mtimes"];
-    if !is_root() {
-        args.push("--no-owner");
-    }
-    let r = python(&args);
-    assert_eq!(r.code, 0, "{r:?}");
-    r.stdout.lines().map(str::to_owned).collect()
 }
 
 fn edge_tree(dir: &Path, sparse_gib: u32) {
@@ -114,11 +87,11 @@ fn the_edge_tree_round_trips_exactly_through_a_directory() {
     assert_eq!(r.json()["hardlinks"], 1);
 
     // The FIFO was reported and skipped; everything else is identical.
-    let want: Vec<String> = digest(&src)
+    let want: Vec<String> = tree_digest(&src)
         .into_iter()
         .filter(|l| !l.contains("a-fifo"))
         .collect();
-    assert_eq!(digest(&dest), want);
+    assert_eq!(tree_digest(&dest), want);
     let sparse = dest.join("prod/jovyan-1/sparse.img").metadata().unwrap();
     use std::os::unix::fs::MetadataExt;
     assert_eq!(sparse.len(), 9 << 30);
@@ -192,8 +165,8 @@ fn stock_tar_extracts_each_home_from_its_chunks() {
             assert_eq!(r.code, 0, "{r:?}");
         }
         assert_eq!(
-            digest(&out),
-            digest(&src.join("prod").join(home)),
+            tree_digest(&out),
+            tree_digest(&src.join("prod").join(home)),
             "home {home}"
         );
     }
@@ -501,7 +474,10 @@ fn an_interrupted_export_resumes_after_its_last_complete_chunk() {
     let dest = tmp.path().join("dest");
     let r = restore(&out, &keys, &dest, &["--quiet"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(digest(&dest.join("prod")), digest(&src.join("prod")));
+    assert_eq!(
+        tree_digest(&dest.join("prod")),
+        tree_digest(&src.join("prod"))
+    );
 
     let r = run(export_cmd(
         &example_repo(),

@@ -287,3 +287,33 @@ pub fn read_tar(path: &Path) -> Vec<(String, Vec<u8>, u64)> {
 pub fn raw_from(members: &[(String, Vec<u8>, u64)]) -> Vec<Raw> {
     members.iter().map(|(n, d, _)| Raw::file(n, d)).collect()
 }
+
+/// A file of `../shared` (the fixtures and bench generators), which the
+/// tests need.
+pub fn shared(p: &str) -> PathBuf {
+    let path = project().join("../shared").join(p);
+    assert!(
+        path.is_file(),
+        "{} is missing: the tests need ../shared",
+        path.display()
+    );
+    path
+}
+
+pub fn python(args: &[&str]) -> Run {
+    require("python3", "python3");
+    run(Command::new("python3").args(args))
+}
+
+/// tree-digest.py over `dir`, with owners when running as root.
+pub fn tree_digest(dir: &Path) -> Vec<String> {
+    let script = shared("fixtures/tree-digest.py");
+    let mut args = vec![s(&script), s(dir), "--dir-mtimes"];
+    if !rustix::process::geteuid().is_root() {
+        args.push("--no-owner");
+    }
+    let r = python(&args);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.is_empty(), "tree-digest.py printed nothing");
+    r.stdout.lines().map(str::to_owned).collect()
+}
