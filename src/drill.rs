@@ -87,7 +87,7 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(
         s,
         "| bundle | {} ({} members) |",
-        crate::cli::print::bytes(r.bundle_bytes),
+        crate::text::bytes(r.bundle_bytes),
         r.members
     );
     let _ = writeln!(s, "| hubs | {} ({}) |", r.hubs.len(), r.hubs.join(", "));
@@ -95,7 +95,7 @@ pub fn markdown(r: &Report) -> String {
         s,
         "| homes | {} ({}) |",
         r.homes,
-        crate::cli::print::bytes(r.home_bytes)
+        crate::text::bytes(r.home_bytes)
     );
     let _ = writeln!(s, "| images | {} |", r.images);
     let _ = writeln!(s, "\n## Time per phase\n");
@@ -126,7 +126,7 @@ pub fn markdown(r: &Report) -> String {
         );
     } else {
         for d in &r.differences {
-            let _ = writeln!(s, "- `{}`", crate::cli::print::safe(&d.to_string()));
+            let _ = writeln!(s, "- `{}`", crate::text::safe(&d.to_string()));
         }
     }
     s

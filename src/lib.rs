@@ -17,4 +17,5 @@ pub mod progress;
 pub mod report;
 pub mod secrets;
 pub mod source;
+pub mod text;
 pub mod values;

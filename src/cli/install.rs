@@ -7,11 +7,12 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::print;
+use super::prompt::{self, Terminal};
 use crate::bundle::sign;
 use crate::bundle::verify::{self, Depth, open_trusted};
 use crate::exit;
+use crate::install::answers::NoAsk;
 use crate::install::answers::{Answers, MissingAnswers, Resolver};
-use crate::install::prompt::{self, NoAsk, Terminal};
 use crate::install::render::Renderer;
 use crate::install::sizes::Sizes;
 use crate::install::steps::Planned;

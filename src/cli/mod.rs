@@ -16,6 +16,7 @@ mod install;
 mod keygen;
 mod password;
 pub mod print;
+mod prompt;
 pub use image_args::retry_policy;
 mod push_images;
 mod restore_homes;

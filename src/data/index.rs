@@ -9,7 +9,7 @@
 
 use std::io::{self, BufRead};
 
-use crate::cli::print::safe;
+use crate::text::safe;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,7 @@ pub struct RawPath(pub Vec<u8>);
 
 impl RawPath {
     pub fn shown(&self) -> String {
-        crate::cli::print::safe(&String::from_utf8_lossy(&self.0))
+        crate::text::safe(&String::from_utf8_lossy(&self.0))
     }
 }
 

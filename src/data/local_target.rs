@@ -72,7 +72,7 @@ impl LocalTarget {
         format!(
             "{}/{}",
             self.shown_home,
-            crate::cli::print::safe(&String::from_utf8_lossy(rel))
+            crate::text::safe(&String::from_utf8_lossy(rel))
         )
     }
 

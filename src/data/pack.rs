@@ -633,7 +633,7 @@ fn write_index(
         home.hub,
         home.name.shown(),
         idx.entries,
-        crate::cli::print::bytes(idx.bytes)
+        crate::text::bytes(idx.bytes)
     ));
     Ok(())
 }

@@ -175,6 +175,15 @@ pub trait Asker {
     fn ask(&mut self, q: &Asking<'_>) -> Result<Option<String>>;
 }
 
+/// Never asks: every unanswered question without a default is missing.
+pub struct NoAsk;
+
+impl Asker for NoAsk {
+    fn ask(&mut self, _: &Asking<'_>) -> Result<Option<String>> {
+        Ok(None)
+    }
+}
+
 /// One question as shown to a person.
 pub struct Asking<'a> {
     pub key: &'a str,
@@ -649,7 +658,7 @@ pub fn normalise(kind: AnswerKind, v: &Json, facts: &Facts) -> Result<Json> {
                 if !known.contains(i) {
                     bail!(
                         "the bundle has no {what} {:?}; it has: {}",
-                        crate::cli::print::safe(i),
+                        crate::text::safe(i),
                         known.join(", ")
                     );
                 }
@@ -686,7 +695,6 @@ mod tests {
     use super::*;
     use crate::install::blueprint;
     use crate::install::facts::SourceFacts;
-    use crate::install::prompt::NoAsk;
 
     fn facts(cloud: &str, community_pays: bool, id: &str) -> Facts {
         let hub = HubFacts {

@@ -10,7 +10,6 @@ pub mod blueprint;
 pub mod facts;
 pub mod journal;
 pub mod names;
-pub mod prompt;
 pub mod render;
 pub mod sizes;
 pub mod steps;

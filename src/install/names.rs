@@ -86,7 +86,7 @@ pub fn printable(s: &str) -> Result<()> {
 /// Long or odd input is cut before it goes into an error message.
 fn shown(s: &str) -> String {
     let cut: String = s.chars().take(80).collect();
-    crate::cli::print::safe(&cut)
+    crate::text::safe(&cut)
 }
 
 #[cfg(test)]

@@ -76,7 +76,7 @@ fn is_empty(v: &Json) -> bool {
 }
 
 fn one_line(s: &str) -> String {
-    crate::cli::print::safe(&s.replace('\n', " "))
+    crate::text::safe(&s.replace('\n', " "))
 }
 
 /// JSON is YAML: strings quoted, lists in flow style.

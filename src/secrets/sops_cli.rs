@@ -58,7 +58,7 @@ pub fn open(path: &Path, shown: &str) -> Result<Values> {
         let err = String::from_utf8_lossy(&err);
         bail!(
             "`{prog} --decrypt {shown}` failed ({status}): {}",
-            crate::cli::print::safe(err.trim())
+            crate::text::safe(err.trim())
         );
     }
     let text = String::from_utf8(out)

@@ -13,10 +13,10 @@ use anyhow::{Context, Result, anyhow};
 use serde_json::Value as Json;
 
 use super::{Done, Planned, files};
+use crate::install::answers::NoAsk;
 use crate::install::answers::{Answers, Resolver};
 use crate::install::blueprint::{self, Blueprint, StepKind};
 use crate::install::facts::Facts;
-use crate::install::prompt::NoAsk;
 use crate::install::render::Renderer;
 use crate::install::{Install, tools};
 

@@ -1,26 +1,17 @@
-//! Asking a person, with dialoguer, on the terminal; and not asking, for
-//! answers files, `--yes` and runs without a terminal.
+//! Asking a person, with dialoguer, on the terminal. The installer asks
+//! through [`Asker`]; this is the terminal's side of it.
 
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
 use dialoguer::{Confirm, Input, Password, Select};
 
-use super::answers::{Asker, Asking};
-use super::blueprint::AnswerKind;
+use crate::install::answers::{Asker, Asking};
+use crate::install::blueprint::AnswerKind;
 
 /// Whether a person can be asked: stdin and stderr are terminals.
 pub fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
-}
-
-/// Never asks: every unanswered question without a default is missing.
-pub struct NoAsk;
-
-impl Asker for NoAsk {
-    fn ask(&mut self, _: &Asking<'_>) -> Result<Option<String>> {
-        Ok(None)
-    }
 }
 
 pub struct Terminal;
@@ -28,9 +19,9 @@ pub struct Terminal;
 impl Asker for Terminal {
     fn ask(&mut self, q: &Asking<'_>) -> Result<Option<String>> {
         if let Some(help) = q.help {
-            eprintln!("  {}", crate::cli::print::safe(help));
+            eprintln!("  {}", crate::text::safe(help));
         }
-        let prompt = crate::cli::print::safe(q.prompt);
+        let prompt = crate::text::safe(q.prompt);
         let answer = if q.kind == AnswerKind::Secret {
             Password::new()
                 .with_prompt(&prompt)
