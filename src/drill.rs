@@ -3,6 +3,7 @@
 //! runs r2r itself as a child process, with the same arguments a person
 //! would type, so the drill proves the commands, not a shortcut.
 
+use crate::progress::Reporter;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,9 +42,14 @@ pub struct Report {
 }
 
 /// Runs `r2r ARGS…` (this executable), returning its parsed `--json` output.
-pub fn phase(name: &str, args: &[String], report: &mut Report) -> Result<Json> {
+pub fn phase(
+    name: &str,
+    args: &[String],
+    report: &mut Report,
+    reporter: &dyn Reporter,
+) -> Result<Json> {
     let exe = std::env::current_exe().context("cannot find the r2r executable")?;
-    crate::cli::print::progress(&format!("drill: {name}…"));
+    reporter.step(&format!("drill: {name}…"));
     let started = Instant::now();
     let out = Command::new(&exe)
         .args(args)

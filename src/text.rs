@@ -85,6 +85,32 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// An error chain on one line, outermost first (`a: b: cause`), for an
+/// error that becomes part of another message (a warning, a refusal
+/// recorded for later). A `hint:` paragraph from any level is moved after
+/// the whole chain, as the CLI prints hints, never left between a message
+/// and its cause.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut hints = Vec::new();
+    let mut causes = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        let (msg, hint) = match text.find("\nhint: ") {
+            Some(i) => (&text[..i], Some(&text[i + "\nhint: ".len()..])),
+            None => (&text[..], None),
+        };
+        causes.push(msg.replace('\n', " "));
+        hints.extend(hint.map(|h| h.replace('\n', " ")));
+    }
+    let mut line = causes.join(": ");
+    for h in hints {
+        line.push_str(" (hint: ");
+        line.push_str(&h);
+        line.push(')');
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +127,16 @@ mod tests {
         assert_eq!(safe_lines("one\ntwo\u{1b}"), "one\ntwo\\u{1b}");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(12), "12 B");
+    }
+
+    #[test]
+    fn one_line_puts_hints_after_the_cause() {
+        let err = anyhow::anyhow!("disk full")
+            .context("cannot write x\nhint: free some space")
+            .context("export");
+        assert_eq!(
+            one_line(&err),
+            "export: cannot write x: disk full (hint: free some space)"
+        );
     }
 }

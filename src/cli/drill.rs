@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
+use super::output::OutputFlags;
 use super::print;
 use crate::bundle::sign;
 use crate::bundle::verify::open_trusted;
@@ -98,6 +99,7 @@ pub fn run(args: Args) -> Result<u8> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("r2r-drill-{cluster}")));
     drill::scratch(&work)?;
+    let printer = OutputFlags::default().printer();
     let keys = work.join("keys");
     let bundle = work.join(format!("{cluster}.r2r.tar"));
     let replica = work.join("replica");
@@ -112,6 +114,7 @@ pub fn run(args: Args) -> Result<u8> {
         "keygen",
         &strings(&["keygen", "--out", &s(&keys), "--no-password", "--json"]),
         &mut report,
+        &*printer,
     )?;
     let age_key = keys.join("community.age");
     let identity = age::x25519::Identity::generate();
@@ -164,11 +167,12 @@ pub fn run(args: Args) -> Result<u8> {
     for d in &mirror_dirs {
         export.extend(strings(&["--chart-repos-dir", &s(d)]));
     }
-    drill::phase("export", &export, &mut report)?;
+    drill::phase("export", &export, &mut report, &*printer)?;
     let verified = drill::phase(
         "verify",
         &strings(&["verify", &s(&bundle), "--pubkey", &s(&pubkey), "--json"]),
         &mut report,
+        &*printer,
     )?;
     report.bundle_bytes = verified["bytes"].as_u64().unwrap_or(0);
     report.members = verified["members"].as_u64().unwrap_or(0);
@@ -194,6 +198,7 @@ pub fn run(args: Args) -> Result<u8> {
             "--quiet",
         ]),
         &mut report,
+        &*printer,
     )?;
     let compared = if homes.is_some() {
         let c = drill::phase(
@@ -208,6 +213,7 @@ pub fn run(args: Args) -> Result<u8> {
                 "--json",
             ]),
             &mut report,
+            &*printer,
         )?;
         report.homes = c["homes"].as_u64().unwrap_or(0);
         report.home_bytes = c["bytes_hashed"].as_u64().unwrap_or(0);

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::data_args::DataArgs;
 use super::image_args::ImageArgs;
+use super::output::OutputFlags;
 use super::password::EnvOrPrompt;
 use super::print;
 use crate::bundle::layout::Kind;
@@ -258,7 +259,7 @@ fn data_request(args: &Args, work_dir: &Path) -> Result<crate::data::export::Req
         users: d.users.clone(),
         excludes: d.excludes.clone(),
         pack,
-        progress: crate::progress::Mode::from_flags(d.quiet || args.json),
+        reporter: OutputFlags::quiet_if(d.quiet || args.json).printer(),
     })
 }
 
@@ -369,7 +370,7 @@ pub fn run(args: Args) -> Result<u8> {
         if !quiet {
             print::progress(&format!("carrying {} images", wanted.len()));
         }
-        let summary = crate::images::export::export(&args.images.request(quiet)?, &wanted, &mut bundle)
+        let summary = crate::images::export::export(&args.images.request(OutputFlags::quiet_if(quiet).printer())?, &wanted, &mut bundle)
             .map_err(|e| {
                 e.context(format!(
                     "the export stopped; what it completed is kept beside {}\nhint: fix the cause, then run the same command with --resume to continue",

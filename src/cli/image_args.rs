@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 
 use crate::images::export::Request;
 use crate::images::registry::RetryPolicy;
-use crate::progress::Mode;
+use crate::progress::Reporter;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Container images")]
@@ -42,7 +42,7 @@ impl ImageArgs {
         self.images || !self.extra.is_empty()
     }
 
-    pub fn request(&self, quiet: bool) -> Result<Request> {
+    pub fn request(&self, reporter: std::sync::Arc<dyn Reporter>) -> Result<Request> {
         for p in &self.platforms {
             let parts: Vec<&str> = p.split('/').collect();
             if !(2..=3).contains(&parts.len()) || parts.iter().any(|s| s.is_empty()) {
@@ -55,7 +55,7 @@ impl ImageArgs {
             platforms: self.platforms.clone(),
             plain_http: self.plain_http.clone(),
             retry: retry_policy(self.retries),
-            mode: Mode::from_flags(quiet),
+            reporter,
         })
     }
 }

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::json;
 
+use super::output::OutputFlags;
 use super::print;
 use super::prompt::{self, Terminal};
 use crate::bundle::sign;
@@ -17,7 +18,6 @@ use crate::install::render::Renderer;
 use crate::install::sizes::Sizes;
 use crate::install::steps::Planned;
 use crate::install::{Install, Options, blueprint, facts, template};
-use crate::progress::Mode;
 
 /// Install a bundle on infrastructure the community owns: a local
 /// directory (the default, needing nothing but this machine), Google Cloud,
@@ -109,6 +109,9 @@ pub fn run(args: Args) -> Result<u8> {
     }
     let trusted = open_trusted(&args.bundle, &pk)?;
     let facts = facts::gather(&trusted, &pk.to_base64())?;
+    for w in &facts.warnings {
+        print::warn(w);
+    }
 
     let mut given = match &args.answers {
         Some(p) => Answers::load(p)?,
@@ -131,9 +134,12 @@ pub fn run(args: Args) -> Result<u8> {
         accept_defaults: !interactive,
         placeholder: args.print_answers_template.then(String::new),
         record: Vec::new(),
+        ignored: Vec::new(),
     };
     if args.print_answers_template {
-        let answers = resolver.resolve(&given, &mut NoAsk)?;
+        let answers = resolver.resolve(&given, &mut NoAsk);
+        warn_ignored(&resolver);
+        let answers = answers?;
         print!("{}", template::write(&target, &resolver.record, &answers));
         return Ok(exit::OK);
     }
@@ -146,6 +152,7 @@ pub fn run(args: Args) -> Result<u8> {
     } else {
         resolver.resolve(&given, &mut NoAsk)
     };
+    warn_ignored(&resolver);
     let answers = match answers {
         Ok(a) => a,
         Err(e) => {
@@ -158,15 +165,14 @@ pub fn run(args: Args) -> Result<u8> {
             return Err(e);
         }
     };
-    let progress = match (args.quiet, args.json) {
-        (true, _) => Mode::Quiet,
-        (false, true) => Mode::Json,
-        (false, false) => Mode::Auto,
+    let output = OutputFlags {
+        quiet: args.quiet,
+        json: args.json,
     };
     let opts = Options {
         resume: args.resume,
         apply: args.apply,
-        progress,
+        reporter: output.printer(),
     };
     let mut install = Install::new(&trusted, &args.bundle, bp.clone(), facts, answers, opts)?;
     let plan = install.plan()?;
@@ -301,5 +307,15 @@ fn show_sizes(sizes: &Sizes) {
             b.limit,
             print::safe(&b.source)
         );
+    }
+}
+
+/// Answers given that no question of the target takes.
+fn warn_ignored(resolver: &Resolver<'_>) {
+    for k in &resolver.ignored {
+        print::warn(&format!(
+            "answer {k} is not a question of target {}; it is ignored",
+            resolver.blueprint.target
+        ));
     }
 }

@@ -14,6 +14,7 @@ mod image_args;
 mod inspect;
 mod install;
 mod keygen;
+mod output;
 mod password;
 pub mod print;
 mod prompt;

@@ -64,3 +64,8 @@ pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
+
+/// One line on stderr as it is: for text r2r made itself (a JSON event).
+pub fn line(s: &str) {
+    eprintln!("{s}");
+}

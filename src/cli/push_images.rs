@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use super::image_args::retry_policy;
+use super::output::OutputFlags;
 use super::print;
 use crate::bundle::sign;
 use crate::bundle::verify::{Trusted, open_trusted};
@@ -15,7 +16,7 @@ use crate::images::auth::Credentials;
 use crate::images::mapping::{self, Mapping};
 use crate::images::push::{self, Counts, Pusher, Target};
 use crate::images::registry::Registries;
-use crate::progress::{Mode, Progress};
+use crate::progress::Progress;
 use crate::values::tree;
 
 /// Push the images a bundle carries to a registry the community controls.
@@ -130,7 +131,7 @@ pub fn run(args: Args) -> Result<u8> {
         retry_policy(args.retries),
     )?;
     let quiet = args.quiet || args.json;
-    let progress = Progress::start(Mode::from_flags(quiet), "push", None);
+    let progress = Progress::start(&*OutputFlags::quiet_if(quiet).printer(), "push", None);
     let mut pusher = Pusher::new(&trusted, &registries, target.clone());
     pusher.jobs = args.jobs.max(1);
     let mut mapping = Mapping {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde::Serialize;
 
+use super::output::OutputFlags;
 use super::print;
 use crate::bundle::sign;
 use crate::bundle::verify::open_trusted;
@@ -13,7 +14,7 @@ use crate::data::restore::{self, Restored};
 use crate::data::select::Selection;
 use crate::data::target::Target;
 use crate::exit;
-use crate::progress::{Mode, Progress};
+use crate::progress::Progress;
 
 /// Restore home directories from a bundle into a directory or object
 /// storage.
@@ -106,7 +107,7 @@ pub fn run(args: Args) -> Result<u8> {
         .collect::<Result<Vec<_>>>()?;
     let total = restore::total_bytes(&trusted, &hubs, &select)?;
     let progress = Progress::start(
-        Mode::from_flags(args.quiet || args.json),
+        &*OutputFlags::quiet_if(args.quiet || args.json).printer(),
         "restoring homes",
         Some(total),
     );
@@ -170,7 +171,7 @@ fn buckets(args: &Args, trusted: &crate::bundle::verify::Trusted) -> Result<u8> 
             );
         }
         let progress = Progress::start(
-            Mode::from_flags(args.quiet || args.json),
+            &*OutputFlags::quiet_if(args.quiet || args.json).printer(),
             &format!("restoring bucket {name}"),
             None,
         );

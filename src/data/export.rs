@@ -10,7 +10,7 @@ use super::pack;
 use super::select::Selection;
 use super::tree::Tree;
 use crate::bundle::writer::BundleWriter;
-use crate::progress::{Mode, Progress};
+use crate::progress::{Progress, Reporter};
 
 /// What to carry besides the configuration.
 pub struct Request {
@@ -22,7 +22,7 @@ pub struct Request {
     /// `HUB=PATH` of `--hub-db`, parsed.
     pub hub_dbs: Vec<(String, std::path::PathBuf)>,
     pub pack: pack::Options,
-    pub progress: Mode,
+    pub reporter: std::sync::Arc<dyn Reporter>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -128,7 +128,7 @@ pub fn export(req: &Request, hubs: &[String], bundle: &mut BundleWriter) -> Resu
     if let Some(url) = &req.homes {
         let tree = open_tree(url)?;
         let select = Selection::new(&req.users, &req.excludes)?;
-        let progress = Progress::start(req.progress, "homes", None);
+        let progress = Progress::start(&*req.reporter, "homes", None);
         let summary = pack::pack(tree.as_ref(), hubs, &select, &req.pack, bundle, &progress)
             .with_context(|| format!("cannot export the homes at {}", tree.shown()))?;
         progress.finish();
@@ -145,7 +145,7 @@ pub fn export(req: &Request, hubs: &[String], bundle: &mut BundleWriter) -> Resu
             anyhow::anyhow!("--bucket {name}=…: {name:?} cannot name a bundle folder: {e}")
         })?;
         let tree = open_tree(url)?;
-        let progress = Progress::start(req.progress, &format!("bucket {name}"), None);
+        let progress = Progress::start(&*req.reporter, &format!("bucket {name}"), None);
         let summary = pack::pack_bucket(
             tree.as_ref(),
             name,

@@ -11,7 +11,7 @@ use super::reference::ImageRef;
 use super::registry::{Registries, RetryPolicy};
 use super::source::{Layout, Origin};
 use crate::bundle::writer::BundleWriter;
-use crate::progress::{Mode, Progress};
+use crate::progress::{Progress, Reporter};
 use crate::report::HubReport;
 
 pub struct Request {
@@ -22,7 +22,7 @@ pub struct Request {
     pub platforms: Vec<String>,
     pub plain_http: Vec<String>,
     pub retry: RetryPolicy,
-    pub mode: Mode,
+    pub reporter: std::sync::Arc<dyn Reporter>,
 }
 
 /// One image to carry and the hubs that use it (`--image` ones use none).
@@ -75,7 +75,7 @@ pub fn export(req: &Request, wanted: &[Wanted], bundle: &mut BundleWriter) -> Re
     let remote: Vec<&Wanted> = wanted.iter().filter(|w| from_layout(w).is_none()).collect();
     let creds = Credentials::from_env()?;
     if let (Some(helper), false) = (&creds.helper, remote.is_empty()) {
-        crate::cli::print::warn(&format!(
+        req.reporter.warn(&format!(
             "r2r does not run credential helpers (credsStore {helper}); registries without an entry in the auth file are used anonymously"
         ));
     }
@@ -85,7 +85,7 @@ pub fn export(req: &Request, wanted: &[Wanted], bundle: &mut BundleWriter) -> Re
         creds,
         req.retry,
     )?;
-    let progress = Progress::start(req.mode, "images", None);
+    let progress = Progress::start(&*req.reporter, "images", None);
     let mut puller = Puller::new(bundle, req.platforms.clone());
     for w in wanted {
         let origin = match from_layout(w) {

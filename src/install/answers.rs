@@ -213,6 +213,8 @@ pub struct Resolver<'a> {
     pub placeholder: Option<String>,
     /// Every question that applied, in order, as resolved.
     pub record: Vec<Recorded>,
+    /// Given answers that are no question of this target, dropped.
+    pub ignored: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -279,11 +281,8 @@ impl Resolver<'_> {
         }
         for (k, _) in given.flat() {
             if !used.contains(&k) {
-                crate::cli::print::warn(&format!(
-                    "answer {k} is not a question of target {}; it is ignored",
-                    self.blueprint.target
-                ));
                 answers.remove(&k);
+                self.ignored.push(k);
             }
         }
         Ok(answers)
@@ -465,7 +464,7 @@ impl Resolver<'_> {
             }
         }
         if let Err(e) = normalise(kind, &json!(full), self.facts) {
-            return Ok(Derived::Dropped(format!("{e:#}")));
+            return Ok(Derived::Dropped(crate::text::one_line(&e)));
         }
         Ok(Derived::Value(full))
     }
@@ -736,6 +735,7 @@ mod tests {
                 community_pays,
                 ..SourceFacts::default()
             },
+            warnings: Vec::new(),
         }
     }
 
@@ -752,6 +752,7 @@ mod tests {
             accept_defaults: true,
             placeholder: Some(String::new()),
             record: Vec::new(),
+            ignored: Vec::new(),
         };
         let out = r.resolve(&Answers::default(), &mut NoAsk);
         (out, r.record)
@@ -822,6 +823,7 @@ mod tests {
             accept_defaults: true,
             placeholder: None,
             record: Vec::new(),
+            ignored: Vec::new(),
         };
         let ctx = json!({"answers": {"x": "a b"}, "facts": {}});
         let got = r.derive("{{ answers.x }}", AnswerKind::Name, &ctx).unwrap();
@@ -869,6 +871,7 @@ mod tests {
             accept_defaults: true,
             placeholder: None,
             record: Vec::new(),
+            ignored: Vec::new(),
         };
         let mut given = Answers::default();
         for k in ["kubeconfig.context", "restore_image", "hubs.staging.domain"] {

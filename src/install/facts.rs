@@ -39,6 +39,10 @@ pub struct Facts {
     /// Whether any hub has homes.
     pub homes: bool,
     pub source: SourceFacts,
+    /// What the installer should be told about the bundle but can go on
+    /// without (a tfvars file that is not HCL).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -107,7 +111,9 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
     names::label(&m.source.cluster).context("the bundle's cluster name")?;
     let homes_in = restore::hubs_in(trusted);
     let mut hubs = Vec::new();
-    let (cluster_yaml, tfvars, tfvars_member) = source_files(trusted, &report.cloud)?;
+    let mut warnings = Vec::new();
+    let (cluster_yaml, tfvars, tfvars_member) =
+        source_files(trusted, &report.cloud, &mut warnings)?;
     let mut source = source_facts(&report.cloud, &cluster_yaml, &tfvars);
     source.tfvars = tfvars_member;
     for h in &report.hubs {
@@ -197,6 +203,7 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
         images,
         image_bytes: size_under("images/"),
         source,
+        warnings,
     })
 }
 
@@ -276,7 +283,11 @@ fn home_bytes(trusted: &Trusted, hub: &str) -> Result<u64> {
     Ok(total)
 }
 
-fn source_files(trusted: &Trusted, cloud: &str) -> Result<(Json, Json, String)> {
+fn source_files(
+    trusted: &Trusted,
+    cloud: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(Json, Json, String)> {
     let yaml = match trusted.read_small("config/cluster.yaml", 4 << 20) {
         Ok(b) => String::from_utf8(b)
             .ok()
@@ -308,7 +319,7 @@ fn source_files(trusted: &Trusted, cloud: &str) -> Result<(Json, Json, String)> 
         match hcl::from_str::<hcl::Value>(&text) {
             Ok(v) => serde_json::to_value(v).unwrap_or(Json::Null),
             Err(e) => {
-                crate::cli::print::warn(&format!(
+                warnings.push(format!(
                     "{member} cannot be read as HCL ({e}); sizes fall back to the blueprint's defaults"
                 ));
                 Json::Null

@@ -18,6 +18,7 @@ pub mod tools;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -32,13 +33,14 @@ use self::journal::Journal;
 use self::sizes::Sizes;
 use self::steps::{Done, Planned};
 use crate::bundle::verify::Trusted;
-use crate::progress::Mode;
+use crate::progress::Reporter;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Options {
     pub resume: bool,
     pub apply: bool,
-    pub progress: Mode,
+    /// Where steps, progress and warnings go.
+    pub reporter: Arc<dyn Reporter>,
 }
 
 /// A hub as this install will have it.
@@ -224,9 +226,9 @@ impl<'a> Install<'a> {
                 seconds: started.elapsed().as_secs_f64(),
                 pending: done.pending,
             };
-            if self.opts.progress != Mode::Quiet && self.opts.progress != Mode::Json {
-                crate::cli::print::progress(&format!("done: {} — {}", step.name(), entry.summary));
-            }
+            self.opts
+                .reporter
+                .step(&format!("done: {} — {}", step.name(), entry.summary));
             match journal.steps.iter_mut().find(|e| e.step == step) {
                 Some(old) => *old = entry.clone(),
                 None => journal.steps.push(entry.clone()),
@@ -276,7 +278,9 @@ impl<'a> Install<'a> {
                     );
                 }
                 if self.opts.resume {
-                    crate::cli::print::warn("--resume: nothing to resume here; starting afresh");
+                    self.opts
+                        .reporter
+                        .warn("--resume: nothing to resume here; starting afresh");
                 }
                 let j = Journal {
                     version: 1,

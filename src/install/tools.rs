@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
+use crate::progress::Reporter;
+
 /// `name` on PATH.
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -25,11 +27,11 @@ pub fn which(name: &str) -> Option<PathBuf> {
 
 /// Runs `argv` in `cwd`, its output going to our stderr (stdout is ours
 /// for results). Fails naming the command when it fails.
-pub fn run(argv: &[String], cwd: &Path) -> Result<()> {
+pub fn run(argv: &[String], cwd: &Path, reporter: &dyn Reporter) -> Result<()> {
     let Some((tool, args)) = argv.split_first() else {
         bail!("internal: an empty command");
     };
-    crate::cli::print::progress(&format!("running: {}", shell_line(argv)));
+    reporter.step(&format!("running: {}", shell_line(argv)));
     let stdout = std::os::fd::AsFd::as_fd(&std::io::stderr())
         .try_clone_to_owned()
         .map(Stdio::from)

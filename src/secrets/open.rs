@@ -53,7 +53,7 @@ impl Openers {
             Err(OpenError::Bad(e)) if !self.sops_binary => {
                 return Err(e.context(format!("cannot open {shown}")));
             }
-            Err(OpenError::Bad(e)) => format!("{e:#}"),
+            Err(OpenError::Bad(e)) => crate::text::one_line(&e),
             Err(OpenError::NotForUs(why)) => why,
         };
         if self.sops_binary {

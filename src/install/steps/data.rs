@@ -42,7 +42,7 @@ pub fn run_homes(i: &mut Install) -> Result<Done> {
     files::mkdirs(&root)?;
     let swept = files::sweep_partials(&root)?;
     if swept > 0 {
-        crate::cli::print::progress(&format!(
+        i.opts.reporter.step(&format!(
             "removed {swept} partial files an interrupted run left under {}",
             root.display()
         ));
@@ -50,7 +50,7 @@ pub fn run_homes(i: &mut Install) -> Result<Done> {
     let hubs = hub_bytes(i)?;
     let total = hubs.iter().map(|(_, _, b)| b).sum();
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let progress = Progress::start(i.opts.progress, "homes", Some(total));
+    let progress = Progress::start(&*i.opts.reporter, "homes", Some(total));
     let mut all = restore::Restored::default();
     for (hub, select, _) in &hubs {
         let mut targets = (0..jobs)
@@ -114,7 +114,7 @@ pub fn run_buckets(i: &mut Install) -> Result<Done> {
         files::mkdirs(&dir)?;
         files::sweep_partials(&dir)?;
         let mut target = LocalTarget::open(&dir)?;
-        let progress = Progress::start(i.opts.progress, &format!("bucket {b}"), None);
+        let progress = Progress::start(&*i.opts.reporter, &format!("bucket {b}"), None);
         let r = restore::restore_bucket(i.trusted, b, &mut target, &progress);
         progress.finish();
         let r = r?;

@@ -157,7 +157,8 @@ pub fn run(i: &mut Install) -> Result<Done> {
         };
         let secrets_path = tmp.as_ref().map(|f| f.path().display().to_string());
         for cmd in commands(i, h, secrets_path.as_deref()) {
-            tools::run(&cmd, &i.dir).with_context(|| format!("hub {}", h.facts.name))?;
+            tools::run(&cmd, &i.dir, &*i.opts.reporter)
+                .with_context(|| format!("hub {}", h.facts.name))?;
         }
         drop(tmp);
     }

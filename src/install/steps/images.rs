@@ -82,7 +82,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
             .members_under("images/")
             .map(str::to_owned)
             .collect();
-        let progress = Progress::start(i.opts.progress, "images", Some(i.facts.image_bytes));
+        let progress = Progress::start(&*i.opts.reporter, "images", Some(i.facts.image_bytes));
         let mut bytes = 0;
         for m in &members {
             let n = files::copy_member(i.stamp, i.trusted, m, &i.dir.join(m))?;
@@ -115,7 +115,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
             creds,
             crate::cli::retry_policy(6),
         )?;
-        let progress = Progress::start(i.opts.progress, "images", None);
+        let progress = Progress::start(&*i.opts.reporter, "images", None);
         let mut pusher = Pusher::new(i.trusted, &registries, target.clone());
         for (r, top) in &carried {
             progress.note(&format!("image {r}"));

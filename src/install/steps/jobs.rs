@@ -95,7 +95,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
     let cmds: Vec<Vec<String>> = written.iter().map(|r| apply_cmd(i, r)).collect();
     if i.opts.apply && tools::which("kubectl").is_some() {
         for c in &cmds {
-            tools::run(c, &i.dir)?;
+            tools::run(c, &i.dir, &*i.opts.reporter)?;
         }
         return Ok(Done::new(
             format!("{} restore Jobs applied", written.len()),

@@ -138,7 +138,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
     }
     if i.opts.apply && tools::which("terraform").is_some() {
         for c in commands() {
-            tools::run(&c, &i.dir)?;
+            tools::run(&c, &i.dir, &*i.opts.reporter)?;
         }
         read_outputs(i)?;
         return Ok(Done::new(format!("{summary}; applied"), 0));
@@ -196,6 +196,7 @@ fn local_context(i: &Install, bp: &Blueprint) -> Result<Json> {
         accept_defaults: true,
         placeholder: Some(PLACEHOLDER.into()),
         record: Vec::new(),
+        ignored: Vec::new(),
     };
     let answers = r.resolve(&Answers::default(), &mut NoAsk)?;
     // The install's sizes are already the source cloud's (sizes::of_install).

@@ -66,7 +66,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
     };
     let op = objects::operator(&obj)?;
     let total: u64 = i.trusted.manifest.members.iter().map(|m| m.size).sum();
-    let progress = Progress::start(i.opts.progress, "upload", Some(total));
+    let progress = Progress::start(&*i.opts.reporter, "upload", Some(total));
     let mut sent = 0u64;
     let mut kept = 0usize;
     for m in &i.trusted.manifest.members {

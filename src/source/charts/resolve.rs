@@ -479,8 +479,9 @@ impl<'a> Resolver<'a> {
             match read_text(src, MAX_TEMPLATE) {
                 Ok(text) => out.push((rel.clone(), text)),
                 Err(e) => self.warnings.push(format!(
-                    "{}: not read for image references: {e:#}",
-                    self.repo.shown(src)
+                    "{}: not read for image references: {}",
+                    self.repo.shown(src),
+                    crate::text::one_line(&e)
                 )),
             }
         }
