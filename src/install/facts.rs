@@ -16,8 +16,8 @@ use crate::bundle::verify::Trusted;
 use crate::data::index::{IndexReader, Type};
 use crate::data::names::{self as members, Folder};
 use crate::data::restore;
-use crate::export::VALUES_FILE;
 use crate::report::Report;
+use crate::values::standalone;
 use crate::values::tree::{self, KeyPath};
 
 #[derive(Debug, Clone, Serialize)]
@@ -210,11 +210,7 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
 /// The authenticator a hub's standalone values name, and the config
 /// section its client id and secret go in.
 fn authenticator(trusted: &Trusted, hub: &str, root: &str) -> Result<(String, String)> {
-    let member = format!("config/{hub}/{VALUES_FILE}");
-    let bytes = trusted.read_small(&member, 16 << 20)?;
-    let text = String::from_utf8(bytes).with_context(|| format!("member {member} is not UTF-8"))?;
-    let values =
-        tree::parse_yaml(&text).with_context(|| format!("member {member} is not valid YAML"))?;
+    let standalone::FromBundle { member, values } = standalone::from_bundle(trusted, hub)?;
     let base = if root.is_empty() {
         KeyPath::root()
     } else {

@@ -12,6 +12,9 @@ use super::derived::{self, DeployVars};
 use super::jsonnet;
 use super::merge;
 use super::tree::{self, KeyPath, Values};
+use crate::bundle::layout::{Kind, MemberPath};
+use crate::bundle::verify::Trusted;
+use crate::export::VALUES_FILE;
 use crate::report::Removed;
 use crate::report::profile::Staff;
 use crate::source::charts;
@@ -103,6 +106,28 @@ pub fn render(values: &Values, hub: &str, sources: &[String]) -> Result<String> 
     );
     out.push_str(&body);
     Ok(out)
+}
+
+/// The member a hub's standalone values are in (`config/HUB/values.yaml`).
+pub fn member(hub: &str) -> Result<MemberPath> {
+    Ok(MemberPath::join([Kind::Config.folder(), hub, VALUES_FILE])?)
+}
+
+/// A hub's standalone values, read from a bundle.
+pub struct FromBundle {
+    pub member: MemberPath,
+    pub values: Values,
+}
+
+/// Reads a hub's standalone values from a verified bundle, checked against
+/// their signed digest: the one reader for the installer and `push-images`.
+pub fn from_bundle(trusted: &Trusted, hub: &str) -> Result<FromBundle> {
+    let member = member(hub)?;
+    let bytes = trusted.read_small(member.as_str(), MAX_VALUES_BYTES)?;
+    let text = String::from_utf8(bytes).with_context(|| format!("member {member} is not UTF-8"))?;
+    let values =
+        tree::parse_yaml(&text).with_context(|| format!("member {member} is not valid YAML"))?;
+    Ok(FromBundle { member, values })
 }
 
 /// Turns off the provider's staff settings: nulls, disabled forms, and

@@ -11,6 +11,7 @@ use crate::export::VALUES_FILE;
 use crate::install::blueprint::StepKind;
 use crate::install::{HubPlan, Install, render::Renderer};
 use crate::report::Report;
+use crate::values::standalone;
 use crate::values::tree::{self, KeyPath, Values};
 
 pub fn plan(i: &Install) -> Result<Planned> {
@@ -38,7 +39,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
     let mut written = 0;
     for h in &i.hubs {
         let name = &h.facts.name;
-        let mut values = read_values(i, name)?;
+        let mut values = standalone::from_bundle(i.trusted, name)?.values;
         let replaced =
             replace_domain(&mut values, &report, h)? + replace_settings(&mut values, &report, h)?;
         let text = format!(
@@ -89,13 +90,6 @@ pub fn run(i: &mut Install) -> Result<Done> {
         ),
         bytes,
     ))
-}
-
-pub fn read_values(i: &Install, hub: &str) -> Result<Values> {
-    let member = format!("config/{hub}/{VALUES_FILE}");
-    let bytes = i.trusted.read_small(&member, 16 << 20)?;
-    let text = String::from_utf8(bytes).with_context(|| format!("member {member} is not UTF-8"))?;
-    tree::parse_yaml(&text).with_context(|| format!("member {member} is not valid YAML"))
 }
 
 /// Puts the new domain in every place the report's `domain` parameter
