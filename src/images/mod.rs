@@ -4,7 +4,9 @@
 //! `discover` reads values; `pull` fills `images/` from a registry
 //! (`registry`, with `auth`) or an on-disk layout (`source`); `push` replays
 //! the layout into another registry and writes the old→new mapping
-//! (`mapping`). `oci` holds the manifest shapes and their checks.
+//! (`mapping`). `oci` holds the manifest shapes and their checks; `walk`
+//! is the one walk over an image's manifests and blobs both pull and push
+//! follow.
 
 pub mod auth;
 pub mod discover;
@@ -16,3 +18,4 @@ pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod source;
+pub mod walk;

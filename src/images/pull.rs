@@ -13,6 +13,7 @@ use super::oci::{self, Descriptor, LayoutIndex, Parsed, Platform, REF_NAME};
 use super::reference::ImageRef;
 use super::source::Origin;
 use super::source::read_exact_small;
+use super::walk::{self, Walked};
 use crate::bundle::layout::{Kind, MemberPath};
 use crate::bundle::writer::BundleWriter;
 use crate::progress::Progress;
@@ -75,75 +76,101 @@ impl<'w> Puller<'w> {
 
     /// Carries one image, all its platforms or those asked for.
     pub fn image(&mut self, r: &ImageRef, origin: &Origin, progress: &Progress) -> Result<()> {
-        let canonical = r.canonical();
         let (bytes, media_hint, digest) = origin.top(r)?;
-        let (media, parsed) =
-            oci::parse(&bytes, &media_hint).with_context(|| format!("{r}: manifest {digest}"))?;
-        let mut platforms = Vec::new();
-        let (top, rewritten) = match parsed {
-            Parsed::Manifest(m) => {
-                let platform = self.manifest(r, origin, &m, progress)?;
-                platforms.extend(platform.iter().map(Platform::text));
+        let asked = self.platforms.clone();
+        let mut visit = Visit {
+            puller: self,
+            r,
+            origin,
+            progress,
+        };
+        let (media, walked) = walk::walk(
+            &r.to_string(),
+            &bytes,
+            &media_hint,
+            &digest,
+            |d| wanted(&asked, d),
+            &mut visit,
+        )?;
+        let (top, rewritten, platforms) = match walked {
+            Walked::Manifest(platform) => {
                 if let Some(p) = &platform
-                    && !self.platforms.is_empty()
-                    && !self.platforms.iter().any(|w| p.matches(w))
+                    && !asked.is_empty()
+                    && !asked.iter().any(|w| p.matches(w))
                 {
                     progress.warn(&format!(
                         "{r} is built for {} only, not for --platform {}; carried anyway",
                         p.text(),
-                        self.platforms.join(", ")
+                        asked.join(", ")
                     ));
                 }
+                let platforms = platform.iter().map(Platform::text).collect();
                 let top = self.put_small(&media, &digest, &bytes)?;
-                (Descriptor { platform, ..top }, false)
+                (Descriptor { platform, ..top }, false, platforms)
             }
-            Parsed::Index(idx) => {
-                let chosen: Vec<&Descriptor> =
-                    idx.manifests.iter().filter(|d| self.wanted(d)).collect();
-                if chosen.is_empty() {
-                    let offered: Vec<String> = idx
-                        .manifests
-                        .iter()
-                        .filter_map(|d| d.platform.as_ref().map(|p| p.text()))
-                        .collect();
-                    bail!(
-                        "{r}: none of its platforms ({}) is one of --platform {}",
-                        offered.join(", "),
-                        self.platforms.join(", ")
-                    );
-                }
-                for d in &chosen {
-                    let child = origin.child(r, d)?;
-                    let (child_media, parsed) = oci::parse(&child, &d.media_type)
-                        .with_context(|| format!("{r}: manifest {}", d.digest))?;
-                    let Parsed::Manifest(m) = parsed else {
-                        bail!(
-                            "{r}: manifest {} is an index inside an index, which r2r does not follow",
-                            d.digest
-                        );
-                    };
-                    self.manifest(r, origin, &m, progress)?;
-                    self.put_small(&child_media, &d.digest, &child)?;
-                    if let Some(p) = &d.platform {
-                        platforms.push(p.text());
-                    }
-                }
-                if chosen.len() == idx.manifests.len() {
-                    (self.put_small(&media, &digest, &bytes)?, false)
-                } else if let [only] = chosen.as_slice() {
-                    ((*only).clone(), false)
-                } else {
-                    let smaller = serde_json::to_vec(&LayoutIndex::new(
-                        chosen.iter().map(|d| (*d).clone()).collect(),
-                    ))?;
-                    let d = oci::sha256_digest(&smaller);
-                    (self.put_small(oci::OCI_INDEX, &d, &smaller)?, true)
-                }
+            Walked::Index { index, chosen } => {
+                let (top, rewritten) =
+                    self.index_top(r, &media, &digest, &bytes, &index, &chosen)?;
+                let platforms = chosen
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref().map(Platform::text))
+                    .collect();
+                (top, rewritten, platforms)
             }
         };
+        self.name(r, origin, top, &bytes, platforms, rewritten)
+    }
+
+    /// What names a walked index in the layout: the registry's own index
+    /// when every platform was carried, the one manifest when `--platform`
+    /// kept one, else a new, smaller index (the second value is then true).
+    fn index_top(
+        &mut self,
+        r: &ImageRef,
+        media: &str,
+        digest: &str,
+        bytes: &[u8],
+        index: &oci::Index,
+        chosen: &[Descriptor],
+    ) -> Result<(Descriptor, bool)> {
+        if chosen.is_empty() {
+            let offered: Vec<String> = index
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.as_ref().map(|p| p.text()))
+                .collect();
+            bail!(
+                "{r}: none of its platforms ({}) is one of --platform {}",
+                offered.join(", "),
+                self.platforms.join(", ")
+            );
+        }
+        if chosen.len() == index.manifests.len() {
+            Ok((self.put_small(media, digest, bytes)?, false))
+        } else if let [only] = chosen {
+            Ok((only.clone(), false))
+        } else {
+            let smaller = serde_json::to_vec(&LayoutIndex::new(chosen.to_vec()))?;
+            let d = oci::sha256_digest(&smaller);
+            Ok((self.put_small(oci::OCI_INDEX, &d, &smaller)?, true))
+        }
+    }
+
+    /// Enters a carried image in the layout's index under its reference,
+    /// through an OCI shim when the registry served a Docker type.
+    fn name(
+        &mut self,
+        r: &ImageRef,
+        origin: &Origin,
+        top: Descriptor,
+        top_bytes: &[u8],
+        platforms: Vec<String>,
+        rewritten: bool,
+    ) -> Result<()> {
+        let canonical = r.canonical();
         let original = top.clone();
         let mut entry = if oci::is_docker(&top.media_type) {
-            self.shim(&top, &bytes)?
+            self.shim(&top, top_bytes)?
         } else {
             top
         };
@@ -173,15 +200,6 @@ impl<'w> Puller<'w> {
         });
         self.entries.push(entry);
         Ok(())
-    }
-
-    fn wanted(&self, d: &Descriptor) -> bool {
-        if self.platforms.is_empty() {
-            return true;
-        }
-        d.platform
-            .as_ref()
-            .is_some_and(|p| self.platforms.iter().any(|w| p.matches(w)))
     }
 
     /// Stores a manifest's config and layers; returns the platform its
@@ -351,5 +369,36 @@ impl<R: std::io::Read> std::io::Read for Verified<'_, R> {
             }
         }
         Ok(n)
+    }
+}
+
+/// Whether `--platform` (`asked`; empty for every platform) wants the
+/// manifest `d` of an index.
+fn wanted(asked: &[String], d: &Descriptor) -> bool {
+    asked.is_empty()
+        || d.platform
+            .as_ref()
+            .is_some_and(|p| asked.iter().any(|w| p.matches(w)))
+}
+
+/// The walk's steps for a pull: from the image's origin into the bundle.
+struct Visit<'a, 'w, 'o> {
+    puller: &'a mut Puller<'w>,
+    r: &'a ImageRef,
+    origin: &'a Origin<'o>,
+    progress: &'a Progress,
+}
+
+impl walk::Visitor for Visit<'_, '_, '_> {
+    fn fetch_child(&mut self, d: &Descriptor) -> Result<Vec<u8>> {
+        self.origin.child(self.r, d)
+    }
+
+    fn blobs(&mut self, m: &oci::Manifest) -> Result<Option<Platform>> {
+        self.puller.manifest(self.r, self.origin, m, self.progress)
+    }
+
+    fn child(&mut self, d: &Descriptor, media: &str, bytes: Vec<u8>) -> Result<()> {
+        self.puller.put_small(media, &d.digest, &bytes).map(drop)
     }
 }
