@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 
 use crate::images::export::Request;
-use crate::images::registry::RetryPolicy;
+use crate::images::registry::{DEFAULT_RETRIES, retry_policy};
 use crate::progress::Reporter;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -33,7 +33,7 @@ pub struct ImageArgs {
     pub plain_http: Vec<String>,
     /// Retries, with exponential backoff, of a registry call that failed in
     /// a way that may pass (5xx, 429, a broken connection).
-    #[arg(long, value_name = "N", default_value_t = 6)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: usize,
 }
 
@@ -58,19 +58,4 @@ impl ImageArgs {
             reporter,
         })
     }
-}
-
-/// R2R_RETRY_FIRST_MS shortens the first pause (tests use it).
-pub fn retry_policy(retries: usize) -> RetryPolicy {
-    let mut p = RetryPolicy {
-        retries,
-        ..RetryPolicy::default()
-    };
-    if let Some(ms) = std::env::var("R2R_RETRY_FIRST_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        p.first_delay = std::time::Duration::from_millis(ms);
-    }
-    p
 }

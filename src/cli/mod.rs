@@ -18,7 +18,6 @@ mod output;
 mod password;
 pub mod print;
 mod prompt;
-pub use image_args::retry_policy;
 mod push_images;
 mod restore_homes;
 mod verify;

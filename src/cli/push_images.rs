@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::image_args::retry_policy;
 use super::output::OutputFlags;
 use super::print;
 use crate::bundle::sign;
@@ -15,7 +14,7 @@ use crate::export::VALUES_FILE;
 use crate::images::auth::Credentials;
 use crate::images::mapping::{self, Mapping};
 use crate::images::push::{self, Counts, Pusher, Target};
-use crate::images::registry::Registries;
+use crate::images::registry::{DEFAULT_RETRIES, Registries, retry_policy};
 use crate::progress::Progress;
 use crate::values::tree;
 
@@ -62,7 +61,7 @@ pub struct Args {
     plain_http: Vec<String>,
     /// Retries, with exponential backoff, of a call that failed in a way
     /// that may pass (5xx, 429, a broken connection).
-    #[arg(long, value_name = "N", default_value_t = 6)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     retries: usize,
     /// Blobs uploaded at once.
     #[arg(long, value_name = "N", default_value_t = 3)]

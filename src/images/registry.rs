@@ -27,13 +27,32 @@ pub struct RetryPolicy {
     pub first_delay: Duration,
 }
 
+/// Retries of a registry call when no flag says how many.
+pub const DEFAULT_RETRIES: usize = 6;
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            retries: 6,
+            retries: DEFAULT_RETRIES,
             first_delay: Duration::from_millis(500),
         }
     }
+}
+
+/// The policy every command uses: `retries` retries after the default
+/// first pause, which R2R_RETRY_FIRST_MS shortens (tests use it).
+pub fn retry_policy(retries: usize) -> RetryPolicy {
+    let mut p = RetryPolicy {
+        retries,
+        ..RetryPolicy::default()
+    };
+    if let Some(ms) = std::env::var("R2R_RETRY_FIRST_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        p.first_delay = Duration::from_millis(ms);
+    }
+    p
 }
 
 impl RetryPolicy {

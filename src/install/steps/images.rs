@@ -9,7 +9,7 @@ use crate::export::VALUES_FILE;
 use crate::images::auth::Credentials;
 use crate::images::mapping::{self, Mapping};
 use crate::images::push::{self, Pusher, Target};
-use crate::images::registry::Registries;
+use crate::images::registry::{DEFAULT_RETRIES, Registries, retry_policy};
 use crate::install::Install;
 use crate::install::blueprint::StepKind;
 use crate::progress::Progress;
@@ -113,7 +113,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
             [target.registry.as_str()],
             &[],
             creds,
-            crate::cli::retry_policy(6),
+            retry_policy(DEFAULT_RETRIES),
         )?;
         let progress = Progress::start(&*i.opts.reporter, "images", None);
         let mut pusher = Pusher::new(i.trusted, &registries, target.clone());
