@@ -207,6 +207,64 @@ fn assert_module_contract(ws: &Path) {
     }
 }
 
+/// Regression (issue 15): the installer's images step pushed without the
+/// check `push-images` makes, so two carried images from different
+/// registries under one path (quay.io/jupyter/scipy-notebook:T and
+/// ghcr.io/jupyter/scipy-notebook:T) were both pushed as
+/// REGISTRY/PREFIX/jupyter/scipy-notebook:T, the second over the first,
+/// and the install went on. It now refuses, before pushing anything.
+#[test]
+fn install_refuses_two_images_landing_on_one_name() {
+    const NOTEBOOK: &str = "jupyter/scipy-notebook:2024-10-07";
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    // The example's image layout, its notebook named a second time as if
+    // from another registry.
+    let layout = t.path().join("layout");
+    copy_tree(&example_repo().join("images"), &layout);
+    let index_path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let manifests = index["manifests"].as_array_mut().unwrap();
+    let mut twin = manifests[0].clone();
+    twin["annotations"]["org.opencontainers.image.ref.name"] = format!("ghcr.io/{NOTEBOOK}").into();
+    manifests.push(twin);
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let bundle = t.path().join("twins.r2r.tar");
+    let twin_ref = format!("ghcr.io/{NOTEBOOK}");
+    let source = format!("oci:{}", s(&layout));
+    export(
+        &example_repo(),
+        "example",
+        &keys,
+        &bundle,
+        &[
+            "--images",
+            "--image-source",
+            &source,
+            "--image",
+            &twin_ref,
+            "--quiet",
+        ],
+    );
+    let registry = registry::start(false);
+    let answers = t.path().join("answers.yaml");
+    write(
+        &answers,
+        &format!("registry: {}/hub\n{EXAMPLE_ANSWERS}", registry.host),
+    );
+    let dir = t.path().join("replica");
+    let out = run(Command::new(R2R)
+        .args(["install", s(&bundle), "--pubkey", s(&keys.public)])
+        .args(["--answers", s(&answers), "--dir", s(&dir), "--yes"])
+        .env("PROD_OAUTH_SECRET", "hunter2-oauth")
+        .env("R2R_RETRY_FIRST_MS", "50"));
+    assert_ne!(out.code, 0, "{out:?}");
+    let want = format!("would both be pushed as {}/hub/{NOTEBOOK}", registry.host);
+    assert!(out.stderr.contains(&want), "{out:?}");
+    assert!(!dir.join("images-mapping.json").exists());
+}
+
 #[test]
 fn missing_answers_are_listed_at_once_and_the_template_fills_them() {
     let t = tempfile::tempdir().unwrap();

@@ -7,16 +7,18 @@ use serde::Serialize;
 
 use super::output::OutputFlags;
 use super::print;
-use crate::bundle::sign;
 use crate::bundle::verify::{Trusted, open_trusted};
+use crate::bundle::{layout, sign};
 use crate::exit;
 use crate::export::VALUES_FILE;
 use crate::images::auth::Credentials;
 use crate::images::mapping::{self, Mapping};
-use crate::images::push::{self, Counts, Pusher, Target};
-use crate::images::registry::{DEFAULT_RETRIES, Registries, retry_policy};
+use crate::images::oci::Descriptor;
+use crate::images::push::{self, Counts, DEFAULT_JOBS, Pushed, Target};
+use crate::images::reference::ImageRef;
+use crate::images::registry::{DEFAULT_RETRIES, retry_policy};
 use crate::progress::Progress;
-use crate::values::tree;
+use crate::values::standalone;
 
 /// Push the images a bundle carries to a registry the community controls.
 ///
@@ -64,7 +66,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     retries: usize,
     /// Blobs uploaded at once.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_JOBS)]
     jobs: usize,
     /// No progress, only warnings and errors.
     #[arg(long, short)]
@@ -87,63 +89,19 @@ pub fn run(args: Args) -> Result<u8> {
     let pk = sign::load_public_key(&args.pubkey)?;
     let trusted = open_trusted(&args.bundle, &pk)?;
     let target = Target::parse(&args.to)?;
-    let mut carried = push::carried(&trusted)?;
-    if !args.images.is_empty() {
-        let wanted: Vec<String> = args
-            .images
-            .iter()
-            .map(|t| crate::images::reference::ImageRef::parse(t).map(|r| r.canonical()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| anyhow::anyhow!("--image: {e}"))?;
-        for w in &wanted {
-            if !carried.iter().any(|(r, _)| &r.canonical() == w) {
-                bail!(
-                    "--image {w}: the bundle does not carry it (r2r inspect --images lists what it does)"
-                );
-            }
-        }
-        carried.retain(|(r, _)| wanted.contains(&r.canonical()));
-    }
-    // Two images must not land on the same name (quay.io/o/i:1 and
-    // ghcr.io/o/i:1 both become PREFIX/o/i:1).
-    let mut targets: std::collections::BTreeMap<String, String> = Default::default();
-    for (r, _) in &carried {
-        let to = r
-            .moved_to(&target.registry, &target.prefix)
-            .map_err(|e| anyhow::anyhow!("{r}: cannot name it under {}: {e}", args.to))?;
-        if let Some(other) = targets.insert(to.canonical(), r.canonical()) {
-            bail!(
-                "{other} and {r} would both be pushed as {to}\nhint: push them in two runs with --image and different --to prefixes"
-            );
-        }
-    }
-    let creds = Credentials::from_env()?;
-    if let Some(helper) = &creds.helper {
-        print::warn(&format!(
-            "r2r does not run credential helpers (credsStore {helper}); registries without an entry in the auth file are used anonymously"
-        ));
-    }
-    let registries = Registries::new(
-        [target.registry.as_str()],
-        &args.plain_http,
-        creds,
-        retry_policy(args.retries),
-    )?;
+    let images = selected(push::carried(&trusted)?, &args.images)?;
+    let req = push::Request {
+        bundle: &trusted,
+        images,
+        target,
+        plain_http: args.plain_http.clone(),
+        jobs: args.jobs,
+        retry: retry_policy(args.retries),
+        credentials: Credentials::from_env()?,
+    };
     let quiet = args.quiet || args.json;
     let progress = Progress::start(&*OutputFlags::quiet_if(quiet).printer(), "push", None);
-    let mut pusher = Pusher::new(&trusted, &registries, target.clone());
-    pusher.jobs = args.jobs.max(1);
-    let mut mapping = Mapping {
-        registry: args.to.clone(),
-        images: Vec::new(),
-    };
-    for (r, top) in &carried {
-        progress.note(&format!("image {r}"));
-        let moved = pusher
-            .image(r, top, &progress)
-            .with_context(|| format!("cannot push image {r} to {}", args.to))?;
-        mapping.images.push(moved);
-    }
+    let Pushed { mapping, counts } = push::push_all(req, &progress)?;
     progress.finish();
     if let Some(path) = &args.mapping {
         let text = serde_json::to_vec_pretty(&mapping)?;
@@ -156,7 +114,7 @@ pub fn run(args: Args) -> Result<u8> {
     let out = Output {
         key_id: &trusted.key_id,
         mapping: &mapping,
-        counts: &pusher.counts,
+        counts: &counts,
         rewritten,
     };
     if args.json {
@@ -183,16 +141,41 @@ pub fn run(args: Args) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// The carried images `--image` names (each must be carried), or all.
+fn selected(
+    mut carried: Vec<(ImageRef, Descriptor)>,
+    only: &[String],
+) -> Result<Vec<(ImageRef, Descriptor)>> {
+    if only.is_empty() {
+        return Ok(carried);
+    }
+    let wanted: Vec<String> = only
+        .iter()
+        .map(|t| ImageRef::parse(t).map(|r| r.canonical()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("--image: {e}"))?;
+    for w in &wanted {
+        if !carried.iter().any(|(r, _)| &r.canonical() == w) {
+            bail!(
+                "--image {w}: the bundle does not carry it (r2r inspect --images lists what it does)"
+            );
+        }
+    }
+    carried.retain(|(r, _)| wanted.contains(&r.canonical()));
+    Ok(carried)
+}
+
 /// DIR/HUB/values.yaml for each hub the bundle carries.
 fn rewrite_values(
     trusted: &Trusted,
     mapping: &Mapping,
     dir: &std::path::Path,
 ) -> Result<Vec<String>> {
-    let report: Option<crate::report::Report> = if trusted.has("report.json") {
+    let report: Option<crate::report::Report> = if trusted.has(layout::REPORT) {
         Some(
-            serde_json::from_slice(&trusted.read_small("report.json", 64 << 20)?)
-                .context("member report.json is not a portability report")?,
+            serde_json::from_slice(&trusted.read_small(layout::REPORT, 64 << 20)?).with_context(
+                || format!("member {} is not a portability report", layout::REPORT),
+            )?,
         )
     } else {
         None
@@ -203,28 +186,23 @@ fn rewrite_values(
             .as_ref()
             .and_then(|r| r.hubs.iter().find(|h| h.name == hub.name))
             .map(|h| &h.images);
-        let member = format!("config/{}/{VALUES_FILE}", hub.name);
-        if !trusted.has(&member) {
+        if !trusted.has(standalone::member(&hub.name)?.as_str()) {
             continue;
         }
-        let bytes = trusted.read_small(&member, 16 << 20)?;
-        let text =
-            String::from_utf8(bytes).with_context(|| format!("member {member} is not UTF-8"))?;
-        let mut values = tree::parse_yaml(&text)
-            .with_context(|| format!("member {member} is not valid YAML"))?;
-        let changed = mapping::rewrite_hub(&mut values, mapping, found)?;
-        let body = yaml_serde::to_string(&values)?;
+        let standalone::FromBundle { member, values } =
+            standalone::from_bundle(trusted, &hub.name)?;
+        let new = mapping::pin_values(values, mapping, found)?;
         let header = format!(
             "# {member} from the bundle, with {} image references moved to {} and pinned by digest\n# by `r2r push-images`: {}\n",
-            changed.len(),
+            new.changed.len(),
             mapping.registry,
-            changed.join(", ")
+            new.changed.join(", ")
         );
         let hub_dir = dir.join(&hub.name);
         std::fs::create_dir_all(&hub_dir)
             .with_context(|| format!("cannot create {}", hub_dir.display()))?;
         let path = hub_dir.join(VALUES_FILE);
-        crate::fsutil::write_replacing(&path, format!("{header}{body}").as_bytes(), 0o644)?;
+        crate::fsutil::write_replacing(&path, format!("{header}{}", new.text).as_bytes(), 0o644)?;
         written.push(path.display().to_string());
     }
     Ok(written)

@@ -137,6 +137,31 @@ pub fn rewrite_hub(
     Ok(changed)
 }
 
+/// A hub's values with its images pinned: the text to write and the
+/// places changed.
+pub struct PinnedValues {
+    /// For Helm, through [`tree::to_helm_text`] (JSON, so no string turns
+    /// into a date or a number on the way).
+    pub text: String,
+    pub changed: Vec<String>,
+}
+
+/// The one pin-and-rewrite of a hub's values, for `push-images
+/// --rewrite-values` and the installer: every image the mapping covers set
+/// to its pinned new reference ([`rewrite_hub`]), then the values written
+/// as Helm reads them. `found` is the hub's discovery from report.json.
+pub fn pin_values(
+    mut values: Values,
+    mapping: &Mapping,
+    found: Option<&discover::Discovery>,
+) -> Result<PinnedValues> {
+    let changed = rewrite_hub(&mut values, mapping, found)?;
+    Ok(PinnedValues {
+        text: tree::to_helm_text(&values)?,
+        changed,
+    })
+}
+
 /// Points the images only a chart's defaults name (nfs-ganesha in
 /// jupyterhub-home-nfs, configurable-http-proxy in jupyterhub) at their
 /// pinned new references, by setting them in `values` in the shape the

@@ -2,7 +2,8 @@
 //! registry. Blobs the registry already has are skipped (HEAD), blobs
 //! pushed to a sibling repository are mounted, the rest are uploaded in
 //! chunks straight from the signed bundle; manifests go last, byte for
-//! byte, so every digest survives the move.
+//! byte, so every digest survives the move. [`push_all`] is the one push,
+//! for `push-images` and the installer alike.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -13,21 +14,99 @@ use bytes::Bytes;
 use oci_client::errors::OciDistributionError;
 use serde::Serialize;
 
-use super::mapping::Moved;
-use super::oci::{self, Descriptor, LayoutIndex, Parsed, REF_NAME};
+use super::auth::Credentials;
+use super::mapping::{Mapping, Moved};
+use super::oci::{self, Descriptor, LayoutIndex, Platform, REF_NAME};
 use super::pull::{FOLDER, blob_member};
 use super::reference::ImageRef;
-use super::registry::Registries;
+use super::registry::{Registries, RetryPolicy};
 use super::source::read_exact_small;
+use super::walk;
 use crate::bundle::verify::Trusted;
 use crate::progress::Progress;
 
-/// Where `from` lands under `target`, without pushing it: the mapping a
-/// push will produce, for values rendered before the registry exists.
-pub fn predict(from: &ImageRef, top: &Descriptor, target: &Target) -> Result<Moved> {
+/// Blobs uploaded at once when no flag says how many.
+pub const DEFAULT_JOBS: usize = 3;
+
+/// One push: what to push, where, and how.
+pub struct Request<'a> {
+    /// The verified bundle whose image layout is pushed.
+    pub bundle: &'a Trusted,
+    /// The images to push: [`carried`], or a selection of it.
+    pub images: Vec<(ImageRef, Descriptor)>,
+    pub target: Target,
+    /// Registries reached over plain HTTP; loopback ones always are.
+    pub plain_http: Vec<String>,
+    /// Blobs uploaded at once.
+    pub jobs: usize,
+    pub retry: RetryPolicy,
+    pub credentials: Credentials,
+}
+
+/// What a push did.
+pub struct Pushed {
+    pub mapping: Mapping,
+    pub counts: Counts,
+}
+
+/// Pushes every image of the request, after checking that no two land on
+/// one name; warns (through `progress`) that a credential helper the auth
+/// files name is not run.
+pub fn push_all(req: Request<'_>, progress: &Progress) -> Result<Pushed> {
+    let mapping = plan(&req.images, &req.target)?;
+    if let Some(helper) = &req.credentials.helper {
+        progress.warn(&format!(
+            "r2r does not run credential helpers (credsStore {helper}); registries without an entry in the auth file are used anonymously"
+        ));
+    }
+    let registries = Registries::new(
+        [req.target.registry.as_str()],
+        &req.plain_http,
+        req.credentials,
+        req.retry,
+    )?;
+    let mut pusher = Pusher::new(req.bundle, &registries, req.target);
+    pusher.jobs = req.jobs.max(1);
+    for (r, top) in &req.images {
+        progress.note(&format!("image {r}"));
+        pusher
+            .image(r, top, progress)
+            .with_context(|| format!("cannot push image {r} to {}", pusher.target.spec))?;
+    }
+    Ok(Pushed {
+        mapping,
+        counts: pusher.counts,
+    })
+}
+
+/// Where each image lands under `target`, without pushing: the mapping a
+/// push produces, for values pinned before the registry exists. Two images
+/// must not land on one name (quay.io/o/i:1 and ghcr.io/o/i:1 both become
+/// PREFIX/o/i:1): the second would replace the first.
+pub fn plan(images: &[(ImageRef, Descriptor)], target: &Target) -> Result<Mapping> {
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut mapping = Mapping {
+        registry: target.spec.clone(),
+        images: Vec::new(),
+    };
+    for (r, top) in images {
+        let moved = predict(r, top, target)?;
+        if let Some(other) = names.insert(moved.to.clone(), moved.from.clone()) {
+            bail!(
+                "{other} and {r} would both be pushed as {}\nhint: push them in two runs with --image and different --to prefixes",
+                moved.to
+            );
+        }
+        mapping.images.push(moved);
+    }
+    Ok(mapping)
+}
+
+/// Where `from` lands under `target`.
+fn predict(from: &ImageRef, top: &Descriptor, target: &Target) -> Result<Moved> {
     let to = from
         .moved_to(&target.registry, &target.prefix)
-        .map_err(|e| anyhow::anyhow!("{from}: cannot name it under {}: {e}", target.registry))?;
+        .map_err(|e| anyhow::anyhow!("{from}: cannot name it under {}: {e}", target.spec))?;
     Ok(Moved {
         from: from.canonical(),
         to: to.canonical(),
@@ -41,6 +120,8 @@ pub fn predict(from: &ImageRef, top: &Descriptor, target: &Target) -> Result<Mov
 pub struct Target {
     pub registry: String,
     pub prefix: String,
+    /// As it was given, for messages and the mapping.
+    pub spec: String,
 }
 
 impl Target {
@@ -68,6 +149,7 @@ impl Target {
         Ok(Target {
             registry: registry.to_owned(),
             prefix: prefix.to_owned(),
+            spec: text.to_owned(),
         })
     }
 }
@@ -136,42 +218,29 @@ impl<'a> Pusher<'a> {
         }
     }
 
-    /// Pushes one image; returns where it went.
-    pub fn image(
-        &mut self,
-        from: &ImageRef,
-        top: &Descriptor,
-        progress: &Progress,
-    ) -> Result<Moved> {
+    /// Pushes one image: its blobs, its child manifests, then its top.
+    pub fn image(&mut self, from: &ImageRef, top: &Descriptor, progress: &Progress) -> Result<()> {
         let to = from
             .moved_to(&self.target.registry, &self.target.prefix)
             .map_err(|e| {
-                anyhow::anyhow!("{from}: cannot name it under {}: {e}", self.target.registry)
+                anyhow::anyhow!("{from}: cannot name it under {}: {e}", self.target.spec)
             })?;
         self.registries.prepare(&to);
         let top_bytes = self.small(top)?;
-        let (_, parsed) = oci::parse(&top_bytes, &top.media_type)
-            .with_context(|| format!("{from}: manifest {}", top.digest))?;
-        match parsed {
-            Parsed::Manifest(m) => self.blobs(&to, &m, progress)?,
-            Parsed::Index(idx) => {
-                for child in &idx.manifests {
-                    let bytes = self.small(child)?;
-                    let (_, p) = oci::parse(&bytes, &child.media_type)
-                        .with_context(|| format!("{from}: manifest {}", child.digest))?;
-                    let Parsed::Manifest(m) = p else {
-                        bail!(
-                            "{from}: manifest {} is an index inside an index",
-                            child.digest
-                        );
-                    };
-                    self.blobs(&to, &m, progress)?;
-                    self.put_manifest(&to.at_digest(&child.digest), &child.media_type, bytes)?;
-                }
-            }
-        }
-        self.put_manifest(&to, &top.media_type, top_bytes)?;
-        predict(from, top, &self.target)
+        let mut visit = Visit {
+            pusher: self,
+            to: &to,
+            progress,
+        };
+        walk::walk(
+            &from.to_string(),
+            &top_bytes,
+            &top.media_type,
+            &top.digest,
+            |_| true,
+            &mut visit,
+        )?;
+        self.put_manifest(&to, &top.media_type, top_bytes)
     }
 
     fn small(&self, d: &Descriptor) -> Result<Vec<u8>> {
@@ -369,3 +438,28 @@ fn feed(
 }
 
 const PIECE: usize = 4 << 20;
+
+/// The walk's steps for a push: from the bundle into the target registry.
+struct Visit<'a, 'p> {
+    pusher: &'a mut Pusher<'p>,
+    to: &'a ImageRef,
+    progress: &'a Progress,
+}
+
+impl walk::Visitor for Visit<'_, '_> {
+    fn fetch_child(&mut self, d: &Descriptor) -> Result<Vec<u8>> {
+        self.pusher.small(d)
+    }
+
+    fn blobs(&mut self, m: &oci::Manifest) -> Result<Option<Platform>> {
+        self.pusher.blobs(self.to, m, self.progress)?;
+        Ok(None)
+    }
+
+    /// Pushed under its digest, as the index names it, with the media type
+    /// the index gives it.
+    fn child(&mut self, d: &Descriptor, _media: &str, bytes: Vec<u8>) -> Result<()> {
+        self.pusher
+            .put_manifest(&self.to.at_digest(&d.digest), &d.media_type, bytes)
+    }
+}

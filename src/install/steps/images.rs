@@ -5,11 +5,15 @@
 use anyhow::{Context, Result};
 
 use super::{Done, Planned, files};
+use crate::bundle::layout;
 use crate::export::VALUES_FILE;
 use crate::images::auth::Credentials;
 use crate::images::mapping::{self, Mapping};
-use crate::images::push::{self, Pusher, Target};
-use crate::images::registry::{DEFAULT_RETRIES, Registries, retry_policy};
+use crate::images::oci::Descriptor;
+use crate::images::pull;
+use crate::images::push::{self, Target};
+use crate::images::reference::ImageRef;
+use crate::images::registry::{DEFAULT_RETRIES, retry_policy};
 use crate::install::Install;
 use crate::install::blueprint::StepKind;
 use crate::progress::Progress;
@@ -47,7 +51,7 @@ pub fn plan(i: &Install) -> Result<Planned> {
         }
         None => {
             p.title = format!("copy {} images as an OCI layout", i.facts.images);
-            p.creates.push("images/".into());
+            p.creates.push(format!("{}/", pull::FOLDER));
         }
     }
     Ok(p)
@@ -77,97 +81,25 @@ pub fn run(i: &mut Install) -> Result<Done> {
         return Ok(Done::new("no images".into(), 0));
     }
     let Some(reg) = registry(i).map(str::to_owned) else {
-        let members: Vec<String> = i
-            .trusted
-            .members_under("images/")
-            .map(str::to_owned)
-            .collect();
-        let progress = Progress::start(&*i.opts.reporter, "images", Some(i.facts.image_bytes));
-        let mut bytes = 0;
-        for m in &members {
-            let n = files::copy_member(i.stamp, i.trusted, m, &i.dir.join(m))?;
-            progress.add(n);
-            bytes += n;
-        }
-        progress.finish();
-        return Ok(Done::new(
-            format!(
-                "{} images copied as an OCI layout into images/ ({} files)",
-                i.facts.images,
-                members.len()
-            ),
-            bytes,
-        ));
+        return copy_layout(i);
     };
     let target = Target::parse(&reg)?;
-    let carried = push::carried(i.trusted)?;
-    let mut map = Mapping {
-        registry: reg.clone(),
-        images: Vec::new(),
-    };
-    let mut bytes = 0;
+    let images = push::carried(i.trusted)?;
     let mut pending = Vec::new();
-    if push_now(i) {
-        let creds = Credentials::from_env()?;
-        let registries = Registries::new(
-            [target.registry.as_str()],
-            &[],
-            creds,
-            retry_policy(DEFAULT_RETRIES),
-        )?;
-        let progress = Progress::start(&*i.opts.reporter, "images", None);
-        let mut pusher = Pusher::new(i.trusted, &registries, target.clone());
-        for (r, top) in &carried {
-            progress.note(&format!("image {r}"));
-            map.images.push(
-                pusher
-                    .image(r, top, &progress)
-                    .with_context(|| format!("cannot push image {r} to {reg}"))?,
-            );
-        }
-        progress.finish();
-        bytes = pusher.counts.uploaded_bytes;
+    let (map, bytes) = if push_now(i) {
+        let pushed = push_images(i, images, target)?;
+        (pushed.mapping, pushed.counts.uploaded_bytes)
     } else {
-        for (r, top) in &carried {
-            map.images.push(push::predict(r, top, &target)?);
-        }
         pending.push(resume_command(i));
-    }
+        (push::plan(&images, &target)?, 0)
+    };
     files::write_if_changed(
         i.stamp,
         &i.dir.join(MAPPING),
         &serde_json::to_vec_pretty(&map)?,
         0o644,
     )?;
-    let report: crate::report::Report =
-        serde_json::from_slice(&i.trusted.read_small("report.json", 64 << 20)?)
-            .context("member report.json is not a portability report")?;
-    let mut pinned = 0;
-    for h in &i.hubs {
-        let found = report
-            .hubs
-            .iter()
-            .find(|r| r.name == h.facts.name)
-            .map(|r| &r.images);
-        let path = i.dir.join("config").join(&h.facts.name).join(VALUES_FILE);
-        let text = crate::source::repo::read_text(&path, 16 << 20)?;
-        let mut values = tree::parse_yaml(&text)
-            .with_context(|| format!("{} is not valid YAML", path.display()))?;
-        let changed = mapping::rewrite_hub(&mut values, &map, found)?;
-        pinned += changed.len();
-        let header: String = text
-            .lines()
-            .take_while(|l| l.starts_with('#'))
-            .filter(|l| !l.contains("image references moved to"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let body = format!(
-            "{header}# {} image references moved to {reg}, pinned by digest.\n{}",
-            changed.len(),
-            tree::to_helm_text(&values)?
-        );
-        files::write_if_changed(i.stamp, &path, body.as_bytes(), 0o644)?;
-    }
+    let pinned = pin_values(i, &map)?;
     let mut done = Done::new(
         format!(
             "{} images {} {reg}; {pinned} references pinned",
@@ -182,4 +114,88 @@ pub fn run(i: &mut Install) -> Result<Done> {
     );
     done.pending = pending;
     Ok(done)
+}
+
+/// No registry: the bundle's OCI layout, copied as it is.
+fn copy_layout(i: &Install) -> Result<Done> {
+    let members: Vec<String> = i
+        .trusted
+        .members_under(&format!("{}/", pull::FOLDER))
+        .map(str::to_owned)
+        .collect();
+    let progress = Progress::start(&*i.opts.reporter, "images", Some(i.facts.image_bytes));
+    let mut bytes = 0;
+    for m in &members {
+        let n = files::copy_member(i.stamp, i.trusted, m, &i.dir.join(m))?;
+        progress.add(n);
+        bytes += n;
+    }
+    progress.finish();
+    Ok(Done::new(
+        format!(
+            "{} images copied as an OCI layout into images/ ({} files)",
+            i.facts.images,
+            members.len()
+        ),
+        bytes,
+    ))
+}
+
+/// The push `push-images` does, with its defaults: its number of uploads
+/// at once and its retry policy. The answers name no plain-HTTP registry;
+/// a loopback one is reached over HTTP as with `push-images`.
+fn push_images(
+    i: &Install,
+    images: Vec<(ImageRef, Descriptor)>,
+    target: Target,
+) -> Result<push::Pushed> {
+    let req = push::Request {
+        bundle: i.trusted,
+        images,
+        target,
+        plain_http: Vec::new(),
+        jobs: push::DEFAULT_JOBS,
+        retry: retry_policy(DEFAULT_RETRIES),
+        credentials: Credentials::from_env()?,
+    };
+    let progress = Progress::start(&*i.opts.reporter, "images", None);
+    let pushed = push::push_all(req, &progress)?;
+    progress.finish();
+    Ok(pushed)
+}
+
+/// Pins each hub's values in the install directory to the mapped images;
+/// returns how many references changed.
+fn pin_values(i: &Install, map: &Mapping) -> Result<usize> {
+    let report: crate::report::Report =
+        serde_json::from_slice(&i.trusted.read_small(layout::REPORT, 64 << 20)?)
+            .with_context(|| format!("member {} is not a portability report", layout::REPORT))?;
+    let mut pinned = 0;
+    for h in &i.hubs {
+        let found = report
+            .hubs
+            .iter()
+            .find(|r| r.name == h.facts.name)
+            .map(|r| &r.images);
+        let path = i.dir.join("config").join(&h.facts.name).join(VALUES_FILE);
+        let text = crate::source::repo::read_text(&path, 16 << 20)?;
+        let values = tree::parse_yaml(&text)
+            .with_context(|| format!("{} is not valid YAML", path.display()))?;
+        let new = mapping::pin_values(values, map, found)?;
+        pinned += new.changed.len();
+        let header: String = text
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .filter(|l| !l.contains("image references moved to"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let body = format!(
+            "{header}# {} image references moved to {}, pinned by digest.\n{}",
+            new.changed.len(),
+            map.registry,
+            new.text
+        );
+        files::write_if_changed(i.stamp, &path, body.as_bytes(), 0o644)?;
+    }
+    Ok(pinned)
 }
