@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::bundle::layout::{Kind, MemberPath, REPORT};
+use crate::bundle::layout::{self, Kind, MemberPath, REPORT, SUPPORT_FOLDER};
 use crate::report::findings::{self, SealedFile};
 use crate::report::profile::Profile;
 use crate::report::{HubReport, ProviderRef, Report, Summary, Validation};
@@ -16,7 +16,7 @@ use crate::secrets::leak::{self, Allowed, Hit};
 use crate::secrets::open::{Opened, Openers};
 use crate::secrets::seal::Recipients;
 use crate::source::cluster::ClusterConfig;
-use crate::source::plan::{ExportPlan, Planned, SUPPORT_FOLDER};
+use crate::source::plan::{ExportPlan, Planned};
 use crate::source::repo::{InfraRepo, read_text};
 use crate::values::derived::DeployVars;
 use crate::values::standalone::{self, Inputs};
@@ -24,10 +24,9 @@ use crate::values::tree::{self, KeyPath, Map, Values};
 use crate::values::validate::Z2jh;
 use crate::values::{merge, params};
 
-/// The name of the sealed, merged secrets of a hub (or of the support chart).
-pub const SECRETS_FILE: &str = "secret-values.yaml.age";
-/// The name of a hub's standalone values.
-pub const VALUES_FILE: &str = "values.yaml";
+// Kept until the images files (src/cli/push_images.rs,
+// src/install/steps/images.rs) import it from bundle/layout.rs.
+pub use crate::bundle::layout::VALUES_FILE;
 
 const MAX_SCAN_BYTES: u64 = 16 << 20;
 
@@ -117,7 +116,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
             provider: &opts.profile.display_name,
         })
         .with_context(|| format!("hub {}: building standalone values", hub.name))?;
-        let values_path = MemberPath::join(["config", &hub.name, VALUES_FILE])?;
+        let values_path = layout::hub_values(&hub.name)?;
         if member(values_path.as_str()).is_some() {
             bail!(
                 "hub {}: the repository already has a values file named {VALUES_FILE}; r2r writes the standalone values under that name",
@@ -221,7 +220,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
         if !m
             .path
             .as_str()
-            .starts_with(&format!("config/{SUPPORT_FOLDER}/"))
+            .starts_with(&layout::group_prefix(Kind::Config, SUPPORT_FOLDER))
         {
             continue;
         }
@@ -315,8 +314,9 @@ fn hub_images(
     let coalesced =
         crate::values::coalesce::coalesce(&chart.loaded, values).with_context(|| {
             format!(
-                "hub {}: coalescing its values over charts/{}",
-                hub.name, chart.folder
+                "hub {}: coalescing its values over {}",
+                hub.name,
+                layout::chart(&chart.folder)
             )
         })?;
     Ok(crate::images::discover::discover_chart(&coalesced, values))
@@ -436,7 +436,7 @@ fn seal(
     folder: &str,
     generated: &mut Vec<Generated>,
 ) -> Result<String> {
-    let path = MemberPath::join(["secrets", folder, SECRETS_FILE])?;
+    let path = layout::sealed_secrets(folder)?;
     let plain = tree::to_helm_text(secrets)
         .with_context(|| format!("cannot serialise the secrets of {folder}"))?;
     let header = format!(

@@ -3,6 +3,12 @@
 //! Member paths come from an untrusted bundle on the way in and from an
 //! untrusted repository on the way out, so both directions share
 //! [`MemberPath::parse`]. Nothing else in r2r turns a string into a member path.
+//!
+//! Folder names exist only in [`Kind::folder`]; fixed members are the
+//! constants below and derived ones are built by the functions beside
+//! `Kind` (`hub_values`, `image_blob`, …), so no other file types a member
+//! name out. The names are part of the signed format (docs/bundle-format.md,
+//! section 3): a change here is a format change.
 
 use std::fmt;
 
@@ -15,6 +21,30 @@ pub const SIGNATURE: &str = "SHA256SUMS.minisig";
 
 /// The portability report (docs/portability-report.md).
 pub const REPORT: &str = "report.json";
+/// The source cluster's configuration, as the repository has it.
+pub const CLUSTER: &str = "config/cluster.yaml";
+
+/// The OCI image layout marker (section 4.5).
+pub const IMAGES_LAYOUT: &str = "images/oci-layout";
+/// The OCI image index: every carried image, named by reference.
+pub const IMAGES_INDEX: &str = "images/index.json";
+/// The folder of every image blob, by digest; ends in `/`, a prefix.
+pub const IMAGES_BLOBS: &str = "images/blobs/sha256/";
+
+/// The file name of a hub's standalone values, under `config/<hub>/`.
+pub const VALUES_FILE: &str = "values.yaml";
+/// The file name of a folder's sealed, merged secrets, under
+/// `secrets/<folder>/`: a hub's or the support chart's.
+pub const SECRETS_FILE: &str = "secret-values.yaml.age";
+/// The folder the support chart's values and secrets use in place of a hub
+/// name; a hub name is a DNS label, so it can never be this.
+pub const SUPPORT_FOLDER: &str = "_support";
+/// The hub directory's record, under `homes/<hub>/`.
+pub const HUB_RECORD: &str = "_hub.json";
+/// A hub database's file name, under `hub-db/<hub>/`.
+pub const HUB_DB_FILE: &str = "jupyterhub.sqlite";
+/// The stem of a bucket's chunks and index, under `buckets/<name>/`.
+pub const BUCKET_STEM: &str = "objects";
 
 /// The three members that describe and seal the rest, in the order a tar
 /// bundle stores them, last.
@@ -74,8 +104,8 @@ impl Kind {
     }
 
     /// The top-level folder every member of this kind lives under; for the
-    /// report, its one top-level file.
-    pub fn folder(self) -> &'static str {
+    /// report, its one top-level file. The only place folder names exist.
+    pub const fn folder(self) -> &'static str {
         match self {
             Kind::Config => "config",
             Kind::Secret => "secrets",
@@ -89,9 +119,120 @@ impl Kind {
         }
     }
 
+    /// The folder with its trailing `/`: what every member of this kind
+    /// starts with.
+    pub fn prefix(self) -> String {
+        format!("{}/", self.folder())
+    }
+
     pub fn parse(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
+}
+
+/// `config/<hub>/values.yaml`: a hub's standalone values.
+pub fn hub_values(hub: &str) -> Result<MemberPath, PathError> {
+    MemberPath::join([Kind::Config.folder(), hub, VALUES_FILE])
+}
+
+/// `secrets/<folder>/secret-values.yaml.age`: the sealed secrets of a hub
+/// or, with [`SUPPORT_FOLDER`], of the support chart.
+pub fn sealed_secrets(folder: &str) -> Result<MemberPath, PathError> {
+    MemberPath::join([Kind::Secret.folder(), folder, SECRETS_FILE])
+}
+
+/// `config/<folder>/<file>`: a values file of a hub or of the support chart.
+pub fn config_file(folder: &str, file: &str) -> Result<MemberPath, PathError> {
+    MemberPath::join([Kind::Config.folder(), folder, file])
+}
+
+/// `charts/<folder>`: a complete chart's folder, as `bundle.json` names it.
+pub fn chart(folder: &str) -> String {
+    format!("{}/{folder}", Kind::Chart.folder())
+}
+
+/// `charts/<folder>/<rel>`: one file of a complete chart.
+pub fn chart_file(folder: &str, rel: &str) -> String {
+    format!("{}/{folder}/{rel}", Kind::Chart.folder())
+}
+
+/// The chart folder name of a `charts/<folder>` path, if it is one.
+pub fn chart_folder(path: &str) -> Option<&str> {
+    path.strip_prefix(Kind::Chart.folder())?.strip_prefix('/')
+}
+
+/// `infra/<rel>`: an infrastructure file at its repository path `rel`.
+pub fn infra(rel: &str) -> String {
+    format!("{}/{rel}", Kind::Infra.folder())
+}
+
+/// `infra/terraform/<provider>/projects/`: the folder of a provider's
+/// terraform variables; ends in `/`, a prefix.
+pub fn terraform_projects(provider: &str) -> String {
+    infra(&format!("terraform/{provider}/projects/"))
+}
+
+/// `homes/<hub>/_hub.json`: the hub directory itself and its list of homes.
+pub fn hub_record(hub: &str) -> Result<MemberPath, PathError> {
+    MemberPath::join([Kind::Home.folder(), hub, HUB_RECORD])
+}
+
+/// `hub-db/<hub>/jupyterhub.sqlite`: a hub's database.
+pub fn hub_db(hub: &str) -> Result<MemberPath, PathError> {
+    MemberPath::join([Kind::HubDb.folder(), hub, HUB_DB_FILE])
+}
+
+/// `buckets/<name>`: the folder of one bucket's objects.
+pub fn bucket(name: &str) -> Result<MemberPath, PathError> {
+    MemberPath::join([Kind::Bucket.folder(), name])
+}
+
+/// `<folder>/<group>/<stem>.NNN.tar.gz`: chunk `n` of a packed tree, a home
+/// (`homes/<hub>/`) or a bucket (`buckets/<name>/`, stem [`BUCKET_STEM`]).
+pub fn chunk(kind: Kind, group: &str, stem: &str, n: u32) -> Result<MemberPath, PathError> {
+    MemberPath::join([kind.folder(), group, &format!("{stem}.{n:03}.tar.gz")])
+}
+
+/// `<folder>/<group>/<stem>.index.jsonl`: the content index of a packed tree.
+pub fn chunk_index(kind: Kind, group: &str, stem: &str) -> Result<MemberPath, PathError> {
+    MemberPath::join([kind.folder(), group, &index_file(stem)])
+}
+
+/// `<stem>.index.jsonl`: the file name of a packed tree's content index.
+pub fn index_file(stem: &str) -> String {
+    format!("{stem}.index.jsonl")
+}
+
+/// `<folder>/<group>/`: what every member of one hub, bucket or other
+/// group of `kind` starts with.
+pub fn group_prefix(kind: Kind, group: &str) -> String {
+    format!("{}/{group}/", kind.folder())
+}
+
+/// `<folder>/<group>/<file>` as text, unchecked: what a dry run shows
+/// before the names are checked.
+pub fn shown(kind: Kind, group: &str, file: &str) -> String {
+    group_prefix(kind, group) + file
+}
+
+/// The members of a packed tree as one pattern, unchecked:
+/// `<folder>/<group>/<stem>.{NNN.tar.gz,index.jsonl}`.
+pub fn chunks_shown(kind: Kind, group: &str, stem: &str) -> String {
+    shown(kind, group, &format!("{stem}.{{NNN.tar.gz,index.jsonl}}"))
+}
+
+/// The `<group>` of a `<folder>/<group>/<file>` member of `kind`: the
+/// inverse of the builders above, for finding what a bundle carries.
+pub fn group_of<'a>(kind: Kind, path: &'a str, file: &str) -> Option<&'a str> {
+    path.strip_prefix(kind.folder())?
+        .strip_prefix('/')?
+        .strip_suffix(file)?
+        .strip_suffix('/')
+}
+
+/// `images/blobs/sha256/<hex>`: a manifest, index, config or layer.
+pub fn image_blob(hex: &str) -> Result<MemberPath, PathError> {
+    MemberPath::parse(&format!("{IMAGES_BLOBS}{hex}"))
 }
 
 impl fmt::Display for Kind {
@@ -284,6 +425,81 @@ mod tests {
         assert!(set.insert(&p("config")).is_err());
         assert!(set.insert(&p("config/a.yaml/b")).is_err());
         set.insert(&p("config/b.yaml")).unwrap();
+    }
+
+    #[test]
+    fn fixed_members_sit_in_their_kinds_folders() {
+        for (path, kind) in [
+            (CLUSTER, Kind::Config),
+            (IMAGES_LAYOUT, Kind::Image),
+            (IMAGES_INDEX, Kind::Image),
+            (IMAGES_BLOBS, Kind::Image),
+        ] {
+            assert!(path.starts_with(&kind.prefix()), "{path}");
+            assert!(
+                MemberPath::parse(path.trim_end_matches('/')).is_ok(),
+                "{path}"
+            );
+        }
+    }
+
+    /// The names docs/bundle-format.md section 3 lists: signed bundles in
+    /// the wild carry them, so they never change.
+    #[test]
+    fn derived_names_are_the_documented_ones() {
+        let s = |p: Result<MemberPath, PathError>| p.unwrap().to_string();
+        assert_eq!(s(hub_values("prod")), "config/prod/values.yaml");
+        assert_eq!(
+            s(config_file("_support", "a.yaml")),
+            "config/_support/a.yaml"
+        );
+        assert_eq!(
+            s(sealed_secrets(SUPPORT_FOLDER)),
+            "secrets/_support/secret-values.yaml.age"
+        );
+        assert_eq!(chart("basehub"), "charts/basehub");
+        assert_eq!(
+            chart_file("basehub", "Chart.yaml"),
+            "charts/basehub/Chart.yaml"
+        );
+        assert_eq!(chart_folder("charts/basehub"), Some("basehub"));
+        assert_eq!(chart_folder("chartsx/basehub"), None);
+        assert_eq!(terraform_projects("gcp"), "infra/terraform/gcp/projects/");
+        assert_eq!(s(hub_record("prod")), "homes/prod/_hub.json");
+        assert_eq!(s(hub_db("prod")), "hub-db/prod/jupyterhub.sqlite");
+        assert_eq!(s(bucket("b")), "buckets/b");
+        assert_eq!(
+            s(chunk(Kind::Home, "prod", "alice", 7)),
+            "homes/prod/alice.007.tar.gz"
+        );
+        assert_eq!(
+            s(chunk_index(Kind::Bucket, "b", BUCKET_STEM)),
+            "buckets/b/objects.index.jsonl"
+        );
+        assert_eq!(
+            chunks_shown(Kind::Home, "prod", "alice"),
+            "homes/prod/alice.{NNN.tar.gz,index.jsonl}"
+        );
+        assert_eq!(s(image_blob("ab12")), "images/blobs/sha256/ab12");
+        assert_eq!(
+            group_prefix(Kind::Config, SUPPORT_FOLDER),
+            "config/_support/"
+        );
+        assert_eq!(
+            shown(Kind::HubDb, "p", HUB_DB_FILE),
+            "hub-db/p/jupyterhub.sqlite"
+        );
+        assert_eq!(
+            group_of(Kind::Home, "homes/prod/_hub.json", HUB_RECORD),
+            Some("prod")
+        );
+        assert_eq!(group_of(Kind::Home, "homes/_hub.json", HUB_RECORD), None);
+        assert_eq!(group_of(Kind::Home, "homes/p/x_hub.json", HUB_RECORD), None);
+        assert_eq!(
+            group_of(Kind::Bucket, "homes/p/_hub.json", HUB_RECORD),
+            None
+        );
+        assert_eq!(Kind::HubDb.prefix(), "hub-db/");
     }
 
     #[test]

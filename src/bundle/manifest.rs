@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::layout::{Kind, MemberPath};
+use super::layout::{self, Kind, MemberPath};
 
 /// The version of the format this r2r writes and reads. See the changelog in
 /// `docs/bundle-format.md`.
@@ -199,14 +199,16 @@ impl Manifest {
             )
             .chain(manifest.source.charts.iter().map(|c| c.path.as_str()));
         for folder in folders {
-            let ok = folder
-                .strip_prefix("charts/")
+            let ok = layout::chart_folder(folder)
                 .is_some_and(|f| !f.is_empty() && !f.contains('/'))
                 && MemberPath::parse(folder).is_ok();
             if !ok {
                 return Err(ManifestError::Member {
                     path: folder.to_owned(),
-                    reason: "a chart folder must be one name under charts/".into(),
+                    reason: format!(
+                        "a chart folder must be one name under {}",
+                        Kind::Chart.prefix()
+                    ),
                 });
             }
         }

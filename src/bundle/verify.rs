@@ -11,7 +11,7 @@ use minisign::PublicKey;
 use serde::Serialize;
 
 use super::digest::{HashingReader, sha256_bytes};
-use super::layout::{MANIFEST, MemberPath, SIGNATURE, SUMS};
+use super::layout::{IMAGES_BLOBS, MANIFEST, MemberPath, SIGNATURE, SUMS};
 use super::manifest::{MAX_MANIFEST_BYTES, Manifest};
 use super::reader::Bundle;
 use super::sign::{self, MAX_SIGNATURE_BYTES, Signed};
@@ -224,8 +224,6 @@ fn read_manifest(bundle: &Bundle, sums: &Sums, out: &mut Outcome) -> Option<Mani
 
 /// bundle.json and SHA256SUMS must describe the same members with the same
 /// digests, and the bundle's sizes must be the manifest's.
-const IMAGE_BLOBS: &str = "images/blobs/sha256/";
-
 fn cross_check(bundle: &Bundle, sums: &Sums, manifest: &Manifest, out: &mut Outcome) {
     let mut listed = std::collections::HashSet::new();
     for record in &manifest.members {
@@ -250,7 +248,7 @@ fn cross_check(bundle: &Bundle, sums: &Sums, manifest: &Manifest, out: &mut Outc
         }
         // Image blobs are named by their digest (section 4.5): a signed
         // checksum of other bytes means the signer stored the wrong blob.
-        if let Some(name) = record.path.strip_prefix(IMAGE_BLOBS)
+        if let Some(name) = record.path.strip_prefix(IMAGES_BLOBS)
             && name != record.sha256
         {
             out.add(

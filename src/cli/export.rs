@@ -301,7 +301,7 @@ pub fn run(args: Args) -> Result<u8> {
             for w in crate::images::export::wanted(&prepared.report.hubs, &args.images.extra)? {
                 data.push(crate::data::export::Planned {
                     kind: "image",
-                    members: format!("images/ ({})", w.reference),
+                    members: format!("{} ({})", Kind::Image.prefix(), w.reference),
                     source: if w.hubs.is_empty() {
                         "--image".into()
                     } else {

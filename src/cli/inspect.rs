@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::print;
 use crate::bundle::digest::sha256_bytes;
-use crate::bundle::layout::{MANIFEST, REPORT};
+use crate::bundle::layout::{IMAGES_INDEX, MANIFEST, REPORT};
 use crate::bundle::manifest::{Manifest, Source};
 use crate::bundle::reader::Bundle;
 use crate::bundle::sign;
@@ -304,15 +304,10 @@ struct ImageRow {
 fn images(args: &Args, manifest: &Manifest) -> Result<()> {
     use crate::images::oci::{LayoutIndex, MAX_MANIFEST_BYTES, REF_NAME};
     let report = load_report(args, manifest)?;
-    let index = checked_member(
-        args,
-        manifest,
-        "images/index.json",
-        MAX_MANIFEST_BYTES as u64,
-    )?
-    .map(|b| serde_json::from_slice::<LayoutIndex>(&b))
-    .transpose()
-    .context("images/index.json is malformed")?;
+    let index = checked_member(args, manifest, IMAGES_INDEX, MAX_MANIFEST_BYTES as u64)?
+        .map(|b| serde_json::from_slice::<LayoutIndex>(&b))
+        .transpose()
+        .with_context(|| format!("{IMAGES_INDEX} is malformed"))?;
     // The registry's digest, checked: this runs without --pubkey too.
     let registry_digest = |d: &crate::images::oci::Descriptor| {
         d.original()

@@ -186,7 +186,7 @@ fn rewrite_values(
             .as_ref()
             .and_then(|r| r.hubs.iter().find(|h| h.name == hub.name))
             .map(|h| &h.images);
-        if !trusted.has(standalone::member(&hub.name)?.as_str()) {
+        if !trusted.has(layout::hub_values(&hub.name)?.as_str()) {
             continue;
         }
         let standalone::FromBundle { member, values } =

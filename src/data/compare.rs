@@ -16,11 +16,12 @@ use sha2::{Digest, Sha256};
 
 use super::index::{Entry, IndexReader, Type, walk_order};
 use super::local_tree::LocalTree;
-use super::names::{self, Folder};
+use super::names::Folder;
 use super::restore::{hub_record, plan};
 use super::select::Selection;
 use super::tree::{Exclude, Node, Tree};
 use crate::bundle::digest::hex;
+use crate::bundle::layout::{self, Kind};
 use crate::bundle::verify::Trusted;
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,7 +63,7 @@ pub fn compare(
         for home in rec.homes.iter().filter(|h| select.wants_home(&h.home.0)) {
             // The copy `plan` checked, never a second read of the store.
             let copy = plan(trusted, Folder::Homes, hub, home)?.into_index();
-            let index = names::index_member(Folder::Homes, hub, &home.stem)?;
+            let index = layout::chunk_index(Kind::Home, hub, &home.stem)?;
             let (_, mut lines) = IndexReader::open(BufReader::new(copy))
                 .map_err(|e| anyhow!("member {index}: {e}"))?;
             let shown_home = home.home.shown();

@@ -9,6 +9,7 @@ use super::location::{self, Location};
 use super::pack;
 use super::select::Selection;
 use super::tree::Tree;
+use crate::bundle::layout::{self, Kind};
 use crate::bundle::writer::BundleWriter;
 use crate::progress::{Progress, Reporter};
 
@@ -71,7 +72,7 @@ pub fn plan(req: &Request, hubs: &[String]) -> Result<Vec<Planned>> {
             {
                 let stem = super::names::stem(&home.0);
                 out.push(Planned {
-                    members: format!("homes/{hub}/{stem}.{{NNN.tar.gz,index.jsonl}}"),
+                    members: layout::chunks_shown(Kind::Home, hub, &stem),
                     kind: "home",
                     source: format!("{}/{hub}/{}", tree.shown(), home.shown()),
                 });
@@ -80,14 +81,14 @@ pub fn plan(req: &Request, hubs: &[String]) -> Result<Vec<Planned>> {
     }
     for (name, url) in &req.buckets {
         out.push(Planned {
-            members: format!("buckets/{name}/objects.{{NNN.tar.gz,index.jsonl}}"),
+            members: layout::chunks_shown(Kind::Bucket, name, layout::BUCKET_STEM),
             kind: "bucket",
             source: url.clone(),
         });
     }
     for (hub, path) in &req.hub_dbs {
         out.push(Planned {
-            members: format!("hub-db/{hub}/jupyterhub.sqlite"),
+            members: layout::shown(Kind::HubDb, hub, layout::HUB_DB_FILE),
             kind: "hub_db",
             source: path.display().to_string(),
         });
@@ -141,7 +142,7 @@ pub fn export(req: &Request, hubs: &[String], bundle: &mut BundleWriter) -> Resu
         out.homes = Some(summary);
     }
     for (name, url) in &req.buckets {
-        crate::bundle::layout::MemberPath::join(["buckets", name]).map_err(|e| {
+        layout::bucket(name).map_err(|e| {
             anyhow::anyhow!("--bucket {name}=…: {name:?} cannot name a bundle folder: {e}")
         })?;
         let tree = open_tree(url)?;

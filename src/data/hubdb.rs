@@ -11,8 +11,7 @@ use rusqlite::limits::Limit;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
-use super::names;
-use crate::bundle::layout::Kind;
+use crate::bundle::layout::{self, Kind};
 use crate::bundle::verify::Trusted;
 use crate::bundle::writer::BundleWriter;
 
@@ -25,7 +24,7 @@ const MAX_DB_BYTES: u64 = 4 << 30;
 /// to its database meanwhile still yields a consistent snapshot, and a
 /// file that is not a SQLite database is refused.
 pub fn export(hub: &str, src: &Path, work_dir: &Path, bundle: &mut BundleWriter) -> Result<u64> {
-    let member = names::hub_db_member(hub)
+    let member = layout::hub_db(hub)
         .with_context(|| format!("--hub-db {hub}=…: {hub:?} cannot name a member"))?;
     let db = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("cannot open the hub database {}", src.display()))?;
@@ -75,9 +74,8 @@ pub struct Group {
 /// The hubs whose databases the bundle carries.
 pub fn hubs_in(trusted: &Trusted) -> Vec<String> {
     trusted
-        .members_under("hub-db/")
-        .filter_map(|p| p.strip_prefix("hub-db/"))
-        .filter_map(|p| p.strip_suffix("/jupyterhub.sqlite"))
+        .members_under(&Kind::HubDb.prefix())
+        .filter_map(|p| layout::group_of(Kind::HubDb, p, layout::HUB_DB_FILE))
         .map(str::to_owned)
         .collect()
 }
@@ -105,7 +103,7 @@ const GROUP_TABLES: [&str; 2] = ["groups", "user_group_map"];
 /// checked against its signed digest while it is copied out; the copy is
 /// then read as [`read_file`] says, since the bundle may be hostile.
 pub fn users(trusted: &Trusted, hub: &str) -> Result<HubUsers> {
-    let member = names::hub_db_member(hub)?;
+    let member = layout::hub_db(hub)?;
     let mut src = trusted.open(member.as_str())?;
     let mut tmp = tempfile::NamedTempFile::new()?;
     let n = std::io::copy(

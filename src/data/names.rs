@@ -1,4 +1,5 @@
-//! Member names for homes, buckets and hub databases.
+//! The stems that stand for home names in member paths; the paths
+//! themselves are built in `bundle/layout.rs`.
 //!
 //! A home's directory name is user data: any bytes but `/` and NUL. Member
 //! paths are a small portable set (docs/bundle-format.md, "Member paths"),
@@ -7,14 +8,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::bundle::layout::{MemberPath, PathError};
-
-/// Folder of every home member.
-pub const HOMES: &str = "homes";
-/// Folder of every bucket member.
-pub const BUCKETS: &str = "buckets";
-/// Folder of every hub database member.
-pub const HUB_DB: &str = "hub-db";
+use crate::bundle::layout::Kind;
 
 /// Longest name used as-is in a member path.
 const MAX_PLAIN: usize = 64;
@@ -44,7 +38,7 @@ pub fn stem(name: &[u8]) -> String {
 }
 
 /// What a packed tree is: a home under `homes/<hub>/`, or a bucket's
-/// objects under `buckets/<name>/` (stem [`BUCKET_STEM`]).
+/// objects under `buckets/<name>/` (stem `layout::BUCKET_STEM`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Folder {
     Homes,
@@ -52,44 +46,12 @@ pub enum Folder {
 }
 
 impl Folder {
-    pub fn name(self) -> &'static str {
+    pub fn kind(self) -> Kind {
         match self {
-            Folder::Homes => HOMES,
-            Folder::Buckets => BUCKETS,
+            Folder::Homes => Kind::Home,
+            Folder::Buckets => Kind::Bucket,
         }
     }
-
-    pub fn kind(self) -> crate::bundle::layout::Kind {
-        match self {
-            Folder::Homes => crate::bundle::layout::Kind::Home,
-            Folder::Buckets => crate::bundle::layout::Kind::Bucket,
-        }
-    }
-}
-
-/// The stem of a bucket's chunks and index.
-pub const BUCKET_STEM: &str = "objects";
-
-pub fn chunk_member(
-    folder: Folder,
-    group: &str,
-    stem: &str,
-    n: u32,
-) -> Result<MemberPath, PathError> {
-    MemberPath::join([folder.name(), group, &format!("{stem}.{n:03}.tar.gz")])
-}
-
-pub fn index_member(folder: Folder, group: &str, stem: &str) -> Result<MemberPath, PathError> {
-    MemberPath::join([folder.name(), group, &format!("{stem}.index.jsonl")])
-}
-
-/// `homes/<hub>/_hub.json`: the hub directory itself and its list of homes.
-pub fn hub_member(hub: &str) -> Result<MemberPath, PathError> {
-    MemberPath::join([HOMES, hub, "_hub.json"])
-}
-
-pub fn hub_db_member(hub: &str) -> Result<MemberPath, PathError> {
-    MemberPath::join([HUB_DB, hub, "jupyterhub.sqlite"])
 }
 
 #[cfg(test)]
@@ -116,7 +78,7 @@ mod tests {
         ] {
             let s = stem(odd);
             assert!(s.starts_with('~') && s.len() == 33, "{odd:?} → {s}");
-            assert!(chunk_member(Folder::Homes, "prod", &s, 0).is_ok());
+            assert!(crate::bundle::layout::chunk(Kind::Home, "prod", &s, 0).is_ok());
         }
         assert_ne!(stem(b"Alice"), stem(b"ALICE"));
     }

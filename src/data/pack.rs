@@ -23,7 +23,7 @@ use super::index::{Entry, Header, INDEX_VERSION, RawPath, Skipped};
 use super::names;
 use super::select::Selection;
 use super::tree::{Node, Tree};
-use crate::bundle::layout::{Kind, MemberPath};
+use crate::bundle::layout::{self, Kind, MemberPath};
 use crate::bundle::writer::BundleWriter;
 use crate::progress::Progress;
 
@@ -141,7 +141,7 @@ fn resumed_chunks(bundle: &BundleWriter, home: &Home) -> Result<Option<Resumed>>
         skipped: Vec::new(),
     };
     for n in 0u32.. {
-        let member = names::chunk_member(home.folder, &home.hub, &home.stem, n)?;
+        let member = layout::chunk(home.folder.kind(), &home.hub, &home.stem, n)?;
         let Some(extra) = bundle.resumed_extra(&member) else {
             break;
         };
@@ -197,8 +197,8 @@ pub fn pack_bucket(
     let homes = vec![Home {
         folder: names::Folder::Buckets,
         hub: name.to_owned(),
-        name: RawPath(names::BUCKET_STEM.as_bytes().to_vec()),
-        stem: names::BUCKET_STEM.to_owned(),
+        name: RawPath(layout::BUCKET_STEM.as_bytes().to_vec()),
+        stem: layout::BUCKET_STEM.to_owned(),
     }];
     let mut summary = Summary {
         homes: 1,
@@ -274,7 +274,7 @@ pub fn pack(
         progress,
     )?;
     for rec in &hub_records {
-        let path = names::hub_member(&rec.hub)?;
+        let path = layout::hub_record(&rec.hub)?;
         let mut json = serde_json::to_vec_pretty(rec)?;
         json.push(b'\n');
         bundle.add_bytes(path, Kind::Home, &json)?;
@@ -525,7 +525,7 @@ fn commit_in_order(
                     let home = &homes[done.home];
                     let idx = open_index(&mut open, done.home, work_dir)?;
                     let member =
-                        names::chunk_member(home.folder, &home.hub, &home.stem, done.number)?;
+                        layout::chunk(home.folder.kind(), &home.hub, &home.stem, done.number)?;
                     let note = ChunkNote {
                         entries: done
                             .entries
@@ -607,7 +607,7 @@ fn write_index(
     let mut body = idx.file.into_inner().map_err(|e| e.into_error())?;
     let body_len = body.stream_position()?;
     body.rewind()?;
-    let member: MemberPath = names::index_member(home.folder, &home.hub, &home.stem)?;
+    let member: MemberPath = layout::chunk_index(home.folder.kind(), &home.hub, &home.stem)?;
     bundle
         .add_reader(
             member.clone(),

@@ -30,6 +30,7 @@ use super::select::Selection;
 use super::tarball;
 use super::target::{Existing, Target};
 use crate::bundle::digest::hex;
+use crate::bundle::layout::{self, Kind};
 use crate::bundle::verify::Trusted;
 use crate::progress::Progress;
 
@@ -53,15 +54,14 @@ pub struct Restored {
 /// The hubs that have homes in the bundle.
 pub fn hubs_in(trusted: &Trusted) -> Vec<String> {
     trusted
-        .members_under("homes/")
-        .filter_map(|p| p.strip_suffix("/_hub.json"))
-        .filter_map(|p| p.strip_prefix("homes/"))
+        .members_under(&Kind::Home.prefix())
+        .filter_map(|p| layout::group_of(Kind::Home, p, layout::HUB_RECORD))
         .map(str::to_owned)
         .collect()
 }
 
 pub fn hub_record(trusted: &Trusted, hub: &str) -> Result<HubRecord> {
-    let member = names::hub_member(hub)?;
+    let member = layout::hub_record(hub)?;
     let bytes = trusted.read_small(member.as_str(), MAX_HUB_RECORD)?;
     let rec: HubRecord =
         serde_json::from_slice(&bytes).with_context(|| format!("member {member} is malformed"))?;
@@ -117,8 +117,10 @@ pub fn restore(
     };
     for hub in hubs {
         let rec = hub_record(trusted, hub)?;
-        let dir = hub_dir_entry(&rec)
-            .map_err(|e| anyhow!("homes/{hub}/_hub.json: the hub directory entry {e}"))?;
+        let dir = hub_dir_entry(&rec).map_err(|e| {
+            let record = layout::shown(Kind::Home, hub, layout::HUB_RECORD);
+            anyhow!("{record}: the hub directory entry {e}")
+        })?;
         let homes: Vec<&HomeRecord> = rec
             .homes
             .iter()
@@ -175,24 +177,23 @@ pub fn restore(
 
 /// The buckets the bundle carries.
 pub fn buckets_in(trusted: &Trusted) -> Vec<String> {
-    let suffix = format!("/{}.index.jsonl", names::BUCKET_STEM);
+    let index = layout::index_file(layout::BUCKET_STEM);
     trusted
-        .members_under("buckets/")
-        .filter_map(|p| p.strip_prefix("buckets/"))
-        .filter_map(|p| p.strip_suffix(suffix.as_str()))
+        .members_under(&Kind::Bucket.prefix())
+        .filter_map(|p| layout::group_of(Kind::Bucket, p, &index))
         .map(str::to_owned)
         .collect()
 }
 
 /// The record `_hub.json` would hold for a bucket, which has none.
 fn bucket_record(trusted: &Trusted, name: &str) -> Result<HomeRecord> {
-    let index = names::index_member(Folder::Buckets, name, names::BUCKET_STEM)?;
+    let index = layout::chunk_index(Kind::Bucket, name, layout::BUCKET_STEM)?;
     if !trusted.has(index.as_str()) {
         bail!("the bundle carries no bucket {name:?}");
     }
     Ok(HomeRecord {
-        home: RawPath(names::BUCKET_STEM.as_bytes().to_vec()),
-        stem: names::BUCKET_STEM.to_owned(),
+        home: RawPath(layout::BUCKET_STEM.as_bytes().to_vec()),
+        stem: layout::BUCKET_STEM.to_owned(),
         index: index.to_string(),
         chunks: 0,
         entries: 0,
@@ -248,12 +249,13 @@ impl Plan {
 pub fn plan(trusted: &Trusted, folder: Folder, hub: &str, home: &HomeRecord) -> Result<Plan> {
     let stem = match folder {
         Folder::Homes => names::stem(&home.home.0),
-        Folder::Buckets => names::BUCKET_STEM.to_owned(),
+        Folder::Buckets => layout::BUCKET_STEM.to_owned(),
     };
-    let index = names::index_member(folder, hub, &stem)?;
+    let index = layout::chunk_index(folder.kind(), hub, &stem)?;
     if home.stem != stem || home.index != index.as_str() {
         bail!(
-            "_hub.json names {} for this home; expected {index}",
+            "{} names {} for this home; expected {index}",
+            layout::HUB_RECORD,
             home.index
         );
     }
@@ -262,7 +264,7 @@ pub fn plan(trusted: &Trusted, folder: Folder, hub: &str, home: &HomeRecord) -> 
         let (header, mut lines) = IndexReader::open(BufReader::new(&mut copy))
             .map_err(|e| anyhow!("member {index}: {e}"))?;
         let expected: Vec<String> = (0..header.chunks.len() as u32)
-            .map(|n| names::chunk_member(folder, hub, &stem, n).map(|p| p.to_string()))
+            .map(|n| layout::chunk(folder.kind(), hub, &stem, n).map(|p| p.to_string()))
             .collect::<Result<_, _>>()?;
         if header.chunks != expected || header.home != home.home || header.hub != hub {
             bail!("member {index}: its header names another hub, home or chunk list");
@@ -309,7 +311,7 @@ fn restore_home(
     out: &mut Restored,
 ) -> Result<()> {
     let plan = plan(trusted, folder, hub, home)?;
-    let index_name = names::index_member(folder, hub, &home.stem)?;
+    let index_name = layout::chunk_index(folder.kind(), hub, &home.stem)?;
     // `plan` verified this copy in full; follow it in lockstep.
     let (_, mut lines) = IndexReader::open(BufReader::new(plan.index))
         .map_err(|e| anyhow!("member {index_name}: {e}"))?;

@@ -12,9 +12,10 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::names;
+use crate::bundle::layout::{self, CLUSTER, IMAGES_INDEX, Kind, REPORT};
 use crate::bundle::verify::Trusted;
 use crate::data::index::{IndexReader, Type};
-use crate::data::names::{self as members, Folder};
+use crate::data::names as members;
 use crate::data::restore;
 use crate::report::Report;
 use crate::values::standalone;
@@ -105,8 +106,8 @@ pub struct Pool {
 }
 
 pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
-    let report: Report = serde_json::from_slice(&trusted.read_small("report.json", 64 << 20)?)
-        .context("member report.json is not a portability report")?;
+    let report: Report = serde_json::from_slice(&trusted.read_small(REPORT, 64 << 20)?)
+        .with_context(|| format!("member {REPORT} is not a portability report"))?;
     let m = &trusted.manifest;
     names::label(&m.source.cluster).context("the bundle's cluster name")?;
     let homes_in = restore::hubs_in(trusted);
@@ -119,9 +120,9 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
     for h in &report.hubs {
         names::label(&h.name).with_context(|| format!("the bundle's hub name {:?}", h.name))?;
         names::domain(&h.domain)
-            .with_context(|| format!("report.json: hub {}: its domain", h.name))?;
+            .with_context(|| format!("{REPORT}: hub {}: its domain", h.name))?;
         names::label(&h.helm_chart)
-            .with_context(|| format!("report.json: hub {}: its chart", h.name))?;
+            .with_context(|| format!("{REPORT}: hub {}: its chart", h.name))?;
         let (chart_path, chart_folders) = chart_of(trusted, &h.name, &h.helm_chart)?;
         let chart_complete = m
             .source
@@ -160,7 +161,7 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
             secrets: h.secrets.clone().filter(|s| trusted.has(s)),
             homes,
             home_bytes,
-            hub_db: trusted.has(&format!("hub-db/{}/jupyterhub.sqlite", h.name)),
+            hub_db: trusted.has(layout::hub_db(&h.name)?.as_str()),
             source_disk_gb: disk_gb(&tfvars, &h.name),
             settings: provider_settings(h),
         });
@@ -175,9 +176,14 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
     };
     let bucket_bytes = bucket_names
         .iter()
-        .map(|b| (b.clone(), size_under(&format!("buckets/{b}/"))))
+        .map(|b| {
+            (
+                b.clone(),
+                size_under(&layout::group_prefix(Kind::Bucket, b)),
+            )
+        })
         .collect();
-    let images = if trusted.has("images/index.json") {
+    let images = if trusted.has(IMAGES_INDEX) {
         crate::images::push::carried(trusted)?.len()
     } else {
         0
@@ -201,7 +207,7 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
         bucket_names,
         bucket_bytes,
         images,
-        image_bytes: size_under("images/"),
+        image_bytes: size_under(&Kind::Image.prefix()),
         source,
         warnings,
     })
@@ -248,10 +254,10 @@ fn authenticator(trusted: &Trusted, hub: &str, root: &str) -> Result<(String, St
 /// restore checks every file against, so a `_hub.json` that inflates them
 /// is refused here, before it sizes anything).
 fn home_bytes(trusted: &Trusted, hub: &str) -> Result<u64> {
-    let record = members::hub_member(hub)?;
+    let record = layout::hub_record(hub)?;
     let mut total = 0u64;
     for home in restore::hub_record(trusted, hub)?.homes {
-        let index = members::index_member(Folder::Homes, hub, &members::stem(&home.home.0))?;
+        let index = layout::chunk_index(Kind::Home, hub, &members::stem(&home.home.0))?;
         let mut member = trusted.open(index.as_str())?;
         let mut listed = 0u64;
         {
@@ -284,7 +290,7 @@ fn source_files(
     cloud: &str,
     warnings: &mut Vec<String>,
 ) -> Result<(Json, Json, String)> {
-    let yaml = match trusted.read_small("config/cluster.yaml", 4 << 20) {
+    let yaml = match trusted.read_small(CLUSTER, 4 << 20) {
         Ok(b) => String::from_utf8(b)
             .ok()
             .and_then(|t| tree::parse_yaml(&t).ok())
@@ -296,7 +302,7 @@ fn source_files(
     // name the repository gave them: `<cluster>.tfvars` first, then any
     // other under the cloud's own folder (another cloud's variables would
     // not fit this cloud's sizes).
-    let folder = format!("infra/terraform/{cloud}/projects/");
+    let folder = layout::terraform_projects(cloud);
     let exact = format!("{folder}{}.tfvars", trusted.manifest.source.cluster);
     let mut others: Vec<&str> = trusted
         .members_under(&folder)
@@ -409,7 +415,7 @@ fn chart_of(trusted: &Trusted, hub: &str, chart: &str) -> Result<(String, Vec<St
         .iter()
         .find(|h| h.name == hub)
         .and_then(|h| h.chart_path.clone())
-        .unwrap_or_else(|| format!("charts/{chart}"));
+        .unwrap_or_else(|| layout::chart(chart));
     let mut folders = Vec::new();
     let mut queue = vec![path.clone()];
     while let Some(p) = queue.pop() {
@@ -424,7 +430,7 @@ fn chart_of(trusted: &Trusted, hub: &str, chart: &str) -> Result<(String, Vec<St
             anyhow::bail!("bundle.json: hub {hub}: its charts depend on more than 64 folders");
         }
         if let Some(c) = source.charts.iter().find(|c| c.path == p) {
-            queue.extend(c.file_dependencies.iter().map(|f| format!("charts/{f}")));
+            queue.extend(c.file_dependencies.iter().map(|f| layout::chart(f)));
         }
         folders.push(p);
     }
@@ -435,9 +441,8 @@ fn chart_of(trusted: &Trusted, hub: &str, chart: &str) -> Result<(String, Vec<St
 /// `charts/<label>` or `charts/<label>@<label>`: nothing else can become a
 /// path in the install directory.
 fn chart_folder(path: &str) -> Result<()> {
-    let folder = path
-        .strip_prefix("charts/")
-        .context("it is not under charts/")?;
+    let folder = layout::chart_folder(path)
+        .with_context(|| format!("it is not under {}", Kind::Chart.prefix()))?;
     let (chart, hub) = match folder.split_once('@') {
         Some((c, h)) => (c, Some(h)),
         None => (folder, None),

@@ -2,14 +2,17 @@
 //! finished, for `--resume` and for a second run that must change nothing.
 //! It holds no secret: answers are stored without their secret keys.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::blueprint::StepKind;
+use super::layout;
 
-pub const DIR: &str = ".r2r-install";
+// Kept until steps/images.rs (the images helper's file) uses
+// install::layout::answers.
+pub use super::layout::STATE as DIR;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
@@ -35,13 +38,9 @@ pub struct Entry {
     pub pending: Vec<Vec<String>>,
 }
 
-pub fn path(dir: &Path) -> PathBuf {
-    dir.join(DIR).join("journal.json")
-}
-
 impl Journal {
     pub fn load(dir: &Path) -> Result<Option<Journal>> {
-        let p = path(dir);
+        let p = layout::journal(dir);
         if !p.exists() {
             return Ok(None);
         }
@@ -52,9 +51,9 @@ impl Journal {
     }
 
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let p = path(dir);
+        let p = layout::journal(dir);
         std::fs::create_dir_all(crate::fsutil::parent_of(&p))
-            .with_context(|| format!("cannot create {}", dir.join(DIR).display()))?;
+            .with_context(|| format!("cannot create {}", dir.join(layout::STATE).display()))?;
         let mut text = serde_json::to_vec_pretty(self)?;
         text.push(b'\n');
         crate::fsutil::write_replacing(&p, &text, 0o644)

@@ -9,6 +9,7 @@ pub mod answers;
 pub mod blueprint;
 pub mod facts;
 pub mod journal;
+pub mod layout;
 pub mod names;
 pub mod render;
 pub mod sizes;
@@ -236,7 +237,7 @@ impl<'a> Install<'a> {
             journal.save(&self.dir)?;
             outcome.steps.push(entry);
         }
-        let next = self.dir.join(steps::next_steps::FILE);
+        let next = self.dir.join(layout::NEXT_STEPS);
         outcome.next_steps = next.exists().then_some(next);
         Ok(outcome)
     }
@@ -295,7 +296,7 @@ impl<'a> Install<'a> {
                 // What `--resume` reads back; the secrets are not in it.
                 let answers = yaml_serde::to_string(&self.answers.public())?;
                 crate::fsutil::write_replacing(
-                    &self.dir.join(journal::DIR).join("answers.yaml"),
+                    &layout::answers(&self.dir),
                     format!("# The answers of this install, without secrets.\n{answers}")
                         .as_bytes(),
                     0o644,

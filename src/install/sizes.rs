@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::answers::Answers;
 use super::blueprint::{Blueprint, Limits, Machines};
 use super::facts::{Facts, HubFacts, Pool};
+use crate::bundle::layout::{self, Kind};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Sizes {
@@ -316,7 +317,10 @@ fn disk_gb(h: &HubFacts, tfvars: &str) -> (u64, String) {
     } else if from_data >= 10 {
         (
             from_data,
-            format!("homes/{}/_hub.json, twice the bytes of its homes", h.name),
+            format!(
+                "{}, twice the bytes of its homes",
+                layout::shown(Kind::Home, &h.name, layout::HUB_RECORD)
+            ),
         )
     } else {
         (10, "the smallest disk r2r makes".into())

@@ -4,6 +4,7 @@
 
 use super::profile::Profile;
 use super::{Finding, Severity};
+use crate::bundle::layout::CLUSTER;
 use crate::images::discover::Discovery;
 use crate::secrets::sops::SealingKey;
 use crate::values::params;
@@ -337,7 +338,7 @@ pub fn cloud_ids(cluster_yaml: &Values, tfvars: &[(String, String)]) -> Vec<Find
             out.push(cloud_id(
                 what,
                 &tree::key_text(v),
-                format!("config/cluster.yaml:{path}"),
+                format!("{CLUSTER}:{path}"),
             ));
         }
     }
@@ -392,7 +393,7 @@ pub fn provider_pays(cluster_yaml: &Values, profile: &Profile) -> Vec<Finding> {
                 "{} pays for {account}: the home directories, buckets and hub databases sit in the provider's cloud account",
                 profile.display_name
             ),
-            Some(format!("config/cluster.yaml:{flag}")),
+            Some(format!("{CLUSTER}:{flag}")),
             "copy them out while you still have access, before the provider stops paying (the account, and everything in it, goes with it): `r2r export … --homes URL --bucket NAME=URL --hub-db HUB=PATH`".into(),
         ));
     }

@@ -10,13 +10,9 @@ use super::charts::repos::{Fetcher, Mirrors};
 use super::charts::resolve::{CompleteChart, Override, Resolver};
 use super::cluster::ClusterConfig;
 use super::repo::InfraRepo;
-use crate::bundle::layout::{Kind, MemberPath};
+use crate::bundle::layout::{self, Kind, MemberPath, SUPPORT_FOLDER};
 use crate::bundle::manifest::{Chart, Hub, Source, Support};
 use crate::secrets::sops;
-
-/// Folder for cluster-wide support files. Hub names are DNS labels, which
-/// cannot start with `_`, so it never collides with a hub.
-pub const SUPPORT_FOLDER: &str = "_support";
 
 #[derive(Debug, Clone)]
 pub struct Planned {
@@ -44,7 +40,7 @@ impl ExportPlan {
 
     /// The complete chart a carried folder (`charts/basehub@lis`) holds.
     pub fn chart_at(&self, chart_path: &str) -> Option<&CompleteChart> {
-        let folder = chart_path.strip_prefix("charts/")?;
+        let folder = layout::chart_folder(chart_path)?;
         self.charts.iter().find(|c| c.folder == folder)
     }
 }
@@ -80,11 +76,7 @@ pub fn plan(
         members: Vec::new(),
         warnings: Vec::new(),
     };
-    b.add(
-        &["config", "cluster.yaml"],
-        Kind::Config,
-        cluster_yaml.clone(),
-    )?;
+    b.add(&[layout::CLUSTER], Kind::Config, cluster_yaml.clone())?;
     let work = tempfile::Builder::new()
         .prefix("r2r-charts-")
         .tempdir()
@@ -140,7 +132,7 @@ pub fn plan(
             values_files,
             chart_override,
             domain_override_file,
-            chart_path: Some(format!("charts/{}", resolver.chart(i).folder)),
+            chart_path: Some(layout::chart(&resolver.chart(i).folder)),
         });
     }
 
@@ -155,7 +147,7 @@ pub fn plan(
             let chart_path = if repo.root().join("helm-charts/support/Chart.yaml").is_file() {
                 let dir = chart_dir(repo, "support", &who)?;
                 let i = resolver.complete(&dir, None, &who)?;
-                Some(format!("charts/{}", resolver.chart(i).folder))
+                Some(layout::chart(&resolver.chart(i).folder))
             } else {
                 b.warnings.push("cluster.yaml configures support, but helm-charts/support is not in the repository; the support chart is not carried".into());
                 None
@@ -174,7 +166,7 @@ pub fn plan(
     let mut charts = Vec::new();
     for chart in &complete {
         for (rel, src) in &chart.files {
-            let path = format!("charts/{}/{rel}", chart.folder);
+            let path = layout::chart_file(&chart.folder, rel);
             if sops::named_as_secret(file_name(rel)) {
                 refuse_plaintext(repo, src, false)?;
             }
@@ -183,7 +175,7 @@ pub fn plan(
         charts.push(Chart {
             name: chart.name.clone(),
             version: chart.version.clone(),
-            path: format!("charts/{}", chart.folder),
+            path: layout::chart(&chart.folder),
             file_dependencies: chart.file_dependencies.clone(),
             dependencies: chart.dependencies.clone(),
         });
@@ -281,7 +273,7 @@ impl Builder<'_> {
 
     fn add_config(&mut self, folder: &str, name: &str, src: PathBuf) -> Result<String> {
         Ok(self
-            .add(&["config", folder, name], Kind::Config, src)?
+            .add(&[Kind::Config.folder(), folder, name], Kind::Config, src)?
             .to_string())
     }
 
@@ -315,7 +307,7 @@ impl Builder<'_> {
                     continue;
                 }
                 let rel = format!("terraform/{provider}/projects/{file}");
-                self.add(&["infra", &rel], Kind::Infra, src)?;
+                self.add(&[Kind::Infra.folder(), &rel], Kind::Infra, src)?;
                 found = true;
             }
         }
@@ -329,7 +321,7 @@ impl Builder<'_> {
         let path = self.repo.root().join(&rel);
         if path.symlink_metadata().is_ok() {
             let src = self.repo.existing_file(&path, "the eksctl folder")?;
-            self.add(&["infra", &rel], Kind::Infra, src)?;
+            self.add(&[Kind::Infra.folder(), &rel], Kind::Infra, src)?;
         }
         Ok(())
     }

@@ -12,9 +12,8 @@ use super::derived::{self, DeployVars};
 use super::jsonnet;
 use super::merge;
 use super::tree::{self, KeyPath, Values};
-use crate::bundle::layout::{Kind, MemberPath};
+use crate::bundle::layout::{self, Kind};
 use crate::bundle::verify::Trusted;
-use crate::export::VALUES_FILE;
 use crate::report::Removed;
 use crate::report::profile::Staff;
 use crate::source::charts;
@@ -97,32 +96,28 @@ pub fn build(i: &Inputs<'_>) -> Result<Standalone> {
 pub fn render(values: &Values, hub: &str, sources: &[String]) -> Result<String> {
     let body = tree::to_helm_text(values).context("cannot write the standalone values")?;
     let mut out = format!(
-        "# Standalone Helm values for hub `{hub}`, written by r2r.\n# Chart defaults, provider-derived values, then: {}.\n# Secrets are not here: see secrets/{hub}/ in the bundle.\n# Written as JSON, which is YAML, so that Helm's YAML 1.1 reader sees every\n# value with the type it had (`2024-10-07` stays a string).\n",
+        "# Standalone Helm values for hub `{hub}`, written by r2r.\n# Chart defaults, provider-derived values, then: {}.\n# Secrets are not here: see {secrets} in the bundle.\n# Written as JSON, which is YAML, so that Helm's YAML 1.1 reader sees every\n# value with the type it had (`2024-10-07` stays a string).\n",
         if sources.is_empty() {
             "no values files".to_owned()
         } else {
             sources.join(", ")
-        }
+        },
+        secrets = layout::group_prefix(Kind::Secret, hub),
     );
     out.push_str(&body);
     Ok(out)
 }
 
-/// The member a hub's standalone values are in (`config/HUB/values.yaml`).
-pub fn member(hub: &str) -> Result<MemberPath> {
-    Ok(MemberPath::join([Kind::Config.folder(), hub, VALUES_FILE])?)
-}
-
 /// A hub's standalone values, read from a bundle.
 pub struct FromBundle {
-    pub member: MemberPath,
+    pub member: layout::MemberPath,
     pub values: Values,
 }
 
 /// Reads a hub's standalone values from a verified bundle, checked against
 /// their signed digest: the one reader for the installer and `push-images`.
 pub fn from_bundle(trusted: &Trusted, hub: &str) -> Result<FromBundle> {
-    let member = member(hub)?;
+    let member = layout::hub_values(hub)?;
     let bytes = trusted.read_small(member.as_str(), MAX_VALUES_BYTES)?;
     let text = String::from_utf8(bytes).with_context(|| format!("member {member} is not UTF-8"))?;
     let values =

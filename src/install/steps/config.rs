@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::{Done, Planned, files};
-use crate::export::VALUES_FILE;
+use crate::bundle::layout::{Kind, REPORT};
 use crate::install::blueprint::StepKind;
-use crate::install::{HubPlan, Install, render::Renderer};
+use crate::install::{HubPlan, Install, layout, render::Renderer};
 use crate::report::Report;
 use crate::values::standalone;
 use crate::values::tree::{self, KeyPath, Values};
@@ -20,11 +20,9 @@ pub fn plan(i: &Install) -> Result<Planned> {
         "write each hub's values, overlay and chart",
     );
     for h in &i.hubs {
-        p.creates
-            .push(format!("config/{}/{VALUES_FILE}", h.facts.name));
+        p.creates.push(layout::hub_values(&h.facts.name));
         if overlay_spec(i).is_some() {
-            p.creates
-                .push(format!("config/{}/overlay.yaml", h.facts.name));
+            p.creates.push(layout::hub_overlay(&h.facts.name));
         }
         for folder in &h.facts.chart_folders {
             p.creates.push(format!("{folder}/"));
@@ -34,8 +32,8 @@ pub fn plan(i: &Install) -> Result<Planned> {
 }
 
 pub fn run(i: &mut Install) -> Result<Done> {
-    let report: Report = serde_json::from_slice(&i.trusted.read_small("report.json", 64 << 20)?)
-        .context("member report.json is not a portability report")?;
+    let report: Report = serde_json::from_slice(&i.trusted.read_small(REPORT, 64 << 20)?)
+        .with_context(|| format!("member {REPORT} is not a portability report"))?;
     let mut written = 0;
     for h in &i.hubs {
         let name = &h.facts.name;
@@ -49,7 +47,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
             h.new_domain,
             tree::to_helm_text(&values)?
         );
-        let path = i.dir.join("config").join(name).join(VALUES_FILE);
+        let path = i.dir.join(layout::hub_values(name));
         written += usize::from(files::write_if_changed(
             i.stamp,
             &path,
@@ -75,7 +73,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
         .collect();
     let members: Vec<String> = i
         .trusted
-        .members_under("charts/")
+        .members_under(&Kind::Chart.prefix())
         .filter(|m| charts.iter().any(|c| m.starts_with(c.as_str())))
         .map(str::to_owned)
         .collect();
@@ -99,7 +97,7 @@ fn replace_domain(values: &mut Values, report: &Report, h: &HubPlan) -> Result<u
         return Ok(0);
     }
     let Some(hub) = report.hubs.iter().find(|r| r.name == h.facts.name) else {
-        bail!("report.json has no entry for hub {}", h.facts.name);
+        bail!("{REPORT} has no entry for hub {}", h.facts.name);
     };
     let mut n = 0;
     for p in hub
@@ -109,7 +107,7 @@ fn replace_domain(values: &mut Values, report: &Report, h: &HubPlan) -> Result<u
     {
         for kp in &p.key_paths {
             let path = KeyPath::parse(kp)
-                .ok_or_else(|| anyhow!("report.json: hub {}: bad key path {kp:?}", h.facts.name))?;
+                .ok_or_else(|| anyhow!("{REPORT}: hub {}: bad key path {kp:?}", h.facts.name))?;
             let Some(old) = tree::get(values, &path).and_then(Values::as_str) else {
                 continue;
             };
@@ -126,14 +124,14 @@ fn replace_domain(values: &mut Values, report: &Report, h: &HubPlan) -> Result<u
 /// page repository) at every key path its report parameter lists.
 fn replace_settings(values: &mut Values, report: &Report, h: &HubPlan) -> Result<usize> {
     let Some(hub) = report.hubs.iter().find(|r| r.name == h.facts.name) else {
-        bail!("report.json has no entry for hub {}", h.facts.name);
+        bail!("{REPORT} has no entry for hub {}", h.facts.name);
     };
     let mut n = 0;
     for (name, new) in &h.new_settings {
         for p in hub.parameters.iter().filter(|p| &p.name == name) {
             for kp in &p.key_paths {
                 let path = KeyPath::parse(kp).ok_or_else(|| {
-                    anyhow!("report.json: hub {}: bad key path {kp:?}", h.facts.name)
+                    anyhow!("{REPORT}: hub {}: bad key path {kp:?}", h.facts.name)
                 })?;
                 if tree::set(values, &path, Values::String(new.clone())) {
                     n += 1;
@@ -148,7 +146,7 @@ fn overlay_spec<'a>(i: &'a Install) -> Option<&'a crate::install::blueprint::Tem
     i.blueprint
         .templates
         .iter()
-        .find(|t| t.per_hub && t.to.starts_with("config/"))
+        .find(|t| t.per_hub && layout::in_folder(layout::CONFIG, &t.to))
 }
 
 /// The hub's overlay, nested where the chart keeps basehub's values.

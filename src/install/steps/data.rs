@@ -10,6 +10,7 @@ use crate::data::select::Selection;
 use crate::data::target::Target;
 use crate::install::Install;
 use crate::install::blueprint::StepKind;
+use crate::install::layout::{self, BUCKETS, HOMES};
 use crate::progress::Progress;
 
 fn hub_bytes(i: &Install) -> Result<Vec<(String, Selection, u64)>> {
@@ -33,12 +34,15 @@ pub fn plan_homes(i: &Install) -> Result<Planned> {
         format!("restore the homes of {} hubs", hubs.len()),
     );
     p.bytes = hubs.iter().map(|(_, _, b)| b).sum();
-    p.creates = hubs.iter().map(|(h, _, _)| format!("homes/{h}/")).collect();
+    p.creates = hubs
+        .iter()
+        .map(|(h, _, _)| format!("{HOMES}/{h}/"))
+        .collect();
     Ok(p)
 }
 
 pub fn run_homes(i: &mut Install) -> Result<Done> {
-    let root = i.dir.join("homes");
+    let root = i.dir.join(HOMES);
     files::mkdirs(&root)?;
     let swept = files::sweep_partials(&root)?;
     if swept > 0 {
@@ -102,7 +106,11 @@ pub fn plan_buckets(i: &Install) -> Result<Planned> {
         .iter()
         .filter_map(|b| i.facts.bucket_bytes.get(b))
         .sum();
-    p.creates = i.buckets.iter().map(|b| format!("buckets/{b}/")).collect();
+    p.creates = i
+        .buckets
+        .iter()
+        .map(|b| format!("{BUCKETS}/{b}/"))
+        .collect();
     Ok(p)
 }
 
@@ -110,7 +118,7 @@ pub fn run_buckets(i: &mut Install) -> Result<Done> {
     let mut bytes = 0;
     let mut objects = 0;
     for b in &i.buckets {
-        let dir = i.dir.join("buckets").join(b);
+        let dir = layout::bucket(&i.dir, b);
         files::mkdirs(&dir)?;
         files::sweep_partials(&dir)?;
         let mut target = LocalTarget::open(&dir)?;
@@ -127,23 +135,24 @@ pub fn run_buckets(i: &mut Install) -> Result<Done> {
     ))
 }
 
-fn hub_dbs(i: &Install) -> Vec<String> {
+/// The hub databases, copied to their member paths.
+fn hub_dbs(i: &Install) -> Result<Vec<String>> {
     i.hubs
         .iter()
         .filter(|h| h.facts.hub_db)
-        .map(|h| format!("hub-db/{}/jupyterhub.sqlite", h.facts.name))
+        .map(|h| Ok(crate::bundle::layout::hub_db(&h.facts.name)?.to_string()))
         .collect()
 }
 
 pub fn plan_hub_db(i: &Install) -> Result<Planned> {
-    let dbs = hub_dbs(i);
+    let dbs = hub_dbs(i)?;
     let mut p = Planned::new(StepKind::HubDb, format!("copy {} hub databases", dbs.len()));
     p.creates = dbs;
     Ok(p)
 }
 
 pub fn run_hub_db(i: &mut Install) -> Result<Done> {
-    let dbs = hub_dbs(i);
+    let dbs = hub_dbs(i)?;
     let mut bytes = 0;
     for m in &dbs {
         bytes += files::copy_member(i.stamp, i.trusted, m, &i.dir.join(m))?;

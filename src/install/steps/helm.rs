@@ -7,8 +7,8 @@
 use anyhow::{Context, Result};
 
 use super::{Done, Planned, files, secrets};
-use crate::export::VALUES_FILE;
 use crate::install::blueprint::StepKind;
+use crate::install::layout::{self, PRIVATE};
 use crate::install::tools;
 use crate::install::{HubPlan, Install};
 
@@ -25,9 +25,9 @@ fn commands(i: &Install, h: &HubPlan, secrets: Option<&str>) -> Vec<Vec<String>>
     let chart = &h.facts.chart_path;
     let mut upgrade = tools::strings(&["helm", "upgrade", "--install", name, chart]);
     upgrade.extend(tools::strings(&["--namespace", name, "--create-namespace"]));
-    upgrade.extend(["--values".into(), format!("config/{name}/{VALUES_FILE}")]);
+    upgrade.extend(["--values".into(), layout::hub_values(name)]);
     if has_overlay(i) {
-        upgrade.extend(["--values".into(), format!("config/{name}/overlay.yaml")]);
+        upgrade.extend(["--values".into(), layout::hub_overlay(name)]);
     }
     if let Some(s) = secrets {
         upgrade.extend(["--values".into(), s.to_owned()]);
@@ -49,8 +49,6 @@ fn commands(i: &Install, h: &HubPlan, secrets: Option<&str>) -> Vec<Vec<String>>
 /// Where decrypted secrets live while Helm reads them: inside the install
 /// directory, 0700, and emptied at the start of every helm step, so a
 /// killed run leaves nothing readable behind for long.
-const PRIVATE: &str = ".r2r-install/private";
-
 fn private_dir(i: &Install) -> Result<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let dir = i.dir.join(PRIVATE);
@@ -67,7 +65,7 @@ fn has_overlay(i: &Install) -> bool {
     i.blueprint
         .templates
         .iter()
-        .any(|t| t.per_hub && t.to.starts_with("config/"))
+        .any(|t| t.per_hub && layout::in_folder(layout::CONFIG, &t.to))
 }
 
 fn has_secrets(i: &Install, h: &HubPlan) -> bool {
@@ -81,7 +79,7 @@ fn manual(i: &Install, h: &HubPlan) -> Vec<Vec<String>> {
     if !has_secrets(i, h) {
         return commands(i, h, None);
     }
-    let tmp = format!("{PRIVATE}/{name}-secrets.yaml");
+    let tmp = layout::private_secrets(name);
     // NEXT-STEPS.md runs after `cd` into the install directory: a path
     // relative to where the install ran would name another file there.
     let identity = match i.answers.str("age_identity") {
@@ -100,7 +98,7 @@ fn manual(i: &Install, h: &HubPlan) -> Vec<Vec<String>> {
             &identity,
             "-o",
             &tmp,
-            &format!("config/{name}/secret-values.yaml.age"),
+            &layout::hub_secrets(name, true),
         ]),
     ];
     out.extend(commands(i, h, Some(&tmp)));
@@ -126,9 +124,15 @@ pub fn run(i: &mut Install) -> Result<Done> {
     if !i.opts.apply || helm.is_none() {
         let mut d = Done::new(
             if i.opts.apply {
-                "helm is not on PATH: the commands are in NEXT-STEPS.md".into()
+                format!(
+                    "helm is not on PATH: the commands are in {}",
+                    layout::NEXT_STEPS
+                )
             } else {
-                "left for --apply: the helm commands are in NEXT-STEPS.md".into()
+                format!(
+                    "left for --apply: the helm commands are in {}",
+                    layout::NEXT_STEPS
+                )
             },
             0,
         );

@@ -13,7 +13,7 @@ use crate::data::location::{self, Location};
 use crate::install::blueprint::StepKind;
 use crate::install::render::Renderer;
 use crate::install::tools;
-use crate::install::{HubPlan, Install};
+use crate::install::{HubPlan, Install, layout};
 use crate::values::tree;
 
 fn hubs<'a>(i: &'a Install) -> Vec<&'a HubPlan> {
@@ -27,7 +27,7 @@ fn spec<'a>(i: &'a Install) -> Option<&'a crate::install::blueprint::TemplateSpe
     i.blueprint
         .templates
         .iter()
-        .find(|t| t.per_hub && t.to.starts_with("kubernetes/"))
+        .find(|t| t.per_hub && layout::in_folder(layout::KUBERNETES, &t.to))
 }
 
 fn apply_cmd(i: &Install, rel: &str) -> Vec<String> {

@@ -73,7 +73,7 @@ pub fn plan(step: StepKind, i: &Install) -> Result<Planned> {
         StepKind::UploadBundle => upload::plan(i),
         StepKind::RestoreJobs => jobs::plan(i),
         StepKind::NextSteps => Ok(Planned {
-            creates: vec![next_steps::FILE.into()],
+            creates: vec![crate::install::layout::NEXT_STEPS.into()],
             ..Planned::new(step, "write the commands left to run")
         }),
     }

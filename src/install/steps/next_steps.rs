@@ -8,9 +8,8 @@ use anyhow::Result;
 use super::{Done, files};
 use crate::install::Install;
 use crate::install::journal::Journal;
+use crate::install::layout::NEXT_STEPS;
 use crate::install::tools::shell_line;
-
-pub const FILE: &str = "NEXT-STEPS.md";
 
 pub fn run(i: &mut Install, journal: &Journal) -> Result<Done> {
     let mut text = format!(
@@ -74,10 +73,10 @@ pub fn run(i: &mut Install, journal: &Journal) -> Result<Done> {
             super::terraform::PLACEHOLDER
         );
     }
-    let path = i.dir.join(FILE);
+    let path = i.dir.join(NEXT_STEPS);
     files::write_if_changed(i.stamp, &path, text.as_bytes(), 0o644)?;
     Ok(Done::new(
-        format!("{FILE}: {count} commands left to run"),
+        format!("{NEXT_STEPS}: {count} commands left to run"),
         0,
     ))
 }

@@ -13,12 +13,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::{Done, Planned, files};
 use crate::install::answers::secret_value;
 use crate::install::blueprint::StepKind;
-use crate::install::{HubPlan, Install};
+use crate::install::{HubPlan, Install, layout};
 use crate::secrets::seal::Recipients;
 use crate::values::tree::{self, KeyPath, Values};
-
-const PLAIN: &str = "secret-values.yaml";
-const SEALED: &str = "secret-values.yaml.age";
 
 /// Whether this target keeps secrets decrypted on disk.
 fn plain(i: &Install) -> bool {
@@ -26,10 +23,7 @@ fn plain(i: &Install) -> bool {
 }
 
 pub fn path(i: &Install, hub: &str) -> PathBuf {
-    i.dir
-        .join("config")
-        .join(hub)
-        .join(if plain(i) { PLAIN } else { SEALED })
+    i.dir.join(layout::hub_secrets(hub, !plain(i)))
 }
 
 pub fn plan(i: &Install) -> Result<Planned> {

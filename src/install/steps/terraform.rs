@@ -17,6 +17,7 @@ use crate::install::answers::NoAsk;
 use crate::install::answers::{Answers, Resolver};
 use crate::install::blueprint::{self, Blueprint, StepKind};
 use crate::install::facts::Facts;
+use crate::install::layout::{self, TERRAFORM, TERRAFORM_OUTPUTS, TERRAFORM_PLAN};
 use crate::install::render::Renderer;
 use crate::install::{Install, tools};
 
@@ -45,23 +46,18 @@ pub fn workspace(bp: &Blueprint, facts: &Facts) -> Result<Option<Blueprint>> {
     Ok(None)
 }
 
+/// `-chdir=terraform`: every command runs in the workspace.
+fn chdir() -> String {
+    format!("-chdir={TERRAFORM}")
+}
+
 fn commands() -> Vec<Vec<String>> {
+    let chdir = chdir();
+    let out = format!("-out={TERRAFORM_PLAN}");
     vec![
-        tools::strings(&["terraform", "-chdir=terraform", "init", "-input=false"]),
-        tools::strings(&[
-            "terraform",
-            "-chdir=terraform",
-            "plan",
-            "-input=false",
-            "-out=r2r.tfplan",
-        ]),
-        tools::strings(&[
-            "terraform",
-            "-chdir=terraform",
-            "apply",
-            "-input=false",
-            "r2r.tfplan",
-        ]),
+        tools::strings(&["terraform", &chdir, "init", "-input=false"]),
+        tools::strings(&["terraform", &chdir, "plan", "-input=false", &out]),
+        tools::strings(&["terraform", &chdir, "apply", "-input=false", TERRAFORM_PLAN]),
     ]
 }
 
@@ -74,7 +70,7 @@ pub fn plan(i: &Install) -> Result<Planned> {
                 bp.title,
                 bp.module.as_deref().unwrap_or_default()
             );
-            p.creates.push("terraform/".into());
+            p.creates.push(format!("{TERRAFORM}/"));
             if i.blueprint.target != "local" {
                 p.commands = commands();
             }
@@ -96,7 +92,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
         .module
         .clone()
         .ok_or_else(|| anyhow!("internal: no module"))?;
-    let ws = i.dir.join("terraform");
+    let ws = i.dir.join(TERRAFORM);
     for (rel, bytes) in blueprint::module_files(&module)? {
         files::write_if_changed(i.stamp, &ws.join(rel), bytes, 0o644)?;
     }
@@ -110,7 +106,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
     for spec in bp
         .templates
         .iter()
-        .filter(|t| !t.per_hub && t.to.starts_with("terraform/"))
+        .filter(|t| !t.per_hub && layout::in_folder(TERRAFORM, &t.to))
     {
         // A local workspace keeps its state locally until it is moved.
         if local && spec.to.ends_with("backend.tf") {
@@ -132,7 +128,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
         )?;
         rendered += 1;
     }
-    let summary = format!("workspace terraform/ ({module} module, {rendered} files rendered)");
+    let summary = format!("workspace {TERRAFORM}/ ({module} module, {rendered} files rendered)");
     if local {
         return Ok(Done::new(summary, 0));
     }
@@ -151,11 +147,11 @@ pub fn run(i: &mut Install) -> Result<Done> {
 /// After apply: each hub's identity and home volume, for the overlays.
 fn read_outputs(i: &mut Install) -> Result<()> {
     let out = tools::output(
-        &tools::strings(&["terraform", "-chdir=terraform", "output", "-json"]),
+        &tools::strings(&["terraform", &chdir(), "output", "-json"]),
         &i.dir,
     )?;
     let json: Json = serde_json::from_slice(&out).context("terraform output -json is not JSON")?;
-    files::write_if_changed(i.stamp, &i.dir.join(OUTPUTS), &out, 0o644)?;
+    files::write_if_changed(i.stamp, &i.dir.join(TERRAFORM_OUTPUTS), &out, 0o644)?;
     for h in &mut i.hubs {
         h.identity = output(&json, "user_identities", &h.facts.name);
         h.volume_id = output(&json, "home_volume_ids", &h.facts.name);
@@ -163,11 +159,9 @@ fn read_outputs(i: &mut Install) -> Result<()> {
     Ok(())
 }
 
-const OUTPUTS: &str = "terraform/outputs.json";
-
 /// The outputs an earlier `apply` saved, so a resumed install still has them.
 pub fn saved_outputs(dir: &std::path::Path) -> Json {
-    crate::source::repo::read_text(&dir.join(OUTPUTS), 16 << 20)
+    crate::source::repo::read_text(&dir.join(TERRAFORM_OUTPUTS), 16 << 20)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Json::Null)
