@@ -26,7 +26,7 @@ use crate::values::{merge, params};
 
 // Kept until the images files (src/cli/push_images.rs,
 // src/install/steps/images.rs) import it from bundle/layout.rs.
-pub use crate::bundle::layout::VALUES_FILE;
+use crate::bundle::layout::VALUES_FILE;
 
 const MAX_SCAN_BYTES: u64 = 16 << 20;
 

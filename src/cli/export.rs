@@ -269,6 +269,7 @@ pub fn run(args: Args) -> Result<u8> {
     let chart_opts = plan::ChartOptions {
         mirrors: args.chart_repos.clone(),
         mirror_trees: args.chart_repos_dirs.clone(),
+        reporter: OutputFlags::quiet_if(args.data.quiet || args.json).printer(),
     };
     let plan = plan::plan(&repo, &args.cluster, &args.hubs, &chart_opts)?;
     for w in &plan.warnings {

@@ -10,7 +10,6 @@ use super::print;
 use crate::bundle::verify::{Trusted, open_trusted};
 use crate::bundle::{layout, sign};
 use crate::exit;
-use crate::export::VALUES_FILE;
 use crate::images::auth::Credentials;
 use crate::images::mapping::{self, Mapping};
 use crate::images::oci::Descriptor;
@@ -90,6 +89,7 @@ pub fn run(args: Args) -> Result<u8> {
     let trusted = open_trusted(&args.bundle, &pk)?;
     let target = Target::parse(&args.to)?;
     let images = selected(push::carried(&trusted)?, &args.images)?;
+    let printer = OutputFlags::quiet_if(args.quiet || args.json).printer();
     let req = push::Request {
         bundle: &trusted,
         images,
@@ -98,9 +98,9 @@ pub fn run(args: Args) -> Result<u8> {
         jobs: args.jobs,
         retry: retry_policy(args.retries),
         credentials: Credentials::from_env()?,
+        reporter: printer.clone(),
     };
-    let quiet = args.quiet || args.json;
-    let progress = Progress::start(&*OutputFlags::quiet_if(quiet).printer(), "push", None);
+    let progress = Progress::start(&*printer, "push", None);
     let Pushed { mapping, counts } = push::push_all(req, &progress)?;
     progress.finish();
     if let Some(path) = &args.mapping {
@@ -201,7 +201,7 @@ fn rewrite_values(
         let hub_dir = dir.join(&hub.name);
         std::fs::create_dir_all(&hub_dir)
             .with_context(|| format!("cannot create {}", hub_dir.display()))?;
-        let path = hub_dir.join(VALUES_FILE);
+        let path = hub_dir.join(layout::VALUES_FILE);
         crate::fsutil::write_replacing(&path, format!("{header}{}", new.text).as_bytes(), 0o644)?;
         written.push(path.display().to_string());
     }

@@ -84,6 +84,7 @@ pub fn export(req: &Request, wanted: &[Wanted], bundle: &mut BundleWriter) -> Re
         &req.plain_http,
         creds,
         req.retry,
+        req.reporter.clone(),
     )?;
     let progress = Progress::start(&*req.reporter, "images", None);
     let mut puller = Puller::new(bundle, req.platforms.clone());

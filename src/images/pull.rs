@@ -14,16 +14,13 @@ use super::reference::ImageRef;
 use super::source::Origin;
 use super::source::read_exact_small;
 use super::walk::{self, Walked};
-use crate::bundle::layout::{Kind, MemberPath};
+use crate::bundle::layout::{self, Kind, MemberPath};
 use crate::bundle::writer::BundleWriter;
 use crate::progress::Progress;
 
-/// The layout's files inside a bundle.
-pub const FOLDER: &str = "images";
-
 pub fn blob_member(digest: &str) -> Result<MemberPath> {
     let hex = oci::check_digest(digest)?;
-    Ok(MemberPath::join([FOLDER, "blobs", "sha256", hex])?)
+    Ok(layout::image_blob(hex)?)
 }
 
 /// One image carried in a bundle.
@@ -315,13 +312,13 @@ impl<'w> Puller<'w> {
             return Ok(self.summary);
         }
         self.bundle.add_bytes(
-            MemberPath::join([FOLDER, oci::LAYOUT_FILE])?,
+            MemberPath::parse(layout::IMAGES_LAYOUT)?,
             Kind::Image,
             oci::LAYOUT_VERSION.as_bytes(),
         )?;
         let index = serde_json::to_vec_pretty(&LayoutIndex::new(self.entries))?;
         self.bundle.add_bytes(
-            MemberPath::join([FOLDER, "index.json"])?,
+            MemberPath::parse(layout::IMAGES_INDEX)?,
             Kind::Image,
             &index,
         )?;

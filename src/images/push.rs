@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::auth::Credentials;
 use super::mapping::{Mapping, Moved};
 use super::oci::{self, Descriptor, LayoutIndex, Platform, REF_NAME};
-use super::pull::{FOLDER, blob_member};
+use super::pull::blob_member;
 use super::reference::ImageRef;
 use super::registry::{Registries, RetryPolicy};
 use super::source::read_exact_small;
@@ -41,6 +41,8 @@ pub struct Request<'a> {
     pub jobs: usize,
     pub retry: RetryPolicy,
     pub credentials: Credentials,
+    /// Where retries are announced.
+    pub reporter: std::sync::Arc<dyn crate::progress::Reporter>,
 }
 
 /// What a push did.
@@ -64,6 +66,7 @@ pub fn push_all(req: Request<'_>, progress: &Progress) -> Result<Pushed> {
         &req.plain_http,
         req.credentials,
         req.retry,
+        req.reporter,
     )?;
     let mut pusher = Pusher::new(req.bundle, &registries, req.target);
     pusher.jobs = req.jobs.max(1);
@@ -167,11 +170,11 @@ pub struct Counts {
 
 /// The images a bundle carries: ref.name → top descriptor.
 pub fn carried(bundle: &Trusted) -> Result<Vec<(ImageRef, Descriptor)>> {
-    let member = format!("{FOLDER}/index.json");
-    if !bundle.has(&member) {
+    let member = crate::bundle::layout::IMAGES_INDEX;
+    if !bundle.has(member) {
         bail!("the bundle carries no images (it was exported without --images)");
     }
-    let bytes = bundle.read_small(&member, oci::MAX_MANIFEST_BYTES as u64)?;
+    let bytes = bundle.read_small(member, oci::MAX_MANIFEST_BYTES as u64)?;
     let index: LayoutIndex =
         serde_json::from_slice(&bytes).with_context(|| format!("member {member} is malformed"))?;
     let mut out = Vec::new();

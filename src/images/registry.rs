@@ -4,6 +4,7 @@
 //! backoff; a blob download that breaks off resumes where it stopped.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -19,6 +20,7 @@ use oci_client::{Client, Reference};
 use super::auth::Credentials;
 use super::oci::{self, Descriptor};
 use super::reference::{ImageRef, is_loopback};
+use crate::progress::Reporter;
 
 /// How hard to try before giving up on a registry.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +72,8 @@ pub struct Registries {
     client: Client,
     creds: Credentials,
     pub retry: RetryPolicy,
+    /// Where retries are announced.
+    reporter: Arc<dyn Reporter>,
 }
 
 impl Registries {
@@ -80,6 +84,7 @@ impl Registries {
         plain_http: &[String],
         creds: Credentials,
         retry: RetryPolicy,
+        reporter: Arc<dyn Reporter>,
     ) -> Result<Registries> {
         let mut plain: Vec<String> = hosts
             .into_iter()
@@ -104,6 +109,7 @@ impl Registries {
             client: Client::new(config),
             creds,
             retry,
+            reporter,
         })
     }
 
@@ -135,7 +141,7 @@ impl Registries {
             .sleep(std::thread::sleep)
             .when(transient)
             .notify(|e, d| {
-                crate::cli::print::warn(&format!(
+                self.reporter.warn(&format!(
                     "{what}: {}; retrying in {:.1}s",
                     short(e),
                     d.as_secs_f64()
@@ -304,7 +310,7 @@ impl Read for BlobReader<'_> {
             }
             if self.stream.is_none() {
                 self.open()
-                    .map_err(|e| io::Error::other(format!("{e:#}")))?;
+                    .map_err(|e| io::Error::other(crate::text::one_line(&e)))?;
             }
             let Some(stream) = self.stream.as_mut() else {
                 continue;
@@ -336,7 +342,7 @@ impl Read for BlobReader<'_> {
                             self.failures
                         )));
                     };
-                    crate::cli::print::warn(&format!(
+                    self.reg.reporter.warn(&format!(
                         "downloading {}@{}: {why}; resuming at byte {} in {:.1}s",
                         self.image.whole(),
                         self.desc.digest,

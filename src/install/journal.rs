@@ -10,10 +10,6 @@ use serde::{Deserialize, Serialize};
 use super::blueprint::StepKind;
 use super::layout;
 
-// Kept until steps/images.rs (the images helper's file) uses
-// install::layout::answers.
-pub use super::layout::STATE as DIR;
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
     pub version: u32,

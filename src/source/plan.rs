@@ -46,12 +46,13 @@ impl ExportPlan {
 }
 
 /// How chart dependencies are fetched.
-#[derive(Debug, Default)]
 pub struct ChartOptions {
     /// `--chart-repo ORIGINAL=MIRROR` entries.
     pub mirrors: Vec<String>,
     /// `--chart-repos-dir` folders.
     pub mirror_trees: Vec<PathBuf>,
+    /// Where registry retries are announced.
+    pub reporter: std::sync::Arc<dyn crate::progress::Reporter>,
 }
 
 pub fn plan(
@@ -82,7 +83,7 @@ pub fn plan(
         .tempdir()
         .context("cannot create a temporary folder for chart archives")?;
     let mirrors = Mirrors::parse(&chart_opts.mirrors)?.with_trees(&chart_opts.mirror_trees)?;
-    let fetcher = Fetcher::new(mirrors, work.path());
+    let fetcher = Fetcher::new(mirrors, work.path(), chart_opts.reporter.clone());
     let epoch = crate::bundle::writer::source_date_epoch()?;
     let mut resolver = Resolver::new(repo, fetcher, work.path(), epoch);
 

@@ -6,20 +6,17 @@ use anyhow::{Context, Result};
 
 use super::{Done, Planned, files};
 use crate::bundle::layout;
-use crate::export::VALUES_FILE;
 use crate::images::auth::Credentials;
 use crate::images::mapping::{self, Mapping};
 use crate::images::oci::Descriptor;
-use crate::images::pull;
 use crate::images::push::{self, Target};
 use crate::images::reference::ImageRef;
 use crate::images::registry::{DEFAULT_RETRIES, retry_policy};
 use crate::install::Install;
 use crate::install::blueprint::StepKind;
+use crate::install::layout as install_dir;
 use crate::progress::Progress;
 use crate::values::tree;
-
-pub const MAPPING: &str = "images-mapping.json";
 
 fn registry<'a>(i: &'a Install) -> Option<&'a str> {
     i.answers.str("registry")
@@ -44,14 +41,14 @@ pub fn plan(i: &Install) -> Result<Planned> {
                 "push {} images to {r} and pin each hub's values to them",
                 i.facts.images
             );
-            p.creates.push(MAPPING.into());
+            p.creates.push(install_dir::IMAGES_MAPPING.into());
             if !push_now(i) {
                 p.commands.push(resume_command(i));
             }
         }
         None => {
             p.title = format!("copy {} images as an OCI layout", i.facts.images);
-            p.creates.push(format!("{}/", pull::FOLDER));
+            p.creates.push(format!("{}/", install_dir::IMAGES));
         }
     }
     Ok(p)
@@ -66,11 +63,7 @@ pub fn resume_command(i: &Install) -> Vec<String> {
         "--pubkey".into(),
         i.facts.pubkey.clone(),
         "--answers".into(),
-        i.dir
-            .join(crate::install::journal::DIR)
-            .join("answers.yaml")
-            .display()
-            .to_string(),
+        install_dir::answers(&i.dir).display().to_string(),
         "--resume".into(),
         "--apply".into(),
     ]
@@ -95,7 +88,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
     };
     files::write_if_changed(
         i.stamp,
-        &i.dir.join(MAPPING),
+        &i.dir.join(install_dir::IMAGES_MAPPING),
         &serde_json::to_vec_pretty(&map)?,
         0o644,
     )?;
@@ -120,7 +113,7 @@ pub fn run(i: &mut Install) -> Result<Done> {
 fn copy_layout(i: &Install) -> Result<Done> {
     let members: Vec<String> = i
         .trusted
-        .members_under(&format!("{}/", pull::FOLDER))
+        .members_under(&layout::Kind::Image.prefix())
         .map(str::to_owned)
         .collect();
     let progress = Progress::start(&*i.opts.reporter, "images", Some(i.facts.image_bytes));
@@ -157,6 +150,7 @@ fn push_images(
         jobs: push::DEFAULT_JOBS,
         retry: retry_policy(DEFAULT_RETRIES),
         credentials: Credentials::from_env()?,
+        reporter: i.opts.reporter.clone(),
     };
     let progress = Progress::start(&*i.opts.reporter, "images", None);
     let pushed = push::push_all(req, &progress)?;
@@ -177,7 +171,7 @@ fn pin_values(i: &Install, map: &Mapping) -> Result<usize> {
             .iter()
             .find(|r| r.name == h.facts.name)
             .map(|r| &r.images);
-        let path = i.dir.join("config").join(&h.facts.name).join(VALUES_FILE);
+        let path = i.dir.join(install_dir::hub_values(&h.facts.name));
         let text = crate::source::repo::read_text(&path, 16 << 20)?;
         let values = tree::parse_yaml(&text)
             .with_context(|| format!("{} is not valid YAML", path.display()))?;

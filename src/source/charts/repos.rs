@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -26,6 +27,7 @@ use crate::images::auth::Credentials;
 use crate::images::oci;
 use crate::images::reference::ImageRef;
 use crate::images::registry::{Registries, RetryPolicy};
+use crate::progress::Reporter;
 
 /// Largest `index.yaml` read (prometheus-community's is about 20 MB).
 const MAX_INDEX: u64 = 64 << 20;
@@ -181,6 +183,8 @@ pub struct Fetcher {
     work: PathBuf,
     http: Option<Http>,
     registries: HashMap<String, Registries>,
+    /// Where registry retries are announced.
+    reporter: Arc<dyn Reporter>,
     indexes: HashMap<String, Index>,
     done: HashMap<(String, String, String), Fetched>,
     counter: std::cell::Cell<usize>,
@@ -223,8 +227,9 @@ fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 
 impl Fetcher {
     /// A fetcher that keeps what it downloads in `work`.
-    pub fn new(mirrors: Mirrors, work: &Path) -> Fetcher {
+    pub fn new(mirrors: Mirrors, work: &Path, reporter: Arc<dyn Reporter>) -> Fetcher {
         Fetcher {
+            reporter,
             mirrors,
             work: work.to_owned(),
             http: None,
@@ -529,6 +534,7 @@ impl Fetcher {
                 &[],
                 Credentials::from_env()?,
                 RetryPolicy::default(),
+                self.reporter.clone(),
             )?;
             self.registries.insert(host.clone(), reg);
         }
@@ -834,7 +840,11 @@ mod tests {
     #[test]
     fn a_named_repository_needs_a_mirror() {
         let work = tempfile::tempdir().unwrap();
-        let mut f = Fetcher::new(Mirrors::default(), work.path());
+        let mut f = Fetcher::new(
+            Mirrors::default(),
+            work.path(),
+            Arc::new(crate::progress::Silent),
+        );
         let dep = Dependency {
             name: "x".into(),
             version: "1.0.0".into(),
