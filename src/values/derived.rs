@@ -34,15 +34,25 @@ impl DeployVars {
 }
 
 /// The derived layer, in basehub's shape (daskhub nests it under `basehub`).
+/// Keys are set in basehub's order, which the rendered values keep.
 pub fn derive(vars: &DeployVars) -> Values {
     let mut v = Values::Mapping(Map::new());
     let mut put = |path: &[&str], value: Values| {
         tree::set(&mut v, &KeyPath::keys(path), value);
     };
-    let domain = vars.domain.as_str();
-    let hub = vars.hub.as_str();
-    let is_staging = hub.contains("staging");
+    ingress_and_oauth(vars, &mut put);
+    service_account(vars, &mut put);
+    nfs(vars, &mut put);
+    home_nfs(vars, &mut put);
+    v
+}
 
+/// Sets one derived value at a key path.
+type Put<'a> = dyn FnMut(&[&str], Values) + 'a;
+
+/// The hub is served at its domain: ingress, TLS and the OAuth callbacks.
+fn ingress_and_oauth(vars: &DeployVars, put: &mut Put<'_>) {
+    let domain = vars.domain.as_str();
     put(&["jupyterhub", "ingress", "hosts"], list(&[domain]));
     let mut tls = Map::new();
     tls.insert("hosts".into(), list(&[domain]));
@@ -71,7 +81,12 @@ pub fn derive(vars: &DeployVars) -> Values {
         ],
         format!("https://{domain}/services/binder/oauth_callback").into(),
     );
+}
 
+/// The users' cloud identity: a GCP service account or an AWS role named
+/// after the cluster and hub.
+fn service_account(vars: &DeployVars, put: &mut Put<'_>) {
+    let hub = vars.hub.as_str();
     put(&["userServiceAccount", "enabled"], true.into());
     let mut annotations = Map::new();
     match vars.provider.as_str() {
@@ -101,7 +116,11 @@ pub fn derive(vars: &DeployVars) -> Values {
         &["userServiceAccount", "annotations"],
         Values::Mapping(annotations),
     );
+}
 
+/// How homes are mounted over NFS, per cloud.
+fn nfs(vars: &DeployVars, put: &mut Put<'_>) {
+    let hub = vars.hub.as_str();
     let kubeconfig = vars.provider == "kubeconfig";
     put(
         &["nfs", "dirsizeReporter", "reportTotalSize"],
@@ -129,7 +148,12 @@ pub fn derive(vars: &DeployVars) -> Values {
         ),
         _ => {}
     }
+}
 
+/// The in-cluster NFS server and its per-hub quota (staging hubs get less).
+fn home_nfs(vars: &DeployVars, put: &mut Put<'_>) {
+    let hub = vars.hub.as_str();
+    let is_staging = hub.contains("staging");
     put(
         &["jupyterhub-home-nfs", "eks", "enabled"],
         (vars.provider == "aws").into(),
@@ -151,7 +175,6 @@ pub fn derive(vars: &DeployVars) -> Values {
     put(&at("projects_file"), format!("{export}/.projects").into());
     put(&at("projid_file"), format!("{export}/.projid").into());
     put(&at("log_level"), "INFO".into());
-    v
 }
 
 fn list(items: &[&str]) -> Values {
