@@ -551,38 +551,7 @@ pub fn selected_hubs(answers: &Answers, facts: &Facts) -> Vec<String> {
 /// Checks an answer for its kind, and gives it its stored form: lists for
 /// list kinds, trimmed strings otherwise.
 pub fn normalise(kind: AnswerKind, v: &Json, facts: &Facts) -> Result<Json> {
-    let list = |v: &Json| -> Result<Vec<String>> {
-        Ok(match v {
-            Json::Array(a) => a
-                .iter()
-                .map(|x| {
-                    x.as_str()
-                        .map(|s| s.trim().to_owned())
-                        .ok_or_else(|| anyhow!("a list of strings is expected"))
-                })
-                .collect::<Result<_>>()?,
-            Json::String(s) => s
-                .split(',')
-                .map(|x| x.trim().to_owned())
-                .filter(|x| !x.is_empty())
-                .collect(),
-            Json::Null => Vec::new(),
-            _ => bail!("a list (or a comma-separated string) is expected"),
-        })
-    };
-    let text = match v {
-        Json::String(s) => s.trim().to_owned(),
-        Json::Number(n) => n.to_string(),
-        Json::Bool(b) => b.to_string(),
-        _ if matches!(
-            kind,
-            AnswerKind::Globs | AnswerKind::Hubs | AnswerKind::Buckets
-        ) =>
-        {
-            String::new()
-        }
-        _ => bail!("a string is expected"),
-    };
+    let text = answer_text(kind, v)?;
     match kind {
         AnswerKind::Name => names::cloud_name(&text)?,
         AnswerKind::Label => names::label(&text)?,
@@ -590,17 +559,7 @@ pub fn normalise(kind: AnswerKind, v: &Json, facts: &Facts) -> Result<Json> {
             names::domain(&text)?;
             return Ok(json!(text.to_ascii_lowercase()));
         }
-        AnswerKind::GitUrl => {
-            names::printable(&text)?;
-            let ok = (text.starts_with("https://") || text.starts_with("git@"))
-                && text.len() <= 2048
-                && !text
-                    .chars()
-                    .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '`' | '$'));
-            if !ok {
-                bail!("a git repository URL is expected (https://… or git@host:owner/repo)");
-            }
-        }
+        AnswerKind::GitUrl => git_url(&text)?,
         AnswerKind::Path => {
             names::printable(&text)?;
             if text.is_empty() {
@@ -641,34 +600,92 @@ pub fn normalise(kind: AnswerKind, v: &Json, facts: &Facts) -> Result<Json> {
             }
         }
         AnswerKind::Number => return Ok(json!(super::sizes::number(&json!(text))?)),
-        AnswerKind::Globs => {
-            let globs = list(v)?;
-            crate::data::select::Selection::new(&globs, &[])?;
-            return Ok(json!(globs));
-        }
-        AnswerKind::Hubs | AnswerKind::Buckets => {
-            let items = list(v)?;
-            let (known, what) = if kind == AnswerKind::Hubs {
-                (&facts.hub_names, "hub")
-            } else {
-                (&facts.bucket_names, "bucket")
-            };
-            for i in &items {
-                if !known.contains(i) {
-                    bail!(
-                        "the bundle has no {what} {:?}; it has: {}",
-                        crate::text::safe(i),
-                        known.join(", ")
-                    );
-                }
-            }
-            if kind == AnswerKind::Hubs && items.is_empty() {
-                bail!("at least one hub is needed");
-            }
-            return Ok(json!(items));
+        AnswerKind::Globs | AnswerKind::Hubs | AnswerKind::Buckets => {
+            return list_answer(kind, v, facts);
         }
     }
     Ok(json!(text))
+}
+
+/// An answer's text, as the scalar kinds check it. List kinds read the
+/// value itself, so any shape passes here for them.
+fn answer_text(kind: AnswerKind, v: &Json) -> Result<String> {
+    Ok(match v {
+        Json::String(s) => s.trim().to_owned(),
+        Json::Number(n) => n.to_string(),
+        Json::Bool(b) => b.to_string(),
+        _ if matches!(
+            kind,
+            AnswerKind::Globs | AnswerKind::Hubs | AnswerKind::Buckets
+        ) =>
+        {
+            String::new()
+        }
+        _ => bail!("a string is expected"),
+    })
+}
+
+/// A URL git can clone, and safe to put on a command line unquoted.
+fn git_url(text: &str) -> Result<()> {
+    names::printable(text)?;
+    let ok = (text.starts_with("https://") || text.starts_with("git@"))
+        && text.len() <= 2048
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '`' | '$'));
+    if !ok {
+        bail!("a git repository URL is expected (https://… or git@host:owner/repo)");
+    }
+    Ok(())
+}
+
+/// A list answer: a list of strings, or one comma-separated string.
+fn list_items(v: &Json) -> Result<Vec<String>> {
+    Ok(match v {
+        Json::Array(a) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(|s| s.trim().to_owned())
+                    .ok_or_else(|| anyhow!("a list of strings is expected"))
+            })
+            .collect::<Result<_>>()?,
+        Json::String(s) => s
+            .split(',')
+            .map(|x| x.trim().to_owned())
+            .filter(|x| !x.is_empty())
+            .collect(),
+        Json::Null => Vec::new(),
+        _ => bail!("a list (or a comma-separated string) is expected"),
+    })
+}
+
+/// Globs must compile; hubs and buckets must be ones the bundle carries.
+fn list_answer(kind: AnswerKind, v: &Json, facts: &Facts) -> Result<Json> {
+    if kind == AnswerKind::Globs {
+        let globs = list_items(v)?;
+        crate::data::select::Selection::new(&globs, &[])?;
+        return Ok(json!(globs));
+    }
+    let items = list_items(v)?;
+    let (known, what) = if kind == AnswerKind::Hubs {
+        (&facts.hub_names, "hub")
+    } else {
+        (&facts.bucket_names, "bucket")
+    };
+    for i in &items {
+        if !known.contains(i) {
+            bail!(
+                "the bundle has no {what} {:?}; it has: {}",
+                crate::text::safe(i),
+                known.join(", ")
+            );
+        }
+    }
+    if kind == AnswerKind::Hubs && items.is_empty() {
+        bail!("at least one hub is needed");
+    }
+    Ok(json!(items))
 }
 
 fn expand_home(p: &str) -> String {
