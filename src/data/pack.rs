@@ -204,15 +204,20 @@ pub fn pack_bucket(
         homes: 1,
         ..Summary::default()
     };
-    run(
+    let source = Source {
         tree,
-        &homes,
+        homes: &homes,
         select,
         opts,
-        bundle,
-        &mut [],
-        &mut summary,
-        progress,
+    };
+    run(
+        source,
+        Sink {
+            bundle,
+            hubs: &mut [],
+            summary: &mut summary,
+            progress,
+        },
     )?;
     Ok(summary)
 }
@@ -263,15 +268,20 @@ pub fn pack(
     }
     summary.hubs = hub_records.len();
     summary.homes = homes.len();
-    run(
+    let source = Source {
         tree,
-        &homes,
+        homes: &homes,
         select,
         opts,
-        bundle,
-        &mut hub_records,
-        &mut summary,
-        progress,
+    };
+    run(
+        source,
+        Sink {
+            bundle,
+            hubs: &mut hub_records,
+            summary: &mut summary,
+            progress,
+        },
     )?;
     for rec in &hub_records {
         let path = layout::hub_record(&rec.hub)?;
@@ -282,20 +292,40 @@ pub fn pack(
     Ok(summary)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run(
-    tree: &dyn Tree,
-    homes: &[Home],
-    select: &Selection,
-    opts: &Options,
-    bundle: &mut BundleWriter,
-    hub_records: &mut [HubRecord],
-    summary: &mut Summary,
-    progress: &Progress,
-) -> Result<()> {
+/// What is packed and how: read by the walker, the workers and the
+/// committer alike, so it is shared, never changed.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    tree: &'a dyn Tree,
+    homes: &'a [Home],
+    select: &'a Selection,
+    opts: &'a Options,
+}
+
+/// Where packed chunks go and what is counted: the committer's alone.
+struct Sink<'a> {
+    bundle: &'a mut BundleWriter,
+    /// The hubs' records (empty for a bucket), each home added as it ends.
+    hubs: &'a mut [HubRecord],
+    summary: &'a mut Summary,
+    progress: &'a Progress,
+}
+
+/// The walker's ends of the pipeline: jobs to the workers, messages to the
+/// committer, and the tokens that bound the chunks in flight.
+struct WalkerPipes<'a> {
+    jobs: &'a mpsc::SyncSender<Job>,
+    msgs: &'a mpsc::Sender<Msg>,
+    tokens: &'a mpsc::Receiver<()>,
+}
+
+fn run(source: Source<'_>, mut sink: Sink<'_>) -> Result<()> {
+    let Source {
+        tree, homes, opts, ..
+    } = source;
     let mut resumed: Vec<Option<Resumed>> = Vec::with_capacity(homes.len());
     for h in homes {
-        resumed.push(resumed_chunks(bundle, h)?);
+        resumed.push(resumed_chunks(sink.bundle, h)?);
     }
     let (job_tx, job_rx) = mpsc::sync_channel::<Job>(opts.jobs);
     // Shared by the workers alone: once they have all stopped (the bundle
@@ -312,11 +342,13 @@ fn run(
 
     std::thread::scope(|s| -> Result<()> {
         let walker_tx = msg_tx.clone();
-        let homes_ref = homes;
         s.spawn(move || {
-            if let Err(e) = walk_all(
-                tree, homes_ref, resumed, select, opts, &job_tx, &walker_tx, &token_rx,
-            ) {
+            let pipes = WalkerPipes {
+                jobs: &job_tx,
+                msgs: &walker_tx,
+                tokens: &token_rx,
+            };
+            if let Err(e) = walk_all(source, resumed, &pipes) {
                 walker_tx.send(Msg::Failed(e)).ok();
             }
         });
@@ -345,33 +377,25 @@ fn run(
         }
         drop(msg_tx);
         drop(job_rx);
-        let result = commit_in_order(
-            &opts.work_dir,
-            homes,
-            msg_rx,
-            token_tx,
-            bundle,
-            hub_records,
-            summary,
-            progress,
-        );
+        let result = commit_in_order(&opts.work_dir, homes, msg_rx, token_tx, &mut sink);
         // Returning drops the receiver and the token sender, which stops the
         // walker and the workers at their next send or token.
         result
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn walk_all(
-    tree: &dyn Tree,
-    homes: &[Home],
+    source: Source<'_>,
     resumed: Vec<Option<Resumed>>,
-    select: &Selection,
-    opts: &Options,
-    jobs: &mpsc::SyncSender<Job>,
-    msgs: &mpsc::Sender<Msg>,
-    tokens: &mpsc::Receiver<()>,
+    pipes: &WalkerPipes<'_>,
 ) -> Result<()> {
+    let Source {
+        tree,
+        homes,
+        select,
+        opts,
+    } = source;
+    let WalkerPipes { jobs, msgs, tokens } = *pipes;
     let mut seq = 0u64;
     for ((id, home), done) in homes.iter().enumerate().zip(resumed) {
         let mut number = 0u32;
@@ -486,16 +510,12 @@ fn open_index<'a>(
     open.as_mut().ok_or_else(|| anyhow!("internal: no index"))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn commit_in_order(
     work_dir: &std::path::Path,
     homes: &[Home],
     msgs: mpsc::Receiver<Msg>,
     tokens: mpsc::SyncSender<()>,
-    bundle: &mut BundleWriter,
-    hubs: &mut [HubRecord],
-    summary: &mut Summary,
-    progress: &Progress,
+    sink: &mut Sink<'_>,
 ) -> Result<()> {
     let mut waiting: BTreeMap<u64, Msg> = BTreeMap::new();
     let mut next = 0u64;
@@ -513,13 +533,13 @@ fn commit_in_order(
                 } => {
                     let idx = open_index(&mut open, id, work_dir)?;
                     for m in &resumed.members {
-                        bundle.claim(m)?;
+                        sink.bundle.claim(m)?;
                         idx.chunks.push(m.to_string());
                     }
-                    summary.files +=
+                    sink.summary.files +=
                         idx.append(&resumed.entries, resumed.bytes, &resumed.skipped)?;
-                    summary.resumed_chunks += resumed.members.len() as u64;
-                    progress.add(resumed.bytes);
+                    sink.summary.resumed_chunks += resumed.members.len() as u64;
+                    sink.progress.add(resumed.bytes);
                 }
                 Msg::Chunk(done) => {
                     let home = &homes[done.home];
@@ -539,7 +559,7 @@ fn commit_in_order(
                         bytes: done.bytes,
                         skipped: done.skipped.clone(),
                     };
-                    bundle
+                    sink.bundle
                         .add_file_noting(
                             member.clone(),
                             home.folder.kind(),
@@ -548,14 +568,16 @@ fn commit_in_order(
                         )
                         .with_context(|| format!("hub {}, home {}", home.hub, home.name.shown()))?;
                     idx.chunks.push(member.to_string());
-                    summary.files += idx.append(&done.entries, done.bytes, &done.skipped)?;
+                    sink.summary.files += idx.append(&done.entries, done.bytes, &done.skipped)?;
                     for w in &done.warnings {
-                        summary
-                            .warnings
-                            .push(format!("{}/{}: {w}", home.hub, home.name.shown()));
+                        sink.summary.warnings.push(format!(
+                            "{}/{}: {w}",
+                            home.hub,
+                            home.name.shown()
+                        ));
                     }
-                    summary.chunks += 1;
-                    progress.add(done.bytes);
+                    sink.summary.chunks += 1;
+                    sink.progress.add(done.bytes);
                     tokens.send(()).ok();
                 }
                 Msg::HomeEnd { home, skipped, .. } => {
@@ -563,7 +585,7 @@ fn commit_in_order(
                     let idx = open
                         .take()
                         .ok_or_else(|| anyhow!("internal: home {home} has no index"))?;
-                    write_index(&homes[home], idx, skipped, bundle, hubs, summary, progress)?;
+                    write_index(&homes[home], idx, skipped, sink)?;
                 }
                 Msg::Failed(e) => return Err(e),
             }
@@ -579,11 +601,14 @@ fn write_index(
     home: &Home,
     mut idx: OpenIndex,
     skipped: Vec<Skipped>,
-    bundle: &mut BundleWriter,
-    hubs: &mut [HubRecord],
-    summary: &mut Summary,
-    progress: &Progress,
+    sink: &mut Sink<'_>,
 ) -> Result<()> {
+    let Sink {
+        bundle,
+        hubs,
+        summary,
+        progress,
+    } = sink;
     idx.skipped.extend(skipped);
     for s in &idx.skipped {
         summary.skipped.push(format!(
