@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use super::charts::repos::{Fetcher, Mirrors};
 use super::charts::resolve::{CompleteChart, Override, Resolver};
-use super::cluster::ClusterConfig;
+use super::cluster::{ClusterConfig, HubConfig, SupportConfig};
 use super::repo::InfraRepo;
 use crate::bundle::layout::{self, Kind, MemberPath, SUPPORT_FOLDER};
 use crate::bundle::manifest::{Chart, Hub, Source, Support};
@@ -71,7 +71,6 @@ pub fn plan(
             cluster.name
         );
     }
-    let named_in = repo.shown(&cluster_yaml);
     let mut b = Builder {
         repo,
         members: Vec::new(),
@@ -85,104 +84,31 @@ pub fn plan(
     let mirrors = Mirrors::parse(&chart_opts.mirrors)?.with_trees(&chart_opts.mirror_trees)?;
     let fetcher = Fetcher::new(mirrors, work.path(), chart_opts.reporter.clone());
     let epoch = crate::bundle::writer::source_date_epoch()?;
-    let mut resolver = Resolver::new(repo, fetcher, work.path(), epoch);
+    let mut p = Planner {
+        repo,
+        cluster_dir: &cluster_dir,
+        named_in: repo.shown(&cluster_yaml),
+        b,
+        resolver: Resolver::new(repo, fetcher, work.path(), epoch),
+    };
 
     let mut hubs = Vec::new();
     for hub in cluster.select_hubs(hub_names)? {
-        let who = format!("{named_in} (hub {})", hub.name);
-        let mut values_files = Vec::new();
-        for name in &hub.helm_chart_values_files {
-            let src = repo.resolve(&cluster_dir, name, &who)?;
-            values_files.push(b.add_values_file(&hub.name, name, src)?);
-        }
-        let (chart_override, over) = match &hub.chart_override {
-            Some(name) => {
-                let src = repo.resolve(&cluster_dir, name, &who)?;
-                let member = b.add_config(&hub.name, name, src.clone())?;
-                let over = Override {
-                    file: src,
-                    hub: hub.name.clone(),
-                };
-                (Some(member), Some(over))
-            }
-            None => (None, None),
-        };
-        let chart_dir = chart_dir(repo, &hub.helm_chart, &who)?;
-        let i = resolver.complete(&chart_dir, over.as_ref(), &who)?;
-        if let Some(o) = &over
-            && !resolver.applied(&o.file)
-        {
-            bail!(
-                "{who}: its chart_override {} names a chart that is not {} or one of its file:// dependencies; it would change nothing",
-                repo.shown(&o.file),
-                hub.helm_chart
-            );
-        }
-        let domain_override_file = match &hub.domain_override_file {
-            Some(name) => {
-                let src = repo.resolve(&cluster_dir, name, &who)?;
-                Some(b.add_values_file(&hub.name, name, src)?)
-            }
-            None => None,
-        };
-        hubs.push(Hub {
-            name: hub.name.clone(),
-            display_name: hub.display_name.clone(),
-            domain: hub.domain.clone(),
-            helm_chart: hub.helm_chart.clone(),
-            values_files,
-            chart_override,
-            domain_override_file,
-            chart_path: Some(layout::chart(&resolver.chart(i).folder)),
-        });
+        hubs.push(p.hub(hub)?);
     }
-
     let support = match &cluster.support {
-        Some(s) => {
-            let who = format!("{named_in} (support)");
-            let mut values_files = Vec::new();
-            for name in &s.helm_chart_values_files {
-                let src = repo.resolve(&cluster_dir, name, &who)?;
-                values_files.push(b.add_values_file(SUPPORT_FOLDER, name, src)?);
-            }
-            let chart_path = if repo.root().join("helm-charts/support/Chart.yaml").is_file() {
-                let dir = chart_dir(repo, "support", &who)?;
-                let i = resolver.complete(&dir, None, &who)?;
-                Some(layout::chart(&resolver.chart(i).folder))
-            } else {
-                b.warnings.push("cluster.yaml configures support, but helm-charts/support is not in the repository; the support chart is not carried".into());
-                None
-            };
-            Some(Support {
-                helm_chart: "support".into(),
-                values_files,
-                chart_path,
-            })
-        }
+        Some(s) => Some(p.support(s)?),
         None => None,
     };
 
+    let Planner {
+        mut b,
+        mut resolver,
+        ..
+    } = p;
     b.warnings.append(&mut resolver.warnings);
     let complete = resolver.into_charts();
-    let mut charts = Vec::new();
-    for chart in &complete {
-        for (rel, src) in &chart.files {
-            let path = layout::chart_file(&chart.folder, rel);
-            if sops::named_as_secret(file_name(rel)) {
-                refuse_plaintext(repo, src, false)?;
-            }
-            b.add(&[&path], Kind::Chart, src.clone())?;
-        }
-        charts.push(Chart {
-            name: chart.name.clone(),
-            version: chart.version.clone(),
-            path: layout::chart(&chart.folder),
-            file_dependencies: chart.file_dependencies.clone(),
-            dependencies: chart.dependencies.clone(),
-        });
-    }
-    charts.sort_by(|a, b| a.path.cmp(&b.path));
-
+    let charts = b.add_charts(&complete)?;
     b.add_infra(&cluster)?;
     b.members.sort_by_key(|m| kind_rank(m.kind));
     Ok(ExportPlan {
@@ -199,6 +125,96 @@ pub fn plan(
         charts: complete,
         _work: work,
     })
+}
+
+/// Plans the members of a cluster's hubs and support release: their files,
+/// read from the cluster's folder, and their charts, completed.
+struct Planner<'a> {
+    repo: &'a InfraRepo,
+    cluster_dir: &'a Path,
+    /// cluster.yaml as messages name it.
+    named_in: String,
+    b: Builder<'a>,
+    resolver: Resolver<'a>,
+}
+
+impl Planner<'_> {
+    /// A hub's values files, chart override and domain override file, and
+    /// the complete chart it installs with the override applied.
+    fn hub(&mut self, hub: &HubConfig) -> Result<Hub> {
+        let (repo, cluster_dir, b) = (self.repo, self.cluster_dir, &mut self.b);
+        let who = format!("{} (hub {})", self.named_in, hub.name);
+        let mut values_files = Vec::new();
+        for name in &hub.helm_chart_values_files {
+            let src = repo.resolve(cluster_dir, name, &who)?;
+            values_files.push(b.add_values_file(&hub.name, name, src)?);
+        }
+        let (chart_override, over) = match &hub.chart_override {
+            Some(name) => {
+                let src = repo.resolve(cluster_dir, name, &who)?;
+                let member = b.add_config(&hub.name, name, src.clone())?;
+                let over = Override {
+                    file: src,
+                    hub: hub.name.clone(),
+                };
+                (Some(member), Some(over))
+            }
+            None => (None, None),
+        };
+        let chart_dir = chart_dir(repo, &hub.helm_chart, &who)?;
+        let i = self.resolver.complete(&chart_dir, over.as_ref(), &who)?;
+        if let Some(o) = &over
+            && !self.resolver.applied(&o.file)
+        {
+            bail!(
+                "{who}: its chart_override {} names a chart that is not {} or one of its file:// dependencies; it would change nothing",
+                repo.shown(&o.file),
+                hub.helm_chart
+            );
+        }
+        let domain_override_file = match &hub.domain_override_file {
+            Some(name) => {
+                let src = repo.resolve(cluster_dir, name, &who)?;
+                Some(b.add_values_file(&hub.name, name, src)?)
+            }
+            None => None,
+        };
+        Ok(Hub {
+            name: hub.name.clone(),
+            display_name: hub.display_name.clone(),
+            domain: hub.domain.clone(),
+            helm_chart: hub.helm_chart.clone(),
+            values_files,
+            chart_override,
+            domain_override_file,
+            chart_path: Some(layout::chart(&self.resolver.chart(i).folder)),
+        })
+    }
+
+    /// The support release's values files, and its chart when the
+    /// repository has one; a missing support chart is a warning.
+    fn support(&mut self, s: &SupportConfig) -> Result<Support> {
+        let (repo, cluster_dir, b) = (self.repo, self.cluster_dir, &mut self.b);
+        let who = format!("{} (support)", self.named_in);
+        let mut values_files = Vec::new();
+        for name in &s.helm_chart_values_files {
+            let src = repo.resolve(cluster_dir, name, &who)?;
+            values_files.push(b.add_values_file(SUPPORT_FOLDER, name, src)?);
+        }
+        let chart_path = if repo.root().join("helm-charts/support/Chart.yaml").is_file() {
+            let dir = chart_dir(repo, "support", &who)?;
+            let i = self.resolver.complete(&dir, None, &who)?;
+            Some(layout::chart(&self.resolver.chart(i).folder))
+        } else {
+            b.warnings.push("cluster.yaml configures support, but helm-charts/support is not in the repository; the support chart is not carried".into());
+            None
+        };
+        Ok(Support {
+            helm_chart: "support".into(),
+            values_files,
+            chart_path,
+        })
+    }
 }
 
 /// `helm-charts/<name>`, which must hold a Chart.yaml.
@@ -244,6 +260,30 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Every file of the complete charts, as members; a file named as a
+    /// secret must be sealed. Returns the charts as bundle.json lists them.
+    fn add_charts(&mut self, complete: &[CompleteChart]) -> Result<Vec<Chart>> {
+        let mut charts = Vec::new();
+        for chart in complete {
+            for (rel, src) in &chart.files {
+                let path = layout::chart_file(&chart.folder, rel);
+                if sops::named_as_secret(file_name(rel)) {
+                    refuse_plaintext(self.repo, src, false)?;
+                }
+                self.add(&[&path], Kind::Chart, src.clone())?;
+            }
+            charts.push(Chart {
+                name: chart.name.clone(),
+                version: chart.version.clone(),
+                path: layout::chart(&chart.folder),
+                file_dependencies: chart.file_dependencies.clone(),
+                dependencies: chart.dependencies.clone(),
+            });
+        }
+        charts.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(charts)
+    }
+
     fn add(&mut self, parts: &[&str], kind: Kind, src: PathBuf) -> Result<MemberPath> {
         let path = MemberPath::join(parts).with_context(|| {
             format!(
