@@ -4,14 +4,16 @@
 //! plaintext secrets, and write the portability report. Nothing here writes
 //! to disk; the result is a list of generated members for the bundle writer.
 
+pub mod pipeline;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::bundle::layout::{self, Kind, MemberPath, REPORT, SUPPORT_FOLDER};
+use crate::bundle::layout::{self, Kind, MemberPath, REPORT, SUPPORT_FOLDER, VALUES_FILE};
 use crate::report::findings::{self, SealedFile};
 use crate::report::profile::Profile;
-use crate::report::{HubReport, ProviderRef, Report, Summary, Validation};
+use crate::report::{Finding, HubReport, Parameter, ProviderRef, Report, Summary, Validation};
 use crate::secrets::leak::{self, Allowed, Hit};
 use crate::secrets::open::{Opened, Openers};
 use crate::secrets::seal::Recipients;
@@ -23,10 +25,6 @@ use crate::values::standalone::{self, Inputs};
 use crate::values::tree::{self, KeyPath, Map, Values};
 use crate::values::validate::Z2jh;
 use crate::values::{merge, params};
-
-// Kept until the images files (src/cli/push_images.rs,
-// src/install/steps/images.rs) import it from bundle/layout.rs.
-use crate::bundle::layout::VALUES_FILE;
 
 const MAX_SCAN_BYTES: u64 = 16 << 20;
 
@@ -54,57 +52,85 @@ pub struct Prepared {
     pub warnings: Vec<String>,
 }
 
+/// The cluster being exported, as every stage of preparing it reads it.
+struct Export<'a> {
+    repo: &'a InfraRepo,
+    plan: &'a ExportPlan,
+    opts: &'a Options,
+    cluster: ClusterConfig,
+    /// cluster.yaml as parsed YAML, for the keys ClusterConfig does not name.
+    raw_cluster: Values,
+    cluster_dir: PathBuf,
+}
+
 pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Prepared> {
     let cluster_dir = repo.cluster_dir(&plan.source.cluster)?;
     let cluster_yaml_path = cluster_dir.join("cluster.yaml");
     let cluster = ClusterConfig::load(&cluster_yaml_path)?;
     let raw_cluster = tree::parse_yaml(&read_text(&cluster_yaml_path, 4 << 20)?)
         .context("cluster.yaml is not valid YAML")?;
-    let member = |path: &str| plan.member(path);
+    let ex = Export {
+        repo,
+        plan,
+        opts,
+        cluster,
+        raw_cluster,
+        cluster_dir,
+    };
     let mut generated = Vec::new();
     let mut warnings = Vec::new();
     let mut hubs = Vec::new();
-
     for hub in &plan.source.hubs {
+        hubs.push(ex.hub(hub, &mut generated, &mut warnings)?);
+    }
+    let cluster_findings = ex.cluster_findings(&mut generated)?;
+    let report = ex.report(cluster_findings, hubs, &generated);
+    generated.push(Generated {
+        path: MemberPath::parse(REPORT)?,
+        kind: Kind::Report,
+        bytes: report.to_json()?,
+    });
+
+    let allowed = leak_scan(plan, &generated, &opts.allowed)?;
+    Ok(Prepared {
+        generated,
+        report,
+        allowed,
+        warnings,
+    })
+}
+
+impl Export<'_> {
+    /// A hub's standalone values and sealed secrets (added to `generated`),
+    /// and its part of the portability report.
+    fn hub(
+        &self,
+        hub: &crate::bundle::manifest::Hub,
+        generated: &mut Vec<Generated>,
+        warnings: &mut Vec<String>,
+    ) -> Result<HubReport> {
+        let (repo, plan, opts) = (self.repo, self.plan, self.opts);
         let ValuesFiles {
             plain: plain_files,
             mut sealed,
             secrets,
         } = split_values_files(repo, plan, &hub.values_files, opts)?;
-        let mut domain = hub.domain.clone();
-        if let Some(path) = &hub.domain_override_file {
-            let m = member(path).with_context(|| format!("{path} is not in the plan"))?;
-            let doc = if m.kind == Kind::Secret {
-                let (file, values) = open_sealed(repo, m, opts)?;
-                sealed.push(file);
-                values
-            } else {
-                Some(tree::parse_yaml(&read_text(&m.src, MAX_SCAN_BYTES)?)?)
-            };
-            match doc
-                .as_ref()
-                .and_then(|d| d.get("domain"))
-                .and_then(Values::as_str)
-            {
-                Some(d) => domain = d.to_owned(),
-                None => warnings.push(format!(
-                    "hub {}: its domain is overridden by {path}, which could not be read; using {}",
-                    hub.name, hub.domain
-                )),
-            }
-        }
-
+        let domain = self.domain(hub, &mut sealed, warnings)?;
         let vars = DeployVars {
-            cluster: deploy_cluster_name(&raw_cluster, &cluster.provider, &cluster.name),
+            cluster: deploy_cluster_name(
+                &self.raw_cluster,
+                &self.cluster.provider,
+                &self.cluster.name,
+            ),
             hub: hub.name.clone(),
             domain: domain.clone(),
-            provider: cluster.provider.clone(),
-            account_id: account_id(&raw_cluster, &cluster.provider),
+            provider: self.cluster.provider.clone(),
+            account_id: account_id(&self.raw_cluster, &self.cluster.provider),
         };
         let override_src = hub
             .chart_override
             .as_deref()
-            .and_then(member)
+            .and_then(|path| plan.member(path))
             .map(|m| m.src.clone());
         let built = standalone::build(&Inputs {
             repo,
@@ -117,7 +143,7 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
         })
         .with_context(|| format!("hub {}: building standalone values", hub.name))?;
         let values_path = layout::hub_values(&hub.name)?;
-        if member(values_path.as_str()).is_some() {
+        if plan.member(values_path.as_str()).is_some() {
             bail!(
                 "hub {}: the repository already has a values file named {VALUES_FILE}; r2r writes the standalone values under that name",
                 hub.name
@@ -132,55 +158,15 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
         });
 
         let secrets_member = match secrets {
-            Some(values) => Some(seal(&values, opts, &hub.name, &mut generated)?),
+            Some(values) => Some(seal(&values, opts, &hub.name, generated)?),
             None => None,
         };
-
-        let validation = match &opts.z2jh {
-            Some(z) => {
-                let prefix = built.root.key("jupyterhub");
-                let section = tree::get(&built.values, &prefix)
-                    .cloned()
-                    .unwrap_or_else(|| Values::Mapping(Map::new()));
-                Validation {
-                    checked: true,
-                    schema: Some(z.dir.join("values.schema.yaml").display().to_string()),
-                    violations: z.check(&section, &prefix),
-                }
-            }
-            None => Validation {
-                checked: false,
-                schema: None,
-                violations: Vec::new(),
-            },
-        };
-
+        let validation = validate(opts.z2jh.as_ref(), &built);
         let vm = values_path.as_str();
         let mut found = findings::sealed_files(&sealed, &opts.profile, secrets_member.as_deref());
-        found.push(findings::domain(&domain, vm, &opts.profile));
-        found.extend(findings::oauth(
-            &built.values,
-            &built.root,
-            &domain,
-            vm,
-            &opts.profile,
-        ));
         let images = hub_images(plan, hub, &built.values)?;
-        found.extend(findings::images(&images, &built.values, vm, &opts.profile));
-        found.extend(findings::unlisted_images(&images, vm));
-        found.extend(findings::staff(
-            &built.removed,
-            &built.values,
-            vm,
-            &opts.profile,
-        ));
-        found.extend(findings::nfs(&built.values, &built.root, vm, &hub.name));
-        let (provider_params, provider_findings) =
-            findings::provider_settings(&built.values, &built.root, vm, &opts.profile);
-        found.extend(provider_findings);
-        let mut parameters = params::find(&built.values, &built.root, &domain);
-        parameters.extend(provider_params);
-        hubs.push(HubReport {
+        let parameters = hub_findings(&built, &domain, vm, &hub.name, &images, opts, &mut found);
+        Ok(HubReport {
             name: hub.name.clone(),
             domain: domain.clone(),
             domain_zone: opts.profile.dns_zone_of(&domain).map(str::to_owned),
@@ -193,112 +179,222 @@ pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Pr
             removed: built.removed,
             validation,
             images,
-        });
+        })
     }
 
-    let mut cluster_findings = Vec::new();
-    if let Some(support) = &plan.source.support {
-        let files = split_values_files(repo, plan, &support.values_files, opts)?;
-        let sealed_to = match files.secrets {
-            Some(values) => Some(seal(&values, opts, SUPPORT_FOLDER, &mut generated)?),
-            None => None,
+    /// The hub's domain: its domain override file's `domain` when the file
+    /// can be read (opening it when sealed), else the one cluster.yaml gives.
+    fn domain(
+        &self,
+        hub: &crate::bundle::manifest::Hub,
+        sealed: &mut Vec<SealedFile>,
+        warnings: &mut Vec<String>,
+    ) -> Result<String> {
+        let Some(path) = &hub.domain_override_file else {
+            return Ok(hub.domain.clone());
         };
-        let sealed = files.sealed;
-        cluster_findings.extend(findings::sealed_files(
-            &sealed,
-            &opts.profile,
-            sealed_to.as_deref(),
-        ));
-    }
-    cluster_findings.extend(findings::sealed_files(
-        &chart_sealed_files(plan)?,
-        &opts.profile,
-        None,
-    ));
-    let mut provider_hosts = Vec::new();
-    for m in plan.members.iter().filter(|m| m.kind == Kind::Config) {
-        if !m
-            .path
-            .as_str()
-            .starts_with(&layout::group_prefix(Kind::Config, SUPPORT_FOLDER))
-        {
-            continue;
-        }
-        let doc = tree::parse_yaml(&read_text(&m.src, MAX_SCAN_BYTES)?)
-            .with_context(|| format!("{} is not valid YAML", repo.shown(&m.src)))?;
-        tree::for_each_leaf(&doc, &mut |p, v| {
-            if let Some(s) = v.as_str()
-                && p.key_names().any(|k| k == "hosts")
-                && opts.profile.dns_zone_of(s).is_some()
-            {
-                provider_hosts.push((s.to_owned(), format!("{}:{p}", m.path)));
-            }
-        });
-    }
-    provider_hosts.sort();
-    provider_hosts.dedup_by(|a, b| a.0 == b.0);
-    let monitoring_files: Vec<String> = opts
-        .profile
-        .monitoring
-        .secret_files
-        .iter()
-        .filter(|f| cluster_dir.join(f).is_file())
-        .map(|f| format!("config/clusters/{}/{f}", cluster.name))
-        .collect();
-    cluster_findings.extend(findings::monitoring(
-        &monitoring_files,
-        &provider_hosts,
-        &opts.profile,
-    ));
-    let tfvars: Vec<(String, String)> = plan
-        .members
-        .iter()
-        .filter(|m| m.kind == Kind::Infra && m.path.as_str().ends_with(".tfvars"))
-        .filter_map(|m| Some((m.path.to_string(), read_text(&m.src, MAX_SCAN_BYTES).ok()?)))
-        .collect();
-    cluster_findings.extend(findings::cloud_ids(&raw_cluster, &tfvars));
-    cluster_findings.extend(findings::provider_pays(&raw_cluster, &opts.profile));
-    cluster_findings.push(findings::terraform_state(
-        terraform_backend(repo, &cluster.provider),
-        &opts.profile,
-    ));
-
-    let mut report = Report {
-        report_version: crate::report::REPORT_VERSION,
-        provider: ProviderRef {
-            name: opts.profile.name.clone(),
-            display_name: opts.profile.display_name.clone(),
-            profile: opts.profile_name.clone(),
-        },
-        cluster: cluster.name.clone(),
-        cloud: cluster.provider.clone(),
-        recipients: if generated.iter().any(|g| g.kind == Kind::Secret) {
-            opts.recipients.to_strings()
+        let m = self
+            .plan
+            .member(path)
+            .with_context(|| format!("{path} is not in the plan"))?;
+        let doc = if m.kind == Kind::Secret {
+            let (file, values) = open_sealed(self.repo, m, self.opts)?;
+            sealed.push(file);
+            values
         } else {
-            Vec::new()
-        },
-        summary: Summary {
-            blockers: 0,
-            actions: 0,
-            warnings: 0,
-        },
-        cluster_findings,
-        hubs,
-    };
-    report.summarise();
-    generated.push(Generated {
-        path: MemberPath::parse(REPORT)?,
-        kind: Kind::Report,
-        bytes: report.to_json()?,
-    });
+            Some(tree::parse_yaml(&read_text(&m.src, MAX_SCAN_BYTES)?)?)
+        };
+        match doc
+            .as_ref()
+            .and_then(|d| d.get("domain"))
+            .and_then(Values::as_str)
+        {
+            Some(d) => Ok(d.to_owned()),
+            None => {
+                warnings.push(format!(
+                    "hub {}: its domain is overridden by {path}, which could not be read; using {}",
+                    hub.name, hub.domain
+                ));
+                Ok(hub.domain.clone())
+            }
+        }
+    }
 
-    let allowed = leak_scan(plan, &generated, &opts.allowed)?;
-    Ok(Prepared {
-        generated,
-        report,
-        allowed,
-        warnings,
-    })
+    /// Findings about the cluster rather than one hub: the support release's
+    /// and the charts' sealed files (the support secrets sealed for the
+    /// community are added to `generated`), monitoring, cloud ids, who pays,
+    /// and the terraform state.
+    fn cluster_findings(&self, generated: &mut Vec<Generated>) -> Result<Vec<Finding>> {
+        let (repo, plan, opts) = (self.repo, self.plan, self.opts);
+        let mut cluster_findings = Vec::new();
+        if let Some(support) = &plan.source.support {
+            let files = split_values_files(repo, plan, &support.values_files, opts)?;
+            let sealed_to = match files.secrets {
+                Some(values) => Some(seal(&values, opts, SUPPORT_FOLDER, generated)?),
+                None => None,
+            };
+            let sealed = files.sealed;
+            cluster_findings.extend(findings::sealed_files(
+                &sealed,
+                &opts.profile,
+                sealed_to.as_deref(),
+            ));
+        }
+        cluster_findings.extend(findings::sealed_files(
+            &chart_sealed_files(plan)?,
+            &opts.profile,
+            None,
+        ));
+        let provider_hosts = self.provider_hosts()?;
+        let monitoring_files: Vec<String> = opts
+            .profile
+            .monitoring
+            .secret_files
+            .iter()
+            .filter(|f| self.cluster_dir.join(f).is_file())
+            .map(|f| format!("config/clusters/{}/{f}", self.cluster.name))
+            .collect();
+        cluster_findings.extend(findings::monitoring(
+            &monitoring_files,
+            &provider_hosts,
+            &opts.profile,
+        ));
+        let tfvars: Vec<(String, String)> = plan
+            .members
+            .iter()
+            .filter(|m| m.kind == Kind::Infra && m.path.as_str().ends_with(".tfvars"))
+            .filter_map(|m| Some((m.path.to_string(), read_text(&m.src, MAX_SCAN_BYTES).ok()?)))
+            .collect();
+        cluster_findings.extend(findings::cloud_ids(&self.raw_cluster, &tfvars));
+        cluster_findings.extend(findings::provider_pays(&self.raw_cluster, &opts.profile));
+        cluster_findings.push(findings::terraform_state(
+            terraform_backend(repo, &self.cluster.provider),
+            &opts.profile,
+        ));
+        Ok(cluster_findings)
+    }
+
+    /// Hosts in the support release's values that lie in the provider's DNS
+    /// zone, with where each is first named; one per host.
+    fn provider_hosts(&self) -> Result<Vec<(String, String)>> {
+        let mut provider_hosts = Vec::new();
+        for m in self.plan.members.iter().filter(|m| m.kind == Kind::Config) {
+            if !m
+                .path
+                .as_str()
+                .starts_with(&layout::group_prefix(Kind::Config, SUPPORT_FOLDER))
+            {
+                continue;
+            }
+            let doc = tree::parse_yaml(&read_text(&m.src, MAX_SCAN_BYTES)?)
+                .with_context(|| format!("{} is not valid YAML", self.repo.shown(&m.src)))?;
+            tree::for_each_leaf(&doc, &mut |p, v| {
+                if let Some(s) = v.as_str()
+                    && p.key_names().any(|k| k == "hosts")
+                    && self.opts.profile.dns_zone_of(s).is_some()
+                {
+                    provider_hosts.push((s.to_owned(), format!("{}:{p}", m.path)));
+                }
+            });
+        }
+        provider_hosts.sort();
+        provider_hosts.dedup_by(|a, b| a.0 == b.0);
+        Ok(provider_hosts)
+    }
+
+    /// The portability report, summarised; it names the community's
+    /// recipients only when secrets were sealed to them.
+    fn report(
+        &self,
+        cluster_findings: Vec<Finding>,
+        hubs: Vec<HubReport>,
+        generated: &[Generated],
+    ) -> Report {
+        let opts = self.opts;
+        let mut report = Report {
+            report_version: crate::report::REPORT_VERSION,
+            provider: ProviderRef {
+                name: opts.profile.name.clone(),
+                display_name: opts.profile.display_name.clone(),
+                profile: opts.profile_name.clone(),
+            },
+            cluster: self.cluster.name.clone(),
+            cloud: self.cluster.provider.clone(),
+            recipients: if generated.iter().any(|g| g.kind == Kind::Secret) {
+                opts.recipients.to_strings()
+            } else {
+                Vec::new()
+            },
+            summary: Summary {
+                blockers: 0,
+                actions: 0,
+                warnings: 0,
+            },
+            cluster_findings,
+            hubs,
+        };
+        report.summarise();
+        report
+    }
+}
+
+/// The hub's jupyterhub values checked against the Zero to JupyterHub
+/// schema, when --z2jh gives it.
+fn validate(z2jh: Option<&Z2jh>, built: &standalone::Standalone) -> Validation {
+    match z2jh {
+        Some(z) => {
+            let prefix = built.root.key("jupyterhub");
+            let section = tree::get(&built.values, &prefix)
+                .cloned()
+                .unwrap_or_else(|| Values::Mapping(Map::new()));
+            Validation {
+                checked: true,
+                schema: Some(z.dir.join("values.schema.yaml").display().to_string()),
+                violations: z.check(&section, &prefix),
+            }
+        }
+        None => Validation {
+            checked: false,
+            schema: None,
+            violations: Vec::new(),
+        },
+    }
+}
+
+/// Adds the findings about a hub's standalone values (`vm`, its member)
+/// to `found`; returns the parameters a community sets for itself.
+fn hub_findings(
+    built: &standalone::Standalone,
+    domain: &str,
+    vm: &str,
+    hub: &str,
+    images: &crate::images::discover::Discovery,
+    opts: &Options,
+    found: &mut Vec<Finding>,
+) -> Vec<Parameter> {
+    found.push(findings::domain(domain, vm, &opts.profile));
+    found.extend(findings::oauth(
+        &built.values,
+        &built.root,
+        domain,
+        vm,
+        &opts.profile,
+    ));
+    found.extend(findings::images(images, &built.values, vm, &opts.profile));
+    found.extend(findings::unlisted_images(images, vm));
+    found.extend(findings::staff(
+        &built.removed,
+        &built.values,
+        vm,
+        &opts.profile,
+    ));
+    found.extend(findings::nfs(&built.values, &built.root, vm, hub));
+    let (provider_params, provider_findings) =
+        findings::provider_settings(&built.values, &built.root, vm, &opts.profile);
+    found.extend(provider_findings);
+    let mut parameters = params::find(&built.values, &built.root, domain);
+    parameters.extend(provider_params);
+    parameters
 }
 
 /// Every image the hub runs: its values coalesced over the complete chart

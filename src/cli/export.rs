@@ -1,27 +1,25 @@
 //! `r2r export`: repository → signed bundle.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
 
 use super::data_args::DataArgs;
 use super::image_args::ImageArgs;
-use super::output::OutputFlags;
+use super::output::{OutputFlags, Printer};
 use super::password::EnvOrPrompt;
 use super::print;
-use crate::bundle::layout::Kind;
 use crate::bundle::sign;
-use crate::bundle::writer::{self, BundleWriter, Format, Signer};
+use crate::bundle::writer::{Format, Signer};
 use crate::exit;
-use crate::export::{self, Options};
+use crate::export::{Options, pipeline};
 use crate::report::profile::Profile;
 use crate::secrets::leak::Allowed;
 use crate::secrets::open::Openers;
 use crate::secrets::seal::Recipients;
 use crate::secrets::sops_age::AgeIdentities;
 use crate::source::plan;
-use crate::source::repo::InfraRepo;
 use crate::values::validate::Z2jh;
 
 /// Export a cluster from a 2i2c-style infrastructure repository into one
@@ -160,34 +158,6 @@ impl From<FormatArg> for Format {
     }
 }
 
-#[derive(Serialize)]
-struct PlannedOut {
-    path: String,
-    kind: String,
-    source: String,
-}
-
-#[derive(Serialize)]
-struct Output {
-    bundle: PathBuf,
-    format: &'static str,
-    key_id: String,
-    cluster: String,
-    hubs: Vec<String>,
-    members: usize,
-    bytes: u64,
-    /// The portability report's counts (`r2r inspect --report`).
-    report: crate::report::Summary,
-    /// Members holding secrets re-sealed for the community.
-    sealed_for_community: Vec<String>,
-    /// Homes, buckets and hub databases carried.
-    #[serde(flatten)]
-    data: crate::data::export::Summary,
-    /// Container images carried (`--images`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    images: Option<crate::images::pull::Summary>,
-}
-
 fn options(args: &Args) -> Result<Options> {
     let mut recipients = Recipients::default();
     for r in &args.recipients {
@@ -231,7 +201,11 @@ fn options(args: &Args) -> Result<Options> {
 
 /// What user data to carry; `work_dir` holds its temporary files (the
 /// bundle writer's work folder).
-fn data_request(args: &Args, work_dir: &Path) -> Result<crate::data::export::Request> {
+fn data_request(
+    args: &Args,
+    work_dir: &Path,
+    reporter: Arc<Printer>,
+) -> Result<crate::data::export::Request> {
     let d = &args.data;
     let mut pack = crate::data::pack::Options::new(work_dir.to_owned());
     if d.chunk_mib == 0 || !(1..=9).contains(&d.level) {
@@ -259,34 +233,26 @@ fn data_request(args: &Args, work_dir: &Path) -> Result<crate::data::export::Req
         users: d.users.clone(),
         excludes: d.excludes.clone(),
         pack,
-        reporter: OutputFlags::quiet_if(d.quiet || args.json).printer(),
+        reporter,
     })
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let opts = options(&args)?;
-    let repo = InfraRepo::open(&args.infra)?;
-    let chart_opts = plan::ChartOptions {
-        mirrors: args.chart_repos.clone(),
-        mirror_trees: args.chart_repos_dirs.clone(),
-        reporter: OutputFlags::quiet_if(args.data.quiet || args.json).printer(),
-    };
-    let plan = plan::plan(&repo, &args.cluster, &args.hubs, &chart_opts)?;
-    for w in &plan.warnings {
-        print::warn(w);
-    }
-    let prepared = export::prepare(&repo, &plan, &opts)?;
-    for w in &prepared.warnings {
-        print::warn(w);
-    }
-    for h in &prepared.allowed {
-        print::warn(&format!(
-            "carrying a plaintext value at {}:{} ({}), as --allow-plaintext asked",
-            h.member, h.key_path, h.reason
-        ));
-    }
-    let s = &prepared.report.summary;
     let quiet = args.data.quiet || args.json;
+    let printer = OutputFlags::quiet_if(quiet).printer();
+    let request = pipeline::Request {
+        infra: args.infra.clone(),
+        cluster: args.cluster.clone(),
+        hubs: args.hubs.clone(),
+        charts: plan::ChartOptions {
+            mirrors: args.chart_repos.clone(),
+            mirror_trees: args.chart_repos_dirs.clone(),
+            reporter: printer.clone(),
+        },
+        options: options(&args)?,
+    };
+    let ready = pipeline::start(&request, &*printer)?;
+    let s = &ready.prepared.report.summary;
     if !quiet {
         print::progress(&format!(
             "portability: {} blockers, {} actions, {} warnings (r2r inspect --report)",
@@ -294,184 +260,85 @@ pub fn run(args: Args) -> Result<u8> {
         ));
     }
     if args.dry_run {
-        let hubs: Vec<String> = plan.source.hubs.iter().map(|h| h.name.clone()).collect();
         // A dry run writes nothing: no work folder.
-        let planned = data_request(&args, crate::fsutil::parent_of(&args.output))?;
-        let mut data = crate::data::export::plan(&planned, &hubs)?;
-        if args.images.wanted() {
-            for w in crate::images::export::wanted(&prepared.report.hubs, &args.images.extra)? {
-                data.push(crate::data::export::Planned {
-                    kind: "image",
-                    members: format!("{} ({})", Kind::Image.prefix(), w.reference),
-                    source: if w.hubs.is_empty() {
-                        "--image".into()
-                    } else {
-                        format!("hub {}", w.hubs.join(", "))
-                    },
-                });
-            }
-        }
-        return dry_run(&repo, &plan, &prepared, data, args.json);
+        let planned = data_request(
+            &args,
+            crate::fsutil::parent_of(&args.output),
+            printer.clone(),
+        )?;
+        let images = args.images.wanted().then_some(args.images.extra.as_slice());
+        let rows = ready.dry_run(&planned, images)?;
+        show_dry_run(&ready, &rows, args.json)?;
+        return Ok(exit::OK);
     }
     let (sk, pk) = sign::load_secret_key(&args.sign_key, &EnvOrPrompt { confirm: false })?;
-    let signer = Signer { sk, pk };
-    let format = args
-        .format
-        .map_or_else(|| Format::from_path(&args.output), Format::from);
-    let created = writer::creation_time()?;
-    let carries_data =
-        args.data.homes.is_some() || !args.data.buckets.is_empty() || args.images.wanted();
-    let opened = if args.data.resume {
-        BundleWriter::resume(&args.output, format, args.force)
-    } else if carries_data {
-        BundleWriter::create_resumable(&args.output, format, created, args.force)
-    } else {
-        BundleWriter::create(&args.output, format, created, args.force)
+    let target = pipeline::Target {
+        output: args.output.clone(),
+        format: args
+            .format
+            .map_or_else(|| Format::from_path(&args.output), Format::from),
+        force: args.force,
+        resume: args.data.resume,
+        signer: Signer { sk, pk },
     };
-    let mut bundle = opened.map_err(|e| {
-        if args.output.exists() && !args.force {
-            e.context("not replacing it\nhint: pass --force to replace it once the new bundle is complete")
-        } else {
-            e
-        }
-    })?;
-    if !quiet {
-        print::progress(&format!(
-            "exporting cluster {} ({}): {} hubs, {} files",
-            plan.source.cluster,
-            plan.source.provider,
-            plan.source.hubs.len(),
-            plan.members.len()
-        ));
-    }
-    // Members stay grouped by kind, in the documented order, with what r2r
-    // generated after the repository's files of the same kind.
-    for kind in Kind::ALL {
-        for m in plan.members.iter().filter(|m| m.kind == kind) {
-            bundle
-                .add_file(m.path.clone(), m.kind, &m.src)
-                .with_context(|| format!("exporting {}", repo.shown(&m.src)))?;
-        }
-        for g in prepared.generated.iter().filter(|g| g.kind == kind) {
-            bundle
-                .add_bytes(g.path.clone(), g.kind, &g.bytes)
-                .with_context(|| format!("writing {}", g.path))?;
-        }
-    }
-    let hubs: Vec<String> = plan.source.hubs.iter().map(|h| h.name.clone()).collect();
-    let request = data_request(&args, bundle.work_dir())?;
-    let data = crate::data::export::export(&request, &hubs, &mut bundle).map_err(|e| {
-        e.context(format!(
-            "the export stopped; what it completed is kept beside {}\nhint: fix the cause, then run the same command with --resume to continue",
-            args.output.display()
-        ))
-    })?;
-    let images = if args.images.wanted() {
-        let wanted = crate::images::export::wanted(&prepared.report.hubs, &args.images.extra)?;
-        if !quiet {
-            print::progress(&format!("carrying {} images", wanted.len()));
-        }
-        let summary = crate::images::export::export(&args.images.request(OutputFlags::quiet_if(quiet).printer())?, &wanted, &mut bundle)
-            .map_err(|e| {
-                e.context(format!(
-                    "the export stopped; what it completed is kept beside {}\nhint: fix the cause, then run the same command with --resume to continue",
-                    args.output.display()
-                ))
-            })?;
-        Some(summary)
-    } else {
-        None
+    let data = |work_dir: &Path| data_request(&args, work_dir, printer.clone());
+    let images = || args.images.request(printer.clone());
+    let carry = pipeline::Carry {
+        resumable: args.data.homes.is_some()
+            || !args.data.buckets.is_empty()
+            || args.images.wanted(),
+        data: &data,
+        images: args.images.wanted().then_some(pipeline::Images {
+            extra: &args.images.extra,
+            request: &images,
+        }),
     };
-    let written = bundle.finish(plan.source, &signer)?;
-    let out = Output {
-        bundle: args.output.clone(),
-        format: match format {
-            Format::Tar => "tar",
-            Format::Dir => "dir",
-        },
-        key_id: written.key_id,
-        cluster: written.manifest.source.cluster.clone(),
-        hubs: written
-            .manifest
-            .source
-            .hubs
-            .iter()
-            .map(|h| h.name.clone())
-            .collect(),
-        members: written.members,
-        bytes: written.bytes,
-        report: prepared.report.summary.clone(),
-        sealed_for_community: prepared
-            .generated
-            .iter()
-            .filter(|g| g.kind == Kind::Secret)
-            .map(|g| g.path.to_string())
-            .collect(),
-        data,
-        images,
-    };
-    if args.json {
-        print::json(&out)?;
-    } else {
-        println!(
-            "wrote {} ({}): cluster {}, hubs {}, {} members, {}, signed by key {}",
-            out.bundle.display(),
-            out.format,
-            out.cluster,
-            out.hubs.join(", "),
-            out.members,
-            print::bytes(out.bytes),
-            out.key_id
-        );
-        if let Some(i) = &out.images {
-            println!(
-                "  images: {} ({} blobs, {}; {} shared blobs stored once)",
-                i.images.len(),
-                i.blobs,
-                print::bytes(i.bytes),
-                i.shared
-            );
-        }
-    }
+    let out = ready.write(&target, &carry, &*printer)?;
+    show_exported(&out, args.json)?;
     Ok(exit::OK)
 }
 
-fn dry_run(
-    repo: &InfraRepo,
-    plan: &plan::ExportPlan,
-    prepared: &export::Prepared,
-    data: Vec<crate::data::export::Planned>,
-    json: bool,
-) -> Result<u8> {
-    let mut rows: Vec<PlannedOut> = plan
-        .members
-        .iter()
-        .map(|m| PlannedOut {
-            path: m.path.to_string(),
-            kind: m.kind.as_str().to_owned(),
-            source: repo.shown(&m.src),
-        })
-        .collect();
-    rows.extend(prepared.generated.iter().map(|g| PlannedOut {
-        path: g.path.to_string(),
-        kind: g.kind.as_str().to_owned(),
-        source: "(generated by r2r)".into(),
-    }));
-    rows.extend(data.into_iter().map(|d| PlannedOut {
-        path: d.members,
-        kind: d.kind.to_owned(),
-        source: d.source,
-    }));
+fn show_exported(out: &pipeline::Exported, json: bool) -> Result<()> {
     if json {
-        print::json(&rows)?;
-    } else {
-        println!(
-            "would export cluster {} ({}):",
-            plan.source.cluster, plan.source.provider
-        );
-        for r in &rows {
-            println!("  {:<7} {}  ← {}", r.kind, r.path, r.source);
-        }
+        return print::json(out);
     }
-    Ok(exit::OK)
+    println!(
+        "wrote {} ({}): cluster {}, hubs {}, {} members, {}, signed by key {}",
+        out.bundle.display(),
+        out.format,
+        out.cluster,
+        out.hubs.join(", "),
+        out.members,
+        print::bytes(out.bytes),
+        out.key_id
+    );
+    if let Some(i) = &out.images {
+        println!(
+            "  images: {} ({} blobs, {}; {} shared blobs stored once)",
+            i.images.len(),
+            i.blobs,
+            print::bytes(i.bytes),
+            i.shared
+        );
+    }
+    Ok(())
+}
+
+fn show_dry_run(
+    ready: &pipeline::Ready,
+    rows: &[pipeline::PlannedMember],
+    json: bool,
+) -> Result<()> {
+    if json {
+        return print::json(&rows);
+    }
+    let source = &ready.plan.source;
+    println!(
+        "would export cluster {} ({}):",
+        source.cluster, source.provider
+    );
+    for r in rows {
+        println!("  {:<7} {}  ← {}", r.kind, r.path, r.source);
+    }
+    Ok(())
 }
