@@ -11,7 +11,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
+
+use crate::bundle::sign;
+use crate::bundle::verify::open_trusted;
+use crate::install::facts;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Phase {
@@ -39,6 +43,266 @@ pub struct Report {
     pub recovery_seconds: f64,
     pub differences: Vec<Json>,
     pub ok: bool,
+}
+
+/// What to drill, with the defaults for the example community resolved.
+pub struct Request {
+    pub infra: PathBuf,
+    pub cluster: String,
+    /// The example community: its chart mirrors are used when none given.
+    pub example: bool,
+    /// Where the homes are (`export --homes`), if carried.
+    pub homes: Option<String>,
+    /// Where images come from (`export --image-source`), if carried.
+    pub images: Option<String>,
+    pub hubs: Vec<String>,
+    pub excludes: Vec<String>,
+    pub chart_repos: Vec<String>,
+    pub chart_repos_dirs: Vec<PathBuf>,
+    /// The scratch directory.
+    pub work: PathBuf,
+}
+
+/// A finished drill: its report, also written as markdown and JSON into
+/// the scratch directory.
+pub struct Drilled {
+    pub report: Report,
+    pub markdown: String,
+    /// drill-report.md.
+    pub markdown_file: PathBuf,
+}
+
+/// The scratch directory's files.
+struct Paths {
+    keys: PathBuf,
+    bundle: PathBuf,
+    replica: PathBuf,
+    pubkey: PathBuf,
+    age_key: PathBuf,
+}
+
+/// Runs the drill's phases in order, each as `r2r` itself, and writes the
+/// report. A failing phase stops the drill; a differing replica does not
+/// (the report says so).
+pub fn run(req: &Request, reporter: &dyn Reporter) -> Result<Drilled> {
+    scratch(&req.work)?;
+    let keys = req.work.join("keys");
+    let p = Paths {
+        bundle: req.work.join(format!("{}.r2r.tar", req.cluster)),
+        replica: req.work.join("replica"),
+        pubkey: keys.join("r2r.pub"),
+        age_key: keys.join("community.age"),
+        keys,
+    };
+    let mut report = Report {
+        cluster: req.cluster.clone(),
+        bundle: p.bundle.clone(),
+        ..Report::default()
+    };
+    phase(
+        "keygen",
+        &strings(&["keygen", "--out", &s(&p.keys), "--no-password", "--json"]),
+        &mut report,
+        reporter,
+    )?;
+    let recipient = community_key(&p.age_key)?;
+    phase(
+        "export",
+        &export_args(req, &p, &recipient),
+        &mut report,
+        reporter,
+    )?;
+    let verified = phase(
+        "verify",
+        &strings(&["verify", &s(&p.bundle), "--pubkey", &s(&p.pubkey), "--json"]),
+        &mut report,
+        reporter,
+    )?;
+    report.bundle_bytes = verified["bytes"].as_u64().unwrap_or(0);
+    report.members = verified["members"].as_u64().unwrap_or(0);
+    install(req, &p, &mut report, reporter)?;
+    let compared = if req.homes.is_some() {
+        compare(&p, &mut report, reporter)?
+    } else {
+        json!(null)
+    };
+    report.recovery_seconds = report
+        .phases
+        .iter()
+        .filter(|p| p.name != "keygen")
+        .map(|p| p.seconds)
+        .sum();
+    report.ok = report.phases.iter().all(|p| p.ok)
+        && report.differences.is_empty()
+        && (req.homes.is_none() || !compared.is_null());
+    write_report(req, report)
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn strings(a: &[&str]) -> Vec<String> {
+    a.iter().map(|x| (*x).to_owned()).collect()
+}
+
+/// A fresh age identity for the community, written to `age_key`; returns
+/// its recipient, to which the export seals the secrets.
+fn community_key(age_key: &Path) -> Result<String> {
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    crate::fsutil::write_new(
+        age_key,
+        format!(
+            "# the drill's community age identity\n{}\n",
+            age::secrecy::ExposeSecret::expose_secret(&identity.to_string())
+        )
+        .as_bytes(),
+        0o600,
+    )?;
+    Ok(recipient)
+}
+
+/// `r2r export …` as a person would type it for this drill.
+fn export_args(req: &Request, p: &Paths, recipient: &str) -> Vec<String> {
+    let mut export = strings(&[
+        "export",
+        "--infra",
+        &s(&req.infra),
+        "--cluster",
+        &req.cluster,
+        "--sign-key",
+        &s(&p.keys.join("r2r.key")),
+        "--output",
+        &s(&p.bundle),
+        "--recipient",
+        recipient,
+        "--quiet",
+        "--json",
+    ]);
+    for h in &req.hubs {
+        export.extend(strings(&["--hub", h]));
+    }
+    if let Some(h) = &req.homes {
+        export.extend(strings(&["--homes", h]));
+    }
+    for e in &req.excludes {
+        export.extend(strings(&["--exclude", e]));
+    }
+    if let Some(i) = &req.images {
+        export.extend(strings(&["--images", "--image-source", i]));
+    }
+    for r in &req.chart_repos {
+        export.extend(strings(&["--chart-repo", r]));
+    }
+    let mut mirror_dirs = req.chart_repos_dirs.clone();
+    if req.example && mirror_dirs.is_empty() {
+        // The example's stand-in chart repositories: it drills offline.
+        mirror_dirs.push(req.infra.join("chart-repos"));
+    }
+    for d in &mirror_dirs {
+        export.extend(strings(&["--chart-repos-dir", &s(d)]));
+    }
+    export
+}
+
+/// Installs the bundle with `--target local` into the replica, with the
+/// answers a drill gives.
+fn install(req: &Request, p: &Paths, report: &mut Report, reporter: &dyn Reporter) -> Result<()> {
+    let (answers, f) = answers_for(&p.bundle, &p.pubkey, &p.replica, &p.age_key)?;
+    report.hubs = f.hub_names.clone();
+    report.images = f.images as u64;
+    let answers_file = req.work.join("answers.yaml");
+    crate::fsutil::write_new(&answers_file, answers.as_bytes(), 0o600)?;
+    phase(
+        "install",
+        &strings(&[
+            "install",
+            &s(&p.bundle),
+            "--pubkey",
+            &s(&p.pubkey),
+            "--target",
+            "local",
+            "--answers",
+            &s(&answers_file),
+            "--yes",
+            "--json",
+            "--quiet",
+        ]),
+        report,
+        reporter,
+    )?;
+    Ok(())
+}
+
+/// Compares the restored homes with the bundle's signed indexes.
+fn compare(p: &Paths, report: &mut Report, reporter: &dyn Reporter) -> Result<Json> {
+    let c = phase(
+        "compare",
+        &strings(&[
+            "verify",
+            &s(&p.bundle),
+            "--pubkey",
+            &s(&p.pubkey),
+            "--restored",
+            &s(&p.replica.join("homes")),
+            "--json",
+        ]),
+        report,
+        reporter,
+    )?;
+    report.homes = c["homes"].as_u64().unwrap_or(0);
+    report.home_bytes = c["bytes_hashed"].as_u64().unwrap_or(0);
+    report.differences = c["differences"].as_array().cloned().unwrap_or_default();
+    Ok(c)
+}
+
+/// drill-report.md and drill-report.json in the scratch directory.
+fn write_report(req: &Request, report: Report) -> Result<Drilled> {
+    let md = markdown(&report);
+    let markdown_file = req.work.join("drill-report.md");
+    crate::fsutil::write_replacing(&markdown_file, md.as_bytes(), 0o644)?;
+    let mut js = serde_json::to_vec_pretty(&report)?;
+    js.push(b'\n');
+    crate::fsutil::write_replacing(&req.work.join("drill-report.json"), &js, 0o644)?;
+    Ok(Drilled {
+        report,
+        markdown: md,
+        markdown_file,
+    })
+}
+
+/// A drill keeps what it can: the hubs' current domains and OAuth clients.
+fn answers_for(
+    bundle: &Path,
+    pubkey: &Path,
+    replica: &Path,
+    age_key: &Path,
+) -> Result<(String, facts::Facts)> {
+    let pk = sign::load_public_key(&s(pubkey))?;
+    let trusted = open_trusted(bundle, &pk)?;
+    let f = facts::gather(&trusted, &pk.to_base64()).context("cannot read the drill's bundle")?;
+    let mut hubs = serde_json::Map::new();
+    for h in &f.hubs {
+        let mut a = serde_json::Map::new();
+        a.insert("domain".into(), json!(h.domain));
+        if !h.oauth.is_empty() {
+            a.insert("oauth_client_id".into(), json!("keep"));
+        }
+        hubs.insert(h.name.clone(), json!(a));
+    }
+    let answers = json!({
+        "target": "local",
+        "dir": s(replica),
+        "age_identity": s(age_key),
+        "registry": "",
+        "hubs": hubs,
+    });
+    let text = format!(
+        "# The drill's answers.\n{}\n",
+        serde_json::to_string_pretty(&answers)?
+    );
+    Ok((text, f))
 }
 
 /// Runs `r2r ARGS…` (this executable), returning its parsed `--json` output.

@@ -2,16 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use serde_json::json;
+use anyhow::{Result, bail};
 
 use super::output::OutputFlags;
 use super::print;
-use crate::bundle::sign;
-use crate::bundle::verify::open_trusted;
-use crate::drill::{self, Report};
+use crate::drill;
 use crate::exit;
-use crate::install::facts;
 
 /// Run a disaster-recovery drill: export a cluster into a signed bundle,
 /// verify it, install it with `--target local` into a scratch directory,
@@ -70,10 +66,31 @@ fn s(p: &Path) -> String {
 }
 
 pub fn run(args: Args) -> Result<u8> {
+    let json = args.json;
+    let request = request(args)?;
+    let drilled = drill::run(&request, &*OutputFlags::default().printer())?;
+    if json {
+        print::json(&drilled.report)?;
+    } else {
+        print!("{}", drilled.markdown);
+        println!(
+            "\nreport: {} and drill-report.json",
+            s(&drilled.markdown_file)
+        );
+    }
+    Ok(if drilled.report.ok {
+        exit::OK
+    } else {
+        exit::CORRUPT
+    })
+}
+
+/// The drill asked for: with no --infra, the example community in
+/// examples/, with its homes and images.
+fn request(args: Args) -> Result<drill::Request> {
     let example = args.infra.is_none();
     let infra = args
         .infra
-        .clone()
         .unwrap_or_else(|| PathBuf::from("examples/community"));
     if example && !infra.join("config").is_dir() {
         bail!(
@@ -81,206 +98,30 @@ pub fn run(args: Args) -> Result<u8> {
             infra.display()
         );
     }
-    let cluster = match (&args.cluster, example) {
-        (Some(c), _) => c.clone(),
+    let cluster = match (args.cluster, example) {
+        (Some(c), _) => c,
         (None, true) => "example".into(),
         (None, false) => bail!("--cluster is required with --infra"),
     };
     let homes = args
         .homes
-        .clone()
         .or_else(|| example.then(|| s(&infra.join("homes"))));
     let images = args
         .image_source
-        .clone()
         .or_else(|| example.then(|| format!("oci:{}", s(&infra.join("images")))));
     let work = args
         .work
-        .clone()
         .unwrap_or_else(|| PathBuf::from(format!("r2r-drill-{cluster}")));
-    drill::scratch(&work)?;
-    let printer = OutputFlags::default().printer();
-    let keys = work.join("keys");
-    let bundle = work.join(format!("{cluster}.r2r.tar"));
-    let replica = work.join("replica");
-    let pubkey = keys.join("r2r.pub");
-    let mut report = Report {
-        cluster: cluster.clone(),
-        bundle: bundle.clone(),
-        ..Report::default()
-    };
-
-    drill::phase(
-        "keygen",
-        &strings(&["keygen", "--out", &s(&keys), "--no-password", "--json"]),
-        &mut report,
-        &*printer,
-    )?;
-    let age_key = keys.join("community.age");
-    let identity = age::x25519::Identity::generate();
-    let recipient = identity.to_public().to_string();
-    crate::fsutil::write_new(
-        &age_key,
-        format!(
-            "# the drill's community age identity\n{}\n",
-            age::secrecy::ExposeSecret::expose_secret(&identity.to_string())
-        )
-        .as_bytes(),
-        0o600,
-    )?;
-
-    let mut export = strings(&[
-        "export",
-        "--infra",
-        &s(&infra),
-        "--cluster",
-        &cluster,
-        "--sign-key",
-        &s(&keys.join("r2r.key")),
-        "--output",
-        &s(&bundle),
-        "--recipient",
-        &recipient,
-        "--quiet",
-        "--json",
-    ]);
-    for h in &args.hubs {
-        export.extend(strings(&["--hub", h]));
-    }
-    if let Some(h) = &homes {
-        export.extend(strings(&["--homes", h]));
-    }
-    for e in &args.exclude {
-        export.extend(strings(&["--exclude", e]));
-    }
-    if let Some(i) = &images {
-        export.extend(strings(&["--images", "--image-source", i]));
-    }
-    for r in &args.chart_repos {
-        export.extend(strings(&["--chart-repo", r]));
-    }
-    let mut mirror_dirs = args.chart_repos_dirs.clone();
-    if example && mirror_dirs.is_empty() {
-        // The example's stand-in chart repositories: it drills offline.
-        mirror_dirs.push(infra.join("chart-repos"));
-    }
-    for d in &mirror_dirs {
-        export.extend(strings(&["--chart-repos-dir", &s(d)]));
-    }
-    drill::phase("export", &export, &mut report, &*printer)?;
-    let verified = drill::phase(
-        "verify",
-        &strings(&["verify", &s(&bundle), "--pubkey", &s(&pubkey), "--json"]),
-        &mut report,
-        &*printer,
-    )?;
-    report.bundle_bytes = verified["bytes"].as_u64().unwrap_or(0);
-    report.members = verified["members"].as_u64().unwrap_or(0);
-
-    let (answers, f) = answers_for(&bundle, &pubkey, &replica, &age_key)?;
-    report.hubs = f.hub_names.clone();
-    report.images = f.images as u64;
-    let answers_file = work.join("answers.yaml");
-    crate::fsutil::write_new(&answers_file, answers.as_bytes(), 0o600)?;
-    drill::phase(
-        "install",
-        &strings(&[
-            "install",
-            &s(&bundle),
-            "--pubkey",
-            &s(&pubkey),
-            "--target",
-            "local",
-            "--answers",
-            &s(&answers_file),
-            "--yes",
-            "--json",
-            "--quiet",
-        ]),
-        &mut report,
-        &*printer,
-    )?;
-    let compared = if homes.is_some() {
-        let c = drill::phase(
-            "compare",
-            &strings(&[
-                "verify",
-                &s(&bundle),
-                "--pubkey",
-                &s(&pubkey),
-                "--restored",
-                &s(&replica.join("homes")),
-                "--json",
-            ]),
-            &mut report,
-            &*printer,
-        )?;
-        report.homes = c["homes"].as_u64().unwrap_or(0);
-        report.home_bytes = c["bytes_hashed"].as_u64().unwrap_or(0);
-        report.differences = c["differences"].as_array().cloned().unwrap_or_default();
-        c
-    } else {
-        json!(null)
-    };
-    report.recovery_seconds = report
-        .phases
-        .iter()
-        .filter(|p| p.name != "keygen")
-        .map(|p| p.seconds)
-        .sum();
-    report.ok = report.phases.iter().all(|p| p.ok)
-        && report.differences.is_empty()
-        && (homes.is_none() || !compared.is_null());
-    let md = drill::markdown(&report);
-    crate::fsutil::write_replacing(&work.join("drill-report.md"), md.as_bytes(), 0o644)?;
-    let mut js = serde_json::to_vec_pretty(&report)?;
-    js.push(b'\n');
-    crate::fsutil::write_replacing(&work.join("drill-report.json"), &js, 0o644)?;
-    if args.json {
-        print::json(&report)?;
-    } else {
-        print!("{md}");
-        println!(
-            "\nreport: {} and drill-report.json",
-            s(&work.join("drill-report.md"))
-        );
-    }
-    Ok(if report.ok { exit::OK } else { exit::CORRUPT })
-}
-
-fn strings(a: &[&str]) -> Vec<String> {
-    a.iter().map(|x| (*x).to_owned()).collect()
-}
-
-/// A drill keeps what it can: the hubs' current domains and OAuth clients.
-fn answers_for(
-    bundle: &Path,
-    pubkey: &Path,
-    replica: &Path,
-    age_key: &Path,
-) -> Result<(String, facts::Facts)> {
-    let pk = sign::load_public_key(&s(pubkey))?;
-    let trusted = open_trusted(bundle, &pk)?;
-    let f = facts::gather(&trusted, &pk.to_base64()).context("cannot read the drill's bundle")?;
-    let mut hubs = serde_json::Map::new();
-    for h in &f.hubs {
-        let mut a = serde_json::Map::new();
-        a.insert("domain".into(), json!(h.domain));
-        if !h.oauth.is_empty() {
-            a.insert("oauth_client_id".into(), json!("keep"));
-        }
-        hubs.insert(h.name.clone(), json!(a));
-    }
-    let answers = json!({
-        "target": "local",
-        "dir": s(replica),
-        "age_identity": s(age_key),
-        "registry": "",
-        "hubs": hubs,
-    });
-    let text = format!(
-        "# The drill's answers.\n{}\n",
-        serde_json::to_string_pretty(&answers)?
-    );
-    Ok((text, f))
+    Ok(drill::Request {
+        infra,
+        cluster,
+        example,
+        homes,
+        images,
+        hubs: args.hubs,
+        excludes: args.exclude,
+        chart_repos: args.chart_repos,
+        chart_repos_dirs: args.chart_repos_dirs,
+        work,
+    })
 }
