@@ -302,25 +302,36 @@ struct ImageRow {
 
 /// `--images`: per hub, from report.json, matched with images/index.json.
 fn images(args: &Args, manifest: &Manifest) -> Result<()> {
-    use crate::images::oci::{LayoutIndex, MAX_MANIFEST_BYTES, REF_NAME};
+    use crate::images::oci::{LayoutIndex, MAX_MANIFEST_BYTES};
     let report = load_report(args, manifest)?;
     let index = checked_member(args, manifest, IMAGES_INDEX, MAX_MANIFEST_BYTES as u64)?
         .map(|b| serde_json::from_slice::<LayoutIndex>(&b))
         .transpose()
         .with_context(|| format!("{IMAGES_INDEX} is malformed"))?;
-    // The registry's digest, checked: this runs without --pubkey too.
-    let registry_digest = |d: &crate::images::oci::Descriptor| {
-        d.original()
-            .ok()
-            .filter(|o| crate::images::oci::check_digest(&o.digest).is_ok())
-            .map_or_else(|| "(malformed digest)".to_owned(), |o| o.digest)
-    };
-    let carried = |canonical: &str| {
-        index
-            .as_ref()
-            .and_then(|i| i.find(canonical))
-            .map(registry_digest)
-    };
+    let out = image_rows(&report, index.as_ref());
+    if args.json {
+        return print::json(&out);
+    }
+    if index.is_none() {
+        println!("(the bundle carries no images: it was exported without --images)");
+    }
+    show_images(&out);
+    Ok(())
+}
+
+/// The registry's digest, checked: this runs without --pubkey too.
+fn registry_digest(d: &crate::images::oci::Descriptor) -> String {
+    d.original()
+        .ok()
+        .filter(|o| crate::images::oci::check_digest(&o.digest).is_ok())
+        .map_or_else(|| "(malformed digest)".to_owned(), |o| o.digest)
+}
+
+/// Each hub's images, marked with the digest the bundle carries them by;
+/// then, under no hub, those carried that no hub names (`--image`).
+fn image_rows(report: &Report, index: Option<&crate::images::oci::LayoutIndex>) -> Vec<HubImages> {
+    use crate::images::oci::REF_NAME;
+    let carried = |canonical: &str| index.and_then(|i| i.find(canonical)).map(registry_digest);
     let mut out: Vec<HubImages> = report
         .hubs
         .iter()
@@ -365,14 +376,12 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
             unlisted: Vec::new(),
         });
     }
-    if args.json {
-        return print::json(&out);
-    }
+    out
+}
+
+fn show_images(out: &[HubImages]) {
     let s = print::safe;
-    if index.is_none() {
-        println!("(the bundle carries no images: it was exported without --images)");
-    }
-    for h in &out {
+    for h in out {
         if h.hub.is_empty() {
             println!("added with --image");
         } else {
@@ -400,7 +409,6 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
             );
         }
     }
-    Ok(())
 }
 
 /// `values basehub.jupyterhub.hub.image`, `chart default (daskhub >
