@@ -17,7 +17,7 @@ use crate::install::answers::{Answers, MissingAnswers, Resolver};
 use crate::install::render::Renderer;
 use crate::install::sizes::Sizes;
 use crate::install::steps::Planned;
-use crate::install::{Install, Options, blueprint, facts, template};
+use crate::install::{Install, Options, Outcome, blueprint, facts, template};
 
 /// Install a bundle on infrastructure the community owns: a local
 /// directory (the default, needing nothing but this machine), Google Cloud,
@@ -96,16 +96,8 @@ struct PlanOut<'a> {
 
 pub fn run(args: Args) -> Result<u8> {
     let pk = sign::load_public_key(&args.pubkey)?;
-    let checked = verify::check(&args.bundle, Some(&pk), Depth::Full);
-    if let Some(p) = checked.problems.first() {
-        print::error(&anyhow::anyhow!(
-            "{} failed verification and is not installed: {}: {} ({} problems; `r2r verify` lists them)",
-            args.bundle.display(),
-            p.member.as_deref().unwrap_or("bundle"),
-            p.reason,
-            checked.problems.len()
-        ));
-        return Ok(checked.exit_code());
+    if let Some(code) = refuse_unverified(&args, &pk) {
+        return Ok(code);
     }
     let trusted = open_trusted(&args.bundle, &pk)?;
     let facts = facts::gather(&trusted, &pk.to_base64())?;
@@ -113,13 +105,7 @@ pub fn run(args: Args) -> Result<u8> {
         print::warn(w);
     }
 
-    let mut given = match &args.answers {
-        Some(p) => Answers::load(p)?,
-        None => Answers::default(),
-    };
-    if let Some(d) = &args.dir {
-        given.set("dir", json!(d.display().to_string()));
-    }
+    let mut given = given_answers(&args)?;
     let interactive =
         prompt::interactive() && !args.yes && !args.json && !args.print_answers_template;
     let target = choose_target(&args, &given, interactive)?;
@@ -153,17 +139,8 @@ pub fn run(args: Args) -> Result<u8> {
         resolver.resolve(&given, &mut NoAsk)
     };
     warn_ignored(&resolver);
-    let answers = match answers {
-        Ok(a) => a,
-        Err(e) => {
-            if args.json
-                && let Some(m) = e.downcast_ref::<MissingAnswers>()
-            {
-                print::json(&json!({"error": "missing answers", "missing": m.0}))?;
-                return Ok(exit::FAILURE);
-            }
-            return Err(e);
-        }
+    let Some(answers) = missing_as_json(&args, answers)? else {
+        return Ok(exit::FAILURE);
     };
     let output = OutputFlags {
         quiet: args.quiet,
@@ -195,15 +172,7 @@ pub fn run(args: Args) -> Result<u8> {
     if !args.json && !args.quiet {
         show_plan(&out);
     }
-    if interactive {
-        if !prompt::confirm("Go ahead?")? {
-            bail!("stopped: nothing was written");
-        }
-    } else if !args.yes && !args.resume {
-        bail!(
-            "there is no terminal to confirm the plan on\nhint: pass --yes to install without confirmation"
-        );
-    }
+    confirm(&args, interactive)?;
     let outcome = install.run().with_context(|| {
         format!(
             "the install into {} stopped; fix the cause, then run the same command with --resume",
@@ -213,24 +182,87 @@ pub fn run(args: Args) -> Result<u8> {
     if args.json {
         print::json(&outcome)?;
     } else {
-        let ran = outcome.steps.len() - outcome.skipped.len();
-        println!(
-            "installed bundle {} onto {} in {}: {} steps done{}",
-            print::safe(&install.facts.bundle_id),
-            target,
-            outcome.dir.display(),
-            ran,
-            if outcome.skipped.is_empty() {
-                String::new()
-            } else {
-                format!(", {} already done before", outcome.skipped.len())
-            }
-        );
-        if let Some(n) = &outcome.next_steps {
-            println!("next: {}", n.display());
-        }
+        show_outcome(&outcome, &install.facts.bundle_id, &target);
     }
     Ok(exit::OK)
+}
+
+/// The answers file, if any, with --dir as the `dir` answer.
+fn given_answers(args: &Args) -> Result<Answers> {
+    let mut given = match &args.answers {
+        Some(p) => Answers::load(p)?,
+        None => Answers::default(),
+    };
+    if let Some(d) = &args.dir {
+        given.set("dir", json!(d.display().to_string()));
+    }
+    Ok(given)
+}
+
+/// A bundle that fails verification is not installed: the first problem is
+/// shown, and the exit code `r2r verify` would give is returned.
+fn refuse_unverified(args: &Args, pk: &minisign::PublicKey) -> Option<u8> {
+    let checked = verify::check(&args.bundle, Some(pk), Depth::Full);
+    let p = checked.problems.first()?;
+    print::error(&anyhow::anyhow!(
+        "{} failed verification and is not installed: {}: {} ({} problems; `r2r verify` lists them)",
+        args.bundle.display(),
+        p.member.as_deref().unwrap_or("bundle"),
+        p.reason,
+        checked.problems.len()
+    ));
+    Some(checked.exit_code())
+}
+
+/// With --json, missing answers are printed as JSON for scripts to fill
+/// in (`None`: printed, the install fails); other errors stay errors.
+fn missing_as_json(args: &Args, answers: Result<Answers>) -> Result<Option<Answers>> {
+    match answers {
+        Ok(a) => Ok(Some(a)),
+        Err(e) => {
+            if args.json
+                && let Some(m) = e.downcast_ref::<MissingAnswers>()
+            {
+                print::json(&json!({"error": "missing answers", "missing": m.0}))?;
+                return Ok(None);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The plan is confirmed on a terminal, by --yes, or by --resume (which
+/// continues a plan confirmed before).
+fn confirm(args: &Args, interactive: bool) -> Result<()> {
+    if interactive {
+        if !prompt::confirm("Go ahead?")? {
+            bail!("stopped: nothing was written");
+        }
+    } else if !args.yes && !args.resume {
+        bail!(
+            "there is no terminal to confirm the plan on\nhint: pass --yes to install without confirmation"
+        );
+    }
+    Ok(())
+}
+
+fn show_outcome(outcome: &Outcome, bundle_id: &str, target: &str) {
+    let ran = outcome.steps.len() - outcome.skipped.len();
+    println!(
+        "installed bundle {} onto {} in {}: {} steps done{}",
+        print::safe(bundle_id),
+        target,
+        outcome.dir.display(),
+        ran,
+        if outcome.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} already done before", outcome.skipped.len())
+        }
+    );
+    if let Some(n) = &outcome.next_steps {
+        println!("next: {}", n.display());
+    }
 }
 
 fn choose_target(args: &Args, given: &Answers, interactive: bool) -> Result<String> {
