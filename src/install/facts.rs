@@ -118,53 +118,7 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
     let mut source = source_facts(&report.cloud, &cluster_yaml, &tfvars);
     source.tfvars = tfvars_member;
     for h in &report.hubs {
-        names::label(&h.name).with_context(|| format!("the bundle's hub name {:?}", h.name))?;
-        names::domain(&h.domain)
-            .with_context(|| format!("{REPORT}: hub {}: its domain", h.name))?;
-        names::label(&h.helm_chart)
-            .with_context(|| format!("{REPORT}: hub {}: its chart", h.name))?;
-        let (chart_path, chart_folders) = chart_of(trusted, &h.name, &h.helm_chart)?;
-        let chart_complete = m
-            .source
-            .hubs
-            .iter()
-            .any(|x| x.name == h.name && x.chart_path.is_some());
-        let values_root = if h.helm_chart == "daskhub" {
-            "basehub"
-        } else {
-            ""
-        };
-        let owned = h.domain_zone.is_none();
-        let oauth_finding = h.findings.iter().any(|f| f.category == "oauth");
-        let (oauth, oauth_class) = if oauth_finding {
-            authenticator(trusted, &h.name, values_root)?
-        } else {
-            (String::new(), String::new())
-        };
-        let homes = homes_in.contains(&h.name);
-        let home_bytes = if homes {
-            home_bytes(trusted, &h.name)?
-        } else {
-            0
-        };
-        hubs.push(HubFacts {
-            name: h.name.clone(),
-            domain: h.domain.clone(),
-            domain_owned: owned,
-            chart: h.helm_chart.clone(),
-            chart_path,
-            chart_folders,
-            chart_complete,
-            values_root: values_root.into(),
-            oauth,
-            oauth_class,
-            secrets: h.secrets.clone().filter(|s| trusted.has(s)),
-            homes,
-            home_bytes,
-            hub_db: trusted.has(layout::hub_db(&h.name)?.as_str()),
-            source_disk_gb: disk_gb(&tfvars, &h.name),
-            settings: provider_settings(h),
-        });
+        hubs.push(hub_facts(trusted, h, &homes_in, &tfvars)?);
     }
     let bucket_names = restore::buckets_in(trusted);
     let size_under = |prefix: &str| -> u64 {
@@ -210,6 +164,61 @@ pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
         image_bytes: size_under(&Kind::Image.prefix()),
         source,
         warnings,
+    })
+}
+
+/// What the installer needs of one hub of the report, its names checked.
+fn hub_facts(
+    trusted: &Trusted,
+    h: &crate::report::HubReport,
+    homes_in: &[String],
+    tfvars: &Json,
+) -> Result<HubFacts> {
+    let m = &trusted.manifest;
+    names::label(&h.name).with_context(|| format!("the bundle's hub name {:?}", h.name))?;
+    names::domain(&h.domain).with_context(|| format!("{REPORT}: hub {}: its domain", h.name))?;
+    names::label(&h.helm_chart).with_context(|| format!("{REPORT}: hub {}: its chart", h.name))?;
+    let (chart_path, chart_folders) = chart_of(trusted, &h.name, &h.helm_chart)?;
+    let chart_complete = m
+        .source
+        .hubs
+        .iter()
+        .any(|x| x.name == h.name && x.chart_path.is_some());
+    let values_root = if h.helm_chart == "daskhub" {
+        "basehub"
+    } else {
+        ""
+    };
+    let owned = h.domain_zone.is_none();
+    let oauth_finding = h.findings.iter().any(|f| f.category == "oauth");
+    let (oauth, oauth_class) = if oauth_finding {
+        authenticator(trusted, &h.name, values_root)?
+    } else {
+        (String::new(), String::new())
+    };
+    let homes = homes_in.contains(&h.name);
+    let home_bytes = if homes {
+        home_bytes(trusted, &h.name)?
+    } else {
+        0
+    };
+    Ok(HubFacts {
+        name: h.name.clone(),
+        domain: h.domain.clone(),
+        domain_owned: owned,
+        chart: h.helm_chart.clone(),
+        chart_path,
+        chart_folders,
+        chart_complete,
+        values_root: values_root.into(),
+        oauth,
+        oauth_class,
+        secrets: h.secrets.clone().filter(|s| trusted.has(s)),
+        homes,
+        home_bytes,
+        hub_db: trusted.has(layout::hub_db(&h.name)?.as_str()),
+        source_disk_gb: disk_gb(tfvars, &h.name),
+        settings: provider_settings(h),
     })
 }
 
