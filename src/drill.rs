@@ -18,7 +18,7 @@ use crate::bundle::verify::open_trusted;
 use crate::install::facts;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Phase {
+pub(crate) struct Phase {
     pub name: String,
     pub seconds: f64,
     pub ok: bool,
@@ -29,7 +29,7 @@ pub struct Phase {
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub cluster: String,
     pub bundle: PathBuf,
     pub bundle_bytes: u64,
@@ -46,7 +46,7 @@ pub struct Report {
 }
 
 /// What to drill, with the defaults for the example community resolved.
-pub struct Request {
+pub(crate) struct Request {
     pub infra: PathBuf,
     pub cluster: String,
     /// The example community: its chart mirrors are used when none given.
@@ -65,7 +65,7 @@ pub struct Request {
 
 /// A finished drill: its report, also written as markdown and JSON into
 /// the scratch directory.
-pub struct Drilled {
+pub(crate) struct Drilled {
     pub report: Report,
     pub markdown: String,
     /// drill-report.md.
@@ -84,7 +84,7 @@ struct Paths {
 /// Runs the drill's phases in order, each as `r2r` itself, and writes the
 /// report. A failing phase stops the drill; a differing replica does not
 /// (the report says so).
-pub fn run(req: &Request, reporter: &dyn Reporter) -> Result<Drilled> {
+pub(crate) fn run(req: &Request, reporter: &dyn Reporter) -> Result<Drilled> {
     scratch(&req.work)?;
     let keys = req.work.join("keys");
     let p = Paths {
@@ -306,7 +306,7 @@ fn answers_for(
 }
 
 /// Runs `r2r ARGS…` (this executable), returning its parsed `--json` output.
-pub fn phase(
+pub(crate) fn phase(
     name: &str,
     args: &[String],
     report: &mut Report,
@@ -343,7 +343,7 @@ pub fn phase(
     Ok(result)
 }
 
-pub fn markdown(r: &Report) -> String {
+pub(crate) fn markdown(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# r2r drill: {}\n", r.cluster);
     let _ = writeln!(
@@ -403,7 +403,7 @@ pub fn markdown(r: &Report) -> String {
 }
 
 /// The scratch directory: new, or refused when it holds anything.
-pub fn scratch(dir: &Path) -> Result<()> {
+pub(crate) fn scratch(dir: &Path) -> Result<()> {
     if dir.exists()
         && std::fs::read_dir(dir)
             .with_context(|| format!("cannot read {}", dir.display()))?

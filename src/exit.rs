@@ -2,17 +2,19 @@
 //! Scripts branch on them, so they never change meaning.
 
 /// Success: for `verify`, every check passed.
-pub const OK: u8 = 0;
+pub(crate) const OK: u8 = 0;
 /// Any other failure: unreadable input, a bad repository, an I/O error.
-pub const FAILURE: u8 = 1;
-/// The command line is wrong (clap's own code).
-pub const USAGE: u8 = 2;
+pub(crate) const FAILURE: u8 = 1;
+/// The command line is wrong. Clap exits with it itself; it is named here
+/// so the table of codes is whole.
+#[allow(dead_code)]
+pub(crate) const USAGE: u8 = 2;
 /// The signature does not verify with the given public key.
-pub const BAD_SIGNATURE: u8 = 3;
+pub(crate) const BAD_SIGNATURE: u8 = 3;
 /// A member is corrupt (hash or size) or missing.
-pub const CORRUPT: u8 = 4;
+pub(crate) const CORRUPT: u8 = 4;
 /// The bundle holds a member that nothing signed lists.
-pub const UNEXPECTED: u8 = 5;
+pub(crate) const UNEXPECTED: u8 = 5;
 /// Unsafe or malformed: bad path, link or device, duplicate, broken tar,
 /// malformed SHA256SUMS or bundle.json, unsupported format version.
-pub const MALFORMED: u8 = 6;
+pub(crate) const MALFORMED: u8 = 6;

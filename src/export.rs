@@ -4,7 +4,7 @@
 //! plaintext secrets, and write the portability report. Nothing here writes
 //! to disk; the result is a list of generated members for the bundle writer.
 
-pub mod pipeline;
+pub(crate) mod pipeline;
 
 use std::path::{Path, PathBuf};
 
@@ -28,7 +28,7 @@ use crate::values::{merge, params};
 
 const MAX_SCAN_BYTES: u64 = 16 << 20;
 
-pub struct Options {
+pub(crate) struct Options {
     pub openers: Openers,
     pub recipients: Recipients,
     pub allowed: Allowed,
@@ -38,13 +38,13 @@ pub struct Options {
     pub profile_name: String,
 }
 
-pub struct Generated {
+pub(crate) struct Generated {
     pub path: MemberPath,
     pub kind: Kind,
     pub bytes: Vec<u8>,
 }
 
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub generated: Vec<Generated>,
     pub report: Report,
     /// Leak-scan hits let through by --allow-plaintext.
@@ -63,7 +63,7 @@ struct Export<'a> {
     cluster_dir: PathBuf,
 }
 
-pub fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Prepared> {
+pub(crate) fn prepare(repo: &InfraRepo, plan: &ExportPlan, opts: &Options) -> Result<Prepared> {
     let cluster_dir = repo.cluster_dir(&plan.source.cluster)?;
     let cluster_yaml_path = cluster_dir.join("cluster.yaml");
     let cluster = ClusterConfig::load(&cluster_yaml_path)?;

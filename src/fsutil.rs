@@ -10,13 +10,13 @@ use anyhow::{Context, Result};
 /// Creates `path` with `contents` and `mode`, failing if anything is already
 /// there. The bytes go to a temporary sibling first, so a crash leaves either
 /// nothing or the whole file.
-pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     write_via_temp(path, contents, mode, false)
 }
 
 /// Writes `path` whole, replacing what is there only once the new bytes
 /// are safely on disk.
-pub fn write_replacing(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn write_replacing(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     write_via_temp(path, contents, mode, true)
 }
 
@@ -43,7 +43,7 @@ fn write_via_temp(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Res
 }
 
 /// The directory a path lives in, `.` for a bare file name.
-pub fn parent_of(path: &Path) -> &Path {
+pub(crate) fn parent_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -52,7 +52,7 @@ pub fn parent_of(path: &Path) -> &Path {
 
 /// Makes a rename durable. Best effort: some filesystems refuse to fsync a
 /// directory, and the rename itself has already happened.
-pub fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
@@ -60,7 +60,7 @@ pub fn sync_dir(dir: &Path) {
 
 /// Opens a file for reading without following a final symlink, so that a
 /// file swapped for a link after it was checked is refused, not followed.
-pub fn open_nofollow(path: &Path) -> std::io::Result<File> {
+pub(crate) fn open_nofollow(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
@@ -69,7 +69,7 @@ pub fn open_nofollow(path: &Path) -> std::io::Result<File> {
 
 /// Removes a directory tree left by an earlier replaced output, ignoring a
 /// tree that is already gone.
-pub fn remove_tree(path: &Path) -> Result<()> {
+pub(crate) fn remove_tree(path: &Path) -> Result<()> {
     match fs::remove_dir_all(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("cannot remove {}", path.display()))

@@ -4,18 +4,20 @@
 //! deployment, `bundle` is the signed format that carries it, and the
 //! commands in `cli` drive both.
 
+#![forbid(unsafe_code)]
+
 pub mod bundle;
 pub mod cli;
 pub mod data;
-pub mod drill;
-pub mod exit;
-pub mod export;
-pub mod fsutil;
-pub mod images;
-pub mod install;
-pub mod progress;
-pub mod report;
-pub mod secrets;
+pub(crate) mod drill;
+pub(crate) mod exit;
+pub(crate) mod export;
+pub(crate) mod fsutil;
+pub(crate) mod images;
+pub(crate) mod install;
+pub(crate) mod progress;
+pub(crate) mod report;
+pub(crate) mod secrets;
 pub mod source;
-pub mod text;
+pub(crate) mod text;
 pub mod values;

@@ -52,9 +52,11 @@ impl Progress {
     }
 }
 
-/// Reports nothing: for tests and for callers that show their own view.
-pub struct Silent;
+/// Reports nothing: for tests.
+#[cfg(test)]
+pub(crate) struct Silent;
 
+#[cfg(test)]
 impl Reporter for Silent {
     fn warn(&self, _: &str) {}
     fn step(&self, _: &str) {}
@@ -63,6 +65,7 @@ impl Reporter for Silent {
     }
 }
 
+#[cfg(test)]
 impl Meter for Silent {
     fn add(&self, _: u64) {}
     fn note(&self, _: &str) {}

@@ -90,7 +90,7 @@ pub fn bytes(n: u64) -> String {
 /// recorded for later). A `hint:` paragraph from any level is moved after
 /// the whole chain, as the CLI prints hints, never left between a message
 /// and its cause.
-pub fn one_line(err: &anyhow::Error) -> String {
+pub(crate) fn one_line(err: &anyhow::Error) -> String {
     let mut hints = Vec::new();
     let mut causes = Vec::new();
     for cause in err.chain() {

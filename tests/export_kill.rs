@@ -12,6 +12,9 @@
 //! The kill moments are drawn from a seeded generator over the duration of
 //! a first, uninterrupted run; set R2R_KILL_SEED to replay a failure.
 
+// The seed and kill moments are printed so a failing run can be replayed.
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -246,7 +249,7 @@ fn left_behind(dir: &Path, v: Variant) -> Left {
         // A tar partial longer than its last journaled member: killed
         // while appending one.
         mid_member: v.tar && partial.metadata().map_or(0, |m| m.len()) > last_end,
-        work_files: std::fs::read_dir(&work).map_or(0, |d| d.count()),
+        work_files: std::fs::read_dir(&work).map_or(0, std::iter::Iterator::count),
         names: listing(dir),
     }
 }
@@ -287,7 +290,9 @@ fn kill_at(w: &World, dir: &Path, v: Variant, moment: Moment) -> bool {
 
 #[test]
 fn exports_killed_at_random_moments_resume_to_a_complete_bundle() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let w = World::new();
     // A first, uninterrupted run: it must itself be sound, and its
     // duration spreads the kills.
@@ -361,7 +366,9 @@ fn exports_killed_at_random_moments_resume_to_a_complete_bundle() {
 
 #[test]
 fn a_resume_while_the_export_still_runs_is_refused_and_changes_nothing() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let w = World::new();
     for v in [VARIANTS[0], VARIANTS[1]] {
         let dir = w.out_dir(if v.tar { "busy-tar" } else { "busy-dir" });

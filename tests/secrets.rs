@@ -181,7 +181,7 @@ fn altered_sops_files_are_refused_by_name() {
     let lines: Vec<&str> = sealed.lines().collect();
     let one = lines.iter().position(|l| l.contains("one:")).unwrap();
     let two = lines.iter().position(|l| l.contains("two:")).unwrap();
-    let mut swapped: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let mut swapped: Vec<String> = lines.iter().map(std::string::ToString::to_string).collect();
     swapped[one] = lines[one].replace(
         lines[one].split_once(": ").unwrap().1,
         lines[two].split_once(": ").unwrap().1,

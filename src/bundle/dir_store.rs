@@ -83,7 +83,9 @@ impl Sink for DirSink {
         }
         let mut out = BufWriter::with_capacity(1 << 20, File::create_new(&dest)?);
         io::copy(data, &mut out)?;
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+        out.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?
+            .sync_all()
     }
 
     fn partial(&self) -> &Path {

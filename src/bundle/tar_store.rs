@@ -147,7 +147,7 @@ impl Sink for TarSink {
         let output = self.output.clone();
         let finished = builder
             .into_inner()
-            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+            .and_then(|w| w.into_inner().map_err(std::io::IntoInnerError::into_error))
             .and_then(|f| f.sync_all())
             .with_context(|| format!("cannot finish writing {}", tmp_path.display()));
         let moved = finished.and_then(|()| {

@@ -296,7 +296,7 @@ fn hash_members(bundle: &Bundle, sums: &Sums, out: &mut Outcome) {
     let next = AtomicUsize::new(0);
     let hashed = AtomicU64::new(0);
     let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
+        .map_or(2, std::num::NonZero::get)
         .min(8);
     let found: Vec<(String, String)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)

@@ -3,7 +3,7 @@
 /// Shared by `r2r export`; see `docs/homes.md`.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "User data")]
-pub struct DataArgs {
+pub(super) struct DataArgs {
     /// Home directories laid out as HUB/USER/: a path (the provider's NFS
     /// volume, mounted), file://, s3://BUCKET/PREFIX, gs://… or azblob://…
     #[arg(long, value_name = "URL")]

@@ -24,7 +24,7 @@ use crate::exit;
     r2r drill                                   # the example community, offline\n  \
     r2r drill --infra infrastructure --cluster 2i2c-uk --homes /mnt/nfs/export --work /scratch/drill\n  \
     r2r drill --infra infra --cluster nasa-cryo --homes s3://homes-bucket/export --json")]
-pub struct Args {
+pub(super) struct Args {
     /// The infrastructure repository. Default: examples/community.
     #[arg(long, value_name = "REPO")]
     infra: Option<PathBuf>,
@@ -65,18 +65,18 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub(super) fn run(args: Args) -> Result<u8> {
     let json = args.json;
     let request = request(args)?;
     let drilled = drill::run(&request, &*OutputFlags::default().printer())?;
     if json {
         print::json(&drilled.report)?;
     } else {
-        print!("{}", drilled.markdown);
-        println!(
+        print::out_raw(&drilled.markdown);
+        print::out(&format!(
             "\nreport: {} and drill-report.json",
             s(&drilled.markdown_file)
-        );
+        ));
     }
     Ok(if drilled.report.ok {
         exit::OK

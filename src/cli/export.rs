@@ -59,7 +59,7 @@ use crate::values::validate::Z2jh;
     # as the provider's operator, with sops and KMS access:\n  \
     r2r export --infra infra --cluster c --sign-key k --output b.tar \\\n      \
     --decrypt-with sops --recipients-file community.recipients --z2jh charts/jupyterhub")]
-pub struct Args {
+pub(super) struct Args {
     /// The infrastructure repository (holds config/clusters/ and helm-charts/).
     #[arg(long, value_name = "REPO")]
     infra: PathBuf,
@@ -237,7 +237,7 @@ fn data_request(
     })
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub(super) fn run(args: Args) -> Result<u8> {
     let quiet = args.data.quiet || args.json;
     let printer = OutputFlags::quiet_if(quiet).printer();
     let request = pipeline::Request {
@@ -302,7 +302,7 @@ fn show_exported(out: &pipeline::Exported, json: bool) -> Result<()> {
     if json {
         return print::json(out);
     }
-    println!(
+    print::out(&format!(
         "wrote {} ({}): cluster {}, hubs {}, {} members, {}, signed by key {}",
         out.bundle.display(),
         out.format,
@@ -311,15 +311,15 @@ fn show_exported(out: &pipeline::Exported, json: bool) -> Result<()> {
         out.members,
         print::bytes(out.bytes),
         out.key_id
-    );
+    ));
     if let Some(i) = &out.images {
-        println!(
+        print::out(&format!(
             "  images: {} ({} blobs, {}; {} shared blobs stored once)",
             i.images.len(),
             i.blobs,
             print::bytes(i.bytes),
             i.shared
-        );
+        ));
     }
     Ok(())
 }
@@ -333,12 +333,12 @@ fn show_dry_run(
         return print::json(&rows);
     }
     let source = &ready.plan.source;
-    println!(
+    print::out(&format!(
         "would export cluster {} ({}):",
         source.cluster, source.provider
-    );
+    ));
     for r in rows {
-        println!("  {:<7} {}  ← {}", r.kind, r.path, r.source);
+        print::out(&format!("  {:<7} {}  ← {}", r.kind, r.path, r.source));
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::progress::Reporter;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Container images")]
-pub struct ImageArgs {
+pub(super) struct ImageArgs {
     /// Carry every image the hubs' values name in the bundle, as an OCI
     /// image layout under images/ (pulled from their registries, with
     /// credentials from REGISTRY_AUTH_FILE or DOCKER_CONFIG).
@@ -38,11 +38,11 @@ pub struct ImageArgs {
 }
 
 impl ImageArgs {
-    pub fn wanted(&self) -> bool {
+    pub(super) fn wanted(&self) -> bool {
         self.images || !self.extra.is_empty()
     }
 
-    pub fn request(&self, reporter: std::sync::Arc<dyn Reporter>) -> Result<Request> {
+    pub(super) fn request(&self, reporter: std::sync::Arc<dyn Reporter>) -> Result<Request> {
         for p in &self.platforms {
             let parts: Vec<&str> = p.split('/').collect();
             if !(2..=3).contains(&parts.len()) || parts.iter().any(|s| s.is_empty()) {
@@ -50,7 +50,6 @@ impl ImageArgs {
             }
         }
         Ok(Request {
-            extra: self.extra.clone(),
             layouts: self.layouts.clone(),
             platforms: self.platforms.clone(),
             plain_http: self.plain_http.clone(),

@@ -31,7 +31,7 @@ use crate::report::{REPORT_VERSION, Report, markdown};
     r2r inspect 2i2c-uk.r2r.tar --pubkey r2r.pub --report > portability.md\n  \
     r2r inspect community.r2r.tar --pubkey r2r.pub --users\n  \
     r2r inspect 2i2c-uk.r2r.tar --pubkey r2r.pub --report --json | jq '.hubs[].findings[] | select(.severity == \"blocker\")'")]
-pub struct Args {
+pub(super) struct Args {
     /// The bundle: a .tar file or a directory.
     bundle: PathBuf,
     /// The signer's public key; without it nothing shown is verified.
@@ -79,7 +79,7 @@ struct Output<'a> {
     bytes: u64,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub(super) fn run(args: Args) -> Result<u8> {
     let pk = args
         .pubkey
         .as_deref()
@@ -171,25 +171,25 @@ fn summarise<'a>(bundle: &'a PathBuf, m: &'a Manifest, key_id: Option<&'a str>) 
 
 fn show(o: &Output) {
     let s = print::safe;
-    println!("bundle {}", o.bundle.display());
+    print::out(&format!("bundle {}", o.bundle.display()));
     match o.key_id {
-        Some(k) => println!("  signature:  verified, key {}", s(k)),
-        None => println!("  signature:  NOT VERIFIED"),
+        Some(k) => print::out(&format!("  signature:  verified, key {}", s(k))),
+        None => print::out("  signature:  NOT VERIFIED"),
     }
-    println!(
+    print::out(&format!(
         "  format:     version {}, written by r2r {} at {}",
         o.format_version,
         s(o.r2r_version),
         s(o.created)
-    );
-    println!(
+    ));
+    print::out(&format!(
         "  cluster:    {} (provider {})",
         s(&o.source.cluster),
         s(&o.source.provider)
-    );
-    println!("  hubs:");
+    ));
+    print::out("  hubs:");
     for h in &o.source.hubs {
-        println!(
+        print::out(&format!(
             "    {:<12} https://{}  chart {}  ({} values files{})",
             s(&h.name),
             s(&h.domain),
@@ -200,10 +200,10 @@ fn show(o: &Output) {
             } else {
                 ""
             }
-        );
+        ));
     }
     if !o.source.charts.is_empty() {
-        println!("  charts:");
+        print::out("  charts:");
         for c in &o.source.charts {
             let deps: Vec<String> = c
                 .dependencies
@@ -215,30 +215,30 @@ fn show(o: &Output) {
             } else {
                 format!(", with {}", deps.join(", "))
             };
-            println!(
+            print::out(&format!(
                 "    {:<20} {} {}{}",
                 s(&c.path),
                 s(&c.name),
                 s(&c.version),
                 s(&deps)
-            );
+            ));
         }
     }
-    println!("  members:");
+    print::out("  members:");
     for (kind, t) in &o.kinds {
-        println!(
+        print::out(&format!(
             "    {:<8} {:>5}  {:>10}",
             s(kind),
             t.members,
             print::bytes(t.bytes)
-        );
+        ));
     }
-    println!(
+    print::out(&format!(
         "    {:<8} {:>5}  {:>10}",
         "total",
         o.members,
         print::bytes(o.bytes)
-    );
+    ));
 }
 
 fn report(args: &Args, manifest: &Manifest) -> Result<()> {
@@ -251,7 +251,7 @@ fn report(args: &Args, manifest: &Manifest) -> Result<()> {
         let shown: Report =
             serde_json::from_value(print::safe_json(serde_json::to_value(&parsed)?))
                 .context("cannot escape the report for a terminal")?;
-        print!("{}", markdown::render(&shown));
+        print::out_raw(&markdown::render(&shown));
     }
     Ok(())
 }
@@ -313,7 +313,7 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
         return print::json(&out);
     }
     if index.is_none() {
-        println!("(the bundle carries no images: it was exported without --images)");
+        print::out("(the bundle carries no images: it was exported without --images)");
     }
     show_images(&out);
     Ok(())
@@ -383,30 +383,30 @@ fn show_images(out: &[HubImages]) {
     let s = print::safe;
     for h in out {
         if h.hub.is_empty() {
-            println!("added with --image");
+            print::out("added with --image");
         } else {
-            println!("hub {}", s(&h.hub));
+            print::out(&format!("hub {}", s(&h.hub)));
         }
         for i in &h.images {
             let state = match &i.carried {
                 Some(d) => format!("carried {}", s(d)),
                 None => "not carried".into(),
             };
-            println!("  {:<60} {state}", s(&i.canonical));
+            print::out(&format!("  {:<60} {state}", s(&i.canonical)));
             if i.places.is_empty() {
-                println!("      at {}", s(&i.values_path));
+                print::out(&format!("      at {}", s(&i.values_path)));
             }
             for p in &i.places {
-                println!("      {}", s(&place_text(p)));
+                print::out(&format!("      {}", s(&place_text(p))));
             }
         }
         for u in &h.unlisted {
-            println!(
+            print::out(&format!(
                 "  ?  {} = {}\n      {}",
                 s(&u.values_path),
                 s(&u.value),
                 s(&u.reason)
-            );
+            ));
         }
     }
 }
@@ -491,22 +491,34 @@ fn users(args: &Args, pk: &minisign::PublicKey) -> Result<()> {
     }
     let s = print::safe;
     for h in &out {
-        println!("hub {}", s(&h.hub));
+        print::out(&format!("hub {}", s(&h.hub)));
         match &h.database {
-            None => println!("  database: not carried"),
+            None => print::out("  database: not carried"),
             Some(db) => {
-                println!("  users ({}): {}", db.users.len(), s(&db.users.join(", ")));
-                println!(
+                print::out(&format!(
+                    "  users ({}): {}",
+                    db.users.len(),
+                    s(&db.users.join(", "))
+                ));
+                print::out(&format!(
                     "  admins ({}): {}",
                     db.admins.len(),
                     s(&db.admins.join(", "))
-                );
+                ));
                 for g in &db.groups {
-                    println!("  group {}: {}", s(&g.name), s(&g.members.join(", ")));
+                    print::out(&format!(
+                        "  group {}: {}",
+                        s(&g.name),
+                        s(&g.members.join(", "))
+                    ));
                 }
             }
         }
-        println!("  homes ({}): {}", h.homes.len(), s(&h.homes.join(", ")));
+        print::out(&format!(
+            "  homes ({}): {}",
+            h.homes.len(),
+            s(&h.homes.join(", "))
+        ));
     }
     Ok(())
 }

@@ -43,7 +43,7 @@ use crate::install::{Install, Options, Outcome, blueprint, facts, template};
     r2r install community.r2r.tar --pubkey r2r.pub --answers answers.yaml --yes\n  \
     r2r install b.tar --pubkey r2r.pub --target gcp --answers answers.yaml --dry-run\n  \
     r2r install b.tar --pubkey r2r.pub --answers answers.yaml --yes --resume --apply")]
-pub struct Args {
+pub(super) struct Args {
     /// The bundle: a .tar file or a directory.
     bundle: PathBuf,
     /// The signer's public key: an r2r.pub / minisign .pub file, or the base64 key.
@@ -94,7 +94,7 @@ struct PlanOut<'a> {
     sizes: Option<&'a Sizes>,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub(super) fn run(args: Args) -> Result<u8> {
     let pk = sign::load_public_key(&args.pubkey)?;
     if let Some(code) = refuse_unverified(&args, &pk) {
         return Ok(code);
@@ -126,14 +126,14 @@ pub fn run(args: Args) -> Result<u8> {
         let answers = resolver.resolve(&given, &mut NoAsk);
         warn_ignored(&resolver);
         let answers = answers?;
-        print!("{}", template::write(&target, &resolver.record, &answers));
+        print::out_raw(&template::write(&target, &resolver.record, &answers));
         return Ok(exit::OK);
     }
     let answers = if interactive {
-        eprintln!(
+        print::line(&format!(
             "Installing {} onto {} — {}",
             facts.bundle_id, bp.title, bp.about
-        );
+        ));
         resolver.resolve(&given, &mut Terminal)
     } else {
         resolver.resolve(&given, &mut NoAsk)
@@ -165,7 +165,7 @@ pub fn run(args: Args) -> Result<u8> {
             print::json(&json!({"dry_run": true, "plan": out}))?;
         } else {
             show_plan(&out);
-            println!("dry run: nothing was written");
+            print::out("dry run: nothing was written");
         }
         return Ok(exit::OK);
     }
@@ -248,7 +248,7 @@ fn confirm(args: &Args, interactive: bool) -> Result<()> {
 
 fn show_outcome(outcome: &Outcome, bundle_id: &str, target: &str) {
     let ran = outcome.steps.len() - outcome.skipped.len();
-    println!(
+    print::out(&format!(
         "installed bundle {} onto {} in {}: {} steps done{}",
         print::safe(bundle_id),
         target,
@@ -259,9 +259,9 @@ fn show_outcome(outcome: &Outcome, bundle_id: &str, target: &str) {
         } else {
             format!(", {} already done before", outcome.skipped.len())
         }
-    );
+    ));
     if let Some(n) = &outcome.next_steps {
-        println!("next: {}", n.display());
+        print::out(&format!("next: {}", n.display()));
     }
 }
 
@@ -289,24 +289,24 @@ fn choose_target(args: &Args, given: &Answers, interactive: bool) -> Result<Stri
 }
 
 fn show_plan(p: &PlanOut<'_>) {
-    println!("plan: install onto {} in {}", p.target, p.dir);
+    print::out(&format!("plan: install onto {} in {}", p.target, p.dir));
     for (n, s) in p.steps.iter().enumerate() {
         let bytes = if s.bytes > 0 {
             format!(" ({})", print::bytes(s.bytes))
         } else {
             String::new()
         };
-        println!(
+        print::out(&format!(
             "  {}. {}: {}{bytes}",
             n + 1,
             s.step.name(),
             print::safe(&s.title)
-        );
+        ));
         for c in &s.creates {
-            println!("       creates {}", print::safe(c));
+            print::out(&format!("       creates {}", print::safe(c)));
         }
     }
-    println!("  total to move: {}", print::bytes(p.bytes));
+    print::out(&format!("  total to move: {}", print::bytes(p.bytes)));
     if let Some(sizes) = p.sizes {
         show_sizes(sizes);
     }
@@ -314,15 +314,15 @@ fn show_plan(p: &PlanOut<'_>) {
 
 /// Every size taken from the bundle, beside its limit.
 fn show_sizes(sizes: &Sizes) {
-    println!("sizes (limits in blueprints/limits.yaml):");
+    print::out("sizes (limits in blueprints/limits.yaml):");
     for p in &sizes.user_node_pools {
-        println!(
+        print::out(&format!(
             "  user node pool {}: {}, {} to {} nodes",
             print::safe(&p.name),
             print::safe(&p.machine_type),
             p.min,
             p.max
-        );
+        ));
     }
     for b in &sizes.bounds {
         let note = if !b.over() {
@@ -332,13 +332,13 @@ fn show_sizes(sizes: &Sizes) {
         } else {
             format!(", the bundle's {} lowered by your answer", b.value)
         };
-        println!(
+        print::out(&format!(
             "  {}: {} (limit {}; from {}{note})",
             print::safe(&b.what),
             b.used,
             b.limit,
             print::safe(&b.source)
-        );
+        ));
     }
 }
 

@@ -21,7 +21,7 @@ use crate::exit;
     r2r keygen --out ~/.r2r\n  \
     R2R_KEY_PASSWORD=… r2r keygen --out keys\n  \
     r2r keygen --out ci-keys --no-password   # for automation; keep the key file private")]
-pub struct Args {
+pub(super) struct Args {
     /// Directory to write r2r.key and r2r.pub into (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -41,7 +41,7 @@ struct Output {
     encrypted: bool,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub(super) fn run(args: Args) -> Result<u8> {
     let password = if args.no_password {
         None
     } else {
@@ -57,16 +57,16 @@ pub fn run(args: Args) -> Result<u8> {
             encrypted,
         })?;
     } else {
-        println!("key {key_id}");
-        println!(
+        print::out(&format!("key {key_id}"));
+        print::out(&format!(
             "  secret key: {} (keep it private{})",
             sk.display(),
             if encrypted { "" } else { "; not encrypted" }
-        );
-        println!(
+        ));
+        print::out(&format!(
             "  public key: {} (give it to whoever verifies your bundles)",
             pk.display()
-        );
+        ));
     }
     Ok(exit::OK)
 }

@@ -15,7 +15,7 @@ use crate::progress::{Meter, Reporter};
 
 /// The output flags every command takes, meaning the same everywhere.
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
-pub struct OutputFlags {
+pub(super) struct OutputFlags {
     /// Print only warnings and errors while working; the result is still
     /// printed.
     #[arg(long, short = 'q')]
@@ -27,7 +27,7 @@ pub struct OutputFlags {
 }
 
 impl OutputFlags {
-    pub fn mode(self) -> Mode {
+    pub(super) fn mode(self) -> Mode {
         match (self.quiet, self.json) {
             (true, _) => Mode::Quiet,
             (false, true) => Mode::Json,
@@ -36,18 +36,18 @@ impl OutputFlags {
     }
 
     /// Progress off when `quiet`, for commands whose `--json` means quiet.
-    pub fn quiet_if(quiet: bool) -> OutputFlags {
+    pub(super) fn quiet_if(quiet: bool) -> OutputFlags {
         OutputFlags { quiet, json: false }
     }
 
-    pub fn printer(self) -> Arc<Printer> {
+    pub(super) fn printer(self) -> Arc<Printer> {
         Printer::new(self.mode())
     }
 }
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(super) enum Mode {
     /// Bars when stderr is a terminal, plain lines otherwise.
     Auto,
     /// Nothing but warnings and errors.
@@ -59,13 +59,13 @@ pub enum Mode {
 /// The library's reporter on stderr. Every bar lives in one
 /// [`MultiProgress`], so a warning from anywhere (a registry retry) is
 /// printed above the bars instead of through them.
-pub struct Printer {
+pub(super) struct Printer {
     mode: Mode,
     bars: Option<MultiProgress>,
 }
 
 impl Printer {
-    pub fn new(mode: Mode) -> Arc<Printer> {
+    pub(super) fn new(mode: Mode) -> Arc<Printer> {
         let tty = std::io::stderr().is_terminal();
         let bars = (mode == Mode::Auto && tty)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4)));

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 
 use crate::bundle::sign::{PASSWORD_ENV, PasswordSource};
 
-pub struct EnvOrPrompt {
+pub(super) struct EnvOrPrompt {
     pub confirm: bool,
 }
 

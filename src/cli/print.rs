@@ -1,6 +1,9 @@
 //! Everything r2r says to a person goes through here: results to stdout,
 //! errors, warnings and progress to stderr, one prefix style throughout.
 
+// The one module (with output.rs) that may write to stdout and stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::fmt::Write as _;
 
 pub use crate::text::{bytes, count, safe, safe_json, safe_lines};
@@ -68,4 +71,14 @@ pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// One line on stderr as it is: for text r2r made itself (a JSON event).
 pub fn line(s: &str) {
     eprintln!("{s}");
+}
+
+/// A line of a command's result on stdout.
+pub fn out(s: &str) {
+    println!("{s}");
+}
+
+/// A command's result on stdout as it is (text that ends in its own newline).
+pub fn out_raw(s: &str) {
+    print!("{s}");
 }

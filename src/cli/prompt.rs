@@ -1,6 +1,7 @@
 //! Asking a person, with dialoguer, on the terminal. The installer asks
 //! through [`Asker`]; this is the terminal's side of it.
 
+use super::print;
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
@@ -10,16 +11,16 @@ use crate::install::answers::{Asker, Asking};
 use crate::install::blueprint::AnswerKind;
 
 /// Whether a person can be asked: stdin and stderr are terminals.
-pub fn interactive() -> bool {
+pub(super) fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
-pub struct Terminal;
+pub(super) struct Terminal;
 
 impl Asker for Terminal {
     fn ask(&mut self, q: &Asking<'_>) -> Result<Option<String>> {
         if let Some(help) = q.help {
-            eprintln!("  {}", crate::text::safe(help));
+            print::line(&format!("  {}", crate::text::safe(help)));
         }
         let prompt = crate::text::safe(q.prompt);
         let answer = if q.kind == AnswerKind::Secret {
@@ -43,7 +44,7 @@ impl Asker for Terminal {
 }
 
 /// Picks a target from a list.
-pub fn choose(prompt: &str, items: &[String], default: usize) -> Result<usize> {
+pub(super) fn choose(prompt: &str, items: &[String], default: usize) -> Result<usize> {
     Select::new()
         .with_prompt(prompt)
         .items(items)
@@ -52,7 +53,7 @@ pub fn choose(prompt: &str, items: &[String], default: usize) -> Result<usize> {
         .context("cannot read the choice")
 }
 
-pub fn confirm(prompt: &str) -> Result<bool> {
+pub(super) fn confirm(prompt: &str) -> Result<bool> {
     Confirm::new()
         .with_prompt(prompt)
         .default(false)

@@ -38,7 +38,7 @@ use crate::values::standalone;
     r2r push-images b.tar --pubkey r2r.pub --to ghcr.io/my-org --mapping images-map.json \\\n      \
     --rewrite-values new-values/\n  \
     REGISTRY_AUTH_FILE=auth.json r2r push-images b.tar --pubkey r2r.pub --to 10.0.0.5:5000/hub --plain-http 10.0.0.5:5000")]
-pub struct Args {
+pub(super) struct Args {
     /// The bundle: a .tar file or a directory.
     bundle: PathBuf,
     /// The signer's public key: an r2r.pub / minisign .pub file, or the base64 key.
@@ -84,7 +84,7 @@ struct Output<'a> {
     rewritten: Vec<String>,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub(super) fn run(args: Args) -> Result<u8> {
     let pk = sign::load_public_key(&args.pubkey)?;
     let trusted = open_trusted(&args.bundle, &pk)?;
     let target = Target::parse(&args.to)?;
@@ -121,10 +121,14 @@ pub fn run(args: Args) -> Result<u8> {
         print::json(&out)?;
     } else {
         for m in &mapping.images {
-            println!("{} → {}", print::safe(&m.from), print::safe(&m.pinned));
+            print::out(&format!(
+                "{} → {}",
+                print::safe(&m.from),
+                print::safe(&m.pinned)
+            ));
         }
         let c = out.counts;
-        println!(
+        print::out(&format!(
             "pushed {} to {}: {} uploaded ({}), {} already there, {} mounted, {}",
             print::count(mapping.images.len(), "image"),
             args.to,
@@ -133,9 +137,9 @@ pub fn run(args: Args) -> Result<u8> {
             c.present,
             c.mounted,
             print::count(c.manifests, "manifest")
-        );
+        ));
         for p in &out.rewritten {
-            println!("wrote {}", print::safe(p));
+            print::out(&format!("wrote {}", print::safe(p)));
         }
     }
     Ok(exit::OK)

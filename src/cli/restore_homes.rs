@@ -35,7 +35,7 @@ use crate::progress::Progress;
     r2r restore-homes b.tar --pubkey r2r.pub --bucket scratch --to s3://new-scratch\n  \
     AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… \\\n      \
     r2r restore-homes b.tar --pubkey r2r.pub --to s3://community-homes/prod")]
-pub struct Args {
+pub(super) struct Args {
     /// The bundle: a .tar file or a directory.
     bundle: PathBuf,
     /// The signer's public key: an r2r.pub / minisign .pub file, or the base64 key.
@@ -74,7 +74,7 @@ struct Output<'a> {
     restored: &'a Restored,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub(super) fn run(args: Args) -> Result<u8> {
     let pk = sign::load_public_key(&args.pubkey)?;
     let trusted = open_trusted(&args.bundle, &pk)?;
     if !args.buckets.is_empty() {
@@ -100,7 +100,7 @@ pub fn run(args: Args) -> Result<u8> {
     let select = Selection::new(&args.users, &[])?;
     let jobs = args
         .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
         .max(1);
     let mut targets = (0..jobs)
         .map(|_| open_target(&args.to))
@@ -128,7 +128,7 @@ pub fn run(args: Args) -> Result<u8> {
     if args.json {
         print::json(&out)?;
     } else {
-        println!(
+        print::out(&format!(
             "restored {} homes of {} hubs into {}: {} files ({}), {} directories, {} symlinks, {} hard links{}",
             restored.homes,
             restored.hubs,
@@ -143,12 +143,12 @@ pub fn run(args: Args) -> Result<u8> {
             } else {
                 String::new()
             }
-        );
+        ));
     }
     Ok(exit::OK)
 }
 
-pub fn open_target(url: &str) -> Result<Box<dyn Target>> {
+pub(super) fn open_target(url: &str) -> Result<Box<dyn Target>> {
     match location::parse(url)? {
         Location::Local(p) => Ok(Box::new(crate::data::local_target::LocalTarget::open(&p)?)),
         Location::Object(o) => crate::data::object_target::ObjectTarget::open(&o),
@@ -179,12 +179,12 @@ fn buckets(args: &Args, trusted: &crate::bundle::verify::Trusted) -> Result<u8> 
         progress.finish();
         let r = r?;
         if !args.json {
-            println!(
+            print::out(&format!(
                 "restored bucket {name} into {}: {} objects ({})",
                 target.shown(),
                 r.files,
                 print::bytes(r.bytes)
-            );
+            ));
         }
         all.push(serde_json::json!({"bucket": name, "objects": r.files, "bytes": r.bytes, "already_there": r.already_there}));
     }

@@ -28,7 +28,7 @@ use crate::bundle::verify::{self, Depth, Problem};
     r2r verify bundle-dir --pubkey RWQ…   # the base64 key itself\n  \
     r2r verify b.r2r.tar --pubkey r2r.pub --json | jq .problems\n  \
     r2r verify b.r2r.tar --pubkey r2r.pub --restored /srv/homes --hub prod")]
-pub struct Args {
+pub(super) struct Args {
     /// The bundle: a .tar file or a directory.
     bundle: PathBuf,
     /// The signer's public key: an r2r.pub / minisign .pub file, or the base64 key.
@@ -63,7 +63,7 @@ struct Output<'a> {
     problems: &'a [Problem],
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub(super) fn run(args: Args) -> Result<u8> {
     let pk = sign::load_public_key(&args.pubkey)?;
     if let Some(dir) = &args.restored {
         return restored(&args, &pk, dir);
@@ -85,26 +85,30 @@ pub fn run(args: Args) -> Result<u8> {
         return Ok(code);
     }
     if outcome.ok() {
-        println!("verified {}", args.bundle.display());
+        print::out(&format!("verified {}", args.bundle.display()));
         if let Some(s) = &outcome.signed {
-            println!(
+            print::out(&format!(
                 "  signed by key {}: {}",
                 print::safe(&s.key_id),
                 print::safe(&s.trusted_comment)
-            );
+            ));
         }
-        println!(
+        print::out(&format!(
             "  {} members, {}, every hash and size checked",
             outcome.members,
             print::bytes(outcome.bytes)
-        );
+        ));
     } else {
-        println!("FAILED {} (exit {code})", args.bundle.display());
+        print::out(&format!("FAILED {} (exit {code})", args.bundle.display()));
         for p in &outcome.problems {
             let class = p.class.name();
             match &p.member {
-                Some(m) => println!("  {class}: {}: {}", print::safe(m), print::safe(&p.reason)),
-                None => println!("  {class}: {}", print::safe(&p.reason)),
+                Some(m) => print::out(&format!(
+                    "  {class}: {}: {}",
+                    print::safe(m),
+                    print::safe(&p.reason)
+                )),
+                None => print::out(&format!("  {class}: {}", print::safe(&p.reason))),
             }
         }
     }
@@ -131,27 +135,27 @@ fn restored(args: &Args, pk: &minisign::PublicKey, dir: &std::path::Path) -> Res
         return Ok(code);
     }
     for d in &result.differences {
-        println!(
+        print::out(&format!(
             "  {}: {}/{}/{}: {}",
             d.what,
             print::safe(&d.hub),
             print::safe(&d.home),
             print::safe(&d.path),
             print::safe(&d.detail)
-        );
+        ));
     }
     let verdict = if code == crate::exit::OK {
         "matches"
     } else {
         "DIFFERS from"
     };
-    println!(
+    print::out(&format!(
         "{} {verdict} the signed indexes: {} homes, {} entries, {} hashed, {} differences",
         dir.display(),
         result.homes,
         result.entries,
         print::bytes(result.bytes_hashed),
         result.differences.len()
-    );
+    ));
     Ok(code)
 }

@@ -84,7 +84,7 @@ pub fn write(tree: &dyn Tree, job: Job, dir: &Path, level: u32) -> Result<Done> 
     tarball::finish(&mut gz)?;
     gz.finish()?
         .into_inner()
-        .map_err(|e| e.into_error())?
+        .map_err(std::io::IntoInnerError::into_error)?
         .sync_data()?;
     Ok(done)
 }

@@ -159,8 +159,11 @@ fn same(
         return Ok(0);
     }
     if got.target != want.target {
-        let shown =
-            |t: &Option<super::index::RawPath>| t.as_ref().map(|t| t.shown()).unwrap_or_default();
+        let shown = |t: &Option<super::index::RawPath>| {
+            t.as_ref()
+                .map(super::index::RawPath::shown)
+                .unwrap_or_default()
+        };
         diff(
             p,
             "target",

@@ -375,12 +375,12 @@ pub(crate) mod home_name {
         home_b64: Option<String>,
     }
 
-    pub fn serialize<S: Serializer>(raw: &RawPath, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(raw: &RawPath, s: S) -> Result<S::Ok, S::Error> {
         let (home, home_b64) = split(raw);
         Shape { home, home_b64 }.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RawPath, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RawPath, D::Error> {
         let shape = Shape::deserialize(d)?;
         join(shape.home, shape.home_b64, "home")
             .map_err(serde::de::Error::custom)?
@@ -401,12 +401,12 @@ mod skipped_path {
         path_b64: Option<String>,
     }
 
-    pub fn serialize<S: Serializer>(raw: &RawPath, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(raw: &RawPath, s: S) -> Result<S::Ok, S::Error> {
         let (path, path_b64) = split(raw);
         Shape { path, path_b64 }.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RawPath, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RawPath, D::Error> {
         let shape = Shape::deserialize(d)?;
         join(shape.path, shape.path_b64, "path")
             .map_err(serde::de::Error::custom)?

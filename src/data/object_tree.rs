@@ -52,7 +52,7 @@ impl ObjectTree {
         };
         let um: HashMap<String, String> = meta
             .as_ref()
-            .and_then(|m| m.user_metadata())
+            .and_then(opendal::Metadata::user_metadata)
             .map(|u| {
                 u.into_iter()
                     .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
@@ -69,7 +69,7 @@ impl ObjectTree {
         };
         let mtime = num("mtime").unwrap_or_else(|| {
             meta.as_ref()
-                .and_then(|m| m.last_modified())
+                .and_then(opendal::Metadata::last_modified)
                 .map_or(0, |t| t.into_inner().as_second())
         });
         let mut e = Entry {
@@ -121,7 +121,7 @@ impl Tree for ObjectTree {
         let any = self
             .op
             .lister(&prefix)?
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .any(|e| e.path() != prefix);
         if !any {
             return Ok(None);

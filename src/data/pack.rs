@@ -49,7 +49,7 @@ impl Options {
             chunk_bytes: 64 << 20,
             chunk_entries: 20_000,
             level: 4,
-            jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            jobs: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             work_dir,
         }
     }
@@ -629,7 +629,10 @@ fn write_index(
         skipped: idx.skipped,
     }
     .to_line();
-    let mut body = idx.file.into_inner().map_err(|e| e.into_error())?;
+    let mut body = idx
+        .file
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?;
     let body_len = body.stream_position()?;
     body.rewind()?;
     let member: MemberPath = layout::chunk_index(home.folder.kind(), &home.hub, &home.stem)?;

@@ -446,7 +446,7 @@ fn check_entry<R: Read>(item: &mut tar::Entry<R>, e: &Entry, name: &[u8]) -> Res
             e.size
         );
     }
-    let link = item.link_name_bytes().map(|l| l.into_owned());
+    let link = item.link_name_bytes().map(std::borrow::Cow::into_owned);
     if matches!(kind, Type::Symlink | Type::Hardlink)
         && link.as_deref() != e.target.as_ref().map(|t| t.0.as_slice())
     {

@@ -16,7 +16,7 @@ use crate::source::plan::{self, ExportPlan};
 use crate::source::repo::InfraRepo;
 
 /// What to export, and how secrets and findings are treated.
-pub struct Request {
+pub(crate) struct Request {
     /// The infrastructure repository.
     pub infra: PathBuf,
     pub cluster: String,
@@ -27,7 +27,7 @@ pub struct Request {
 }
 
 /// A planned and prepared export: everything checked, nothing written.
-pub struct Ready {
+pub(crate) struct Ready {
     pub repo: InfraRepo,
     pub plan: ExportPlan,
     pub prepared: Prepared,
@@ -35,7 +35,7 @@ pub struct Ready {
 
 /// Plans and prepares the export. Warnings are reported as each stage
 /// finds them, so those of planning are seen even when preparing fails.
-pub fn start(req: &Request, reporter: &dyn Reporter) -> Result<Ready> {
+pub(crate) fn start(req: &Request, reporter: &dyn Reporter) -> Result<Ready> {
     let repo = InfraRepo::open(&req.infra)?;
     let plan = plan::plan(&repo, &req.cluster, &req.hubs, &req.charts)?;
     for w in &plan.warnings {
@@ -60,14 +60,14 @@ pub fn start(req: &Request, reporter: &dyn Reporter) -> Result<Ready> {
 
 /// One member a dry run would write, and where it comes from.
 #[derive(Serialize)]
-pub struct PlannedMember {
+pub(crate) struct PlannedMember {
     pub path: String,
     pub kind: String,
     pub source: String,
 }
 
 /// Where and how the bundle is written.
-pub struct Target {
+pub(crate) struct Target {
     pub output: PathBuf,
     pub format: Format,
     /// Replace an existing bundle once the new one is complete.
@@ -79,7 +79,7 @@ pub struct Target {
 
 /// The user data and images to carry. Their requests are built once the
 /// bundle's work folder exists, and their flags checked then.
-pub struct Carry<'a> {
+pub(crate) struct Carry<'a> {
     /// Homes, buckets or images are carried: the export can be resumed.
     pub resumable: bool,
     /// The homes, buckets and hub databases, for a work folder.
@@ -89,7 +89,7 @@ pub struct Carry<'a> {
 }
 
 /// The images to carry besides those the hubs run, and how to fetch them.
-pub struct Images<'a> {
+pub(crate) struct Images<'a> {
     /// `--image`: added by hand.
     pub extra: &'a [String],
     pub request: &'a dyn Fn() -> Result<crate::images::export::Request>,
@@ -97,7 +97,7 @@ pub struct Images<'a> {
 
 /// What an export wrote.
 #[derive(Serialize)]
-pub struct Exported {
+pub(crate) struct Exported {
     pub bundle: PathBuf,
     pub format: &'static str,
     pub key_id: String,
@@ -130,7 +130,7 @@ impl Ready {
     /// What a dry run shows: the repository's members, what r2r generates,
     /// then the user data and images (`images` are the `--image` extras,
     /// when images are carried).
-    pub fn dry_run(
+    pub(crate) fn dry_run(
         &self,
         data: &crate::data::export::Request,
         images: Option<&[String]>,
@@ -174,7 +174,7 @@ impl Ready {
 
     /// Writes the bundle: the repository's and the generated members, the
     /// user data, the images; it appears at the output only when complete.
-    pub fn write(
+    pub(crate) fn write(
         self,
         target: &Target,
         carry: &Carry<'_>,

@@ -34,14 +34,14 @@ struct Entry {
 
 /// Credentials per registry host, read once.
 #[derive(Default)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     by_host: BTreeMap<String, RegistryAuth>,
     /// A credential helper the files name, which r2r does not run.
     pub helper: Option<String>,
 }
 
 impl Credentials {
-    pub fn from_env() -> Result<Credentials> {
+    pub(crate) fn from_env() -> Result<Credentials> {
         let mut paths = Vec::new();
         if let Some(p) = std::env::var_os("REGISTRY_AUTH_FILE") {
             paths.push(PathBuf::from(p));
@@ -85,7 +85,7 @@ impl Credentials {
     }
 
     /// The credentials for `registry` (as written in the reference).
-    pub fn for_registry(&self, registry: &str) -> RegistryAuth {
+    pub(crate) fn for_registry(&self, registry: &str) -> RegistryAuth {
         let hosts: &[&str] = match registry {
             "docker.io" | "index.docker.io" | "registry-1.docker.io" => {
                 &["docker.io", "index.docker.io", "registry-1.docker.io"]

@@ -27,7 +27,7 @@ use crate::values::tree::{self, KeyPath, Values};
 /// How the place spells the image; the installer rewrites by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Shape {
+pub(crate) enum Shape {
     /// `image: repo:tag` (a string).
     Text,
     /// `image: {name, tag}`.
@@ -43,7 +43,7 @@ pub enum Shape {
 /// Where an image was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Origin {
+pub(crate) enum Origin {
     /// The hub's standalone values.
     Values,
     /// A chart's or subchart's default values.
@@ -55,7 +55,7 @@ pub enum Origin {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Place {
+pub(crate) struct Place {
     /// A values key path, or `TEMPLATE:LINE` of a chart.
     pub at: String,
     pub origin: Origin,
@@ -67,7 +67,7 @@ pub struct Place {
 
 /// One image a hub runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageUse {
+pub(crate) struct ImageUse {
     /// As written where it was first found (`busybox:1.36.1`).
     pub reference: String,
     /// Fully qualified (`docker.io/library/busybox:1.36.1`): the name the
@@ -82,14 +82,14 @@ pub struct ImageUse {
 
 /// A place that names images r2r cannot list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Unlisted {
+pub(crate) struct Unlisted {
     pub values_path: String,
     pub value: String,
     pub reason: String,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Discovery {
+pub(crate) struct Discovery {
     pub images: Vec<ImageUse>,
     pub unlisted: Vec<Unlisted>,
 }
@@ -101,7 +101,7 @@ const IMAGE_KEYS: [&str; 2] = ["build_image", "buildImage"];
 
 /// The images the standalone values name themselves (what `push-images
 /// --rewrite-values` and the installer rewrite).
-pub fn discover(values: &Values) -> Discovery {
+pub(crate) fn discover(values: &Values) -> Discovery {
     let mut out = Discovery::default();
     let mut found: Vec<(KeyPath, String, Shape)> = Vec::new();
     let mut unlisted = Vec::new();
@@ -126,7 +126,7 @@ pub fn discover(values: &Values) -> Discovery {
 /// Every image a hub runs: its values coalesced over the chart tree, code
 /// inside them, and the enabled charts' templates. `user` is the hub's
 /// standalone values, to tell its own settings from chart defaults.
-pub fn discover_chart(coalesced: &Coalesced<'_>, user: &Values) -> Discovery {
+pub(crate) fn discover_chart(coalesced: &Coalesced<'_>, user: &Values) -> Discovery {
     let mut out = Discovery::default();
     let mut unlisted = Vec::new();
     let disabled: Vec<&KeyPath> = coalesced
@@ -245,7 +245,7 @@ fn walk(
     f: &mut dyn FnMut(&KeyPath, (String, Shape)),
     unlisted: &mut Vec<Unlisted>,
 ) {
-    walk_pruned(v, at, &[], f, unlisted)
+    walk_pruned(v, at, &[], f, unlisted);
 }
 
 /// Prefix keys and code: what a leaf says about images besides an image key.
@@ -376,7 +376,7 @@ impl Discovery {
                     values_path: place.at,
                     value: text,
                     reason: format!("not an image reference: {e}"),
-                })
+                });
             }
             Err(_) => {}
         }

@@ -14,9 +14,7 @@ use crate::bundle::writer::BundleWriter;
 use crate::progress::{Progress, Reporter};
 use crate::report::HubReport;
 
-pub struct Request {
-    /// `--image`: added by hand.
-    pub extra: Vec<String>,
+pub(crate) struct Request {
     /// `--image-source oci:PATH`: looked in first.
     pub layouts: Vec<String>,
     pub platforms: Vec<String>,
@@ -26,14 +24,14 @@ pub struct Request {
 }
 
 /// One image to carry and the hubs that use it (`--image` ones use none).
-pub struct Wanted {
+pub(crate) struct Wanted {
     pub reference: ImageRef,
     pub written: String,
     pub hubs: Vec<String>,
 }
 
 /// Every distinct image the hubs name, then those added by hand.
-pub fn wanted(hubs: &[HubReport], extra: &[String]) -> Result<Vec<Wanted>> {
+pub(crate) fn wanted(hubs: &[HubReport], extra: &[String]) -> Result<Vec<Wanted>> {
     let mut by_canonical: BTreeMap<String, Wanted> = BTreeMap::new();
     for hub in hubs {
         for use_ in &hub.images.images {
@@ -60,7 +58,11 @@ pub fn wanted(hubs: &[HubReport], extra: &[String]) -> Result<Vec<Wanted>> {
     Ok(by_canonical.into_values().collect())
 }
 
-pub fn export(req: &Request, wanted: &[Wanted], bundle: &mut BundleWriter) -> Result<Summary> {
+pub(crate) fn export(
+    req: &Request,
+    wanted: &[Wanted],
+    bundle: &mut BundleWriter,
+) -> Result<Summary> {
     let layouts = req
         .layouts
         .iter()

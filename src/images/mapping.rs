@@ -12,7 +12,7 @@ use crate::values::tree::{self, KeyPath, Values};
 
 /// One pushed image.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Moved {
+pub(crate) struct Moved {
     /// The canonical reference the bundle carries.
     pub from: String,
     /// Where it went, with its tag.
@@ -25,13 +25,13 @@ pub struct Moved {
 
 /// `images-map.json`: what `push-images` did.
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Mapping {
+pub(crate) struct Mapping {
     pub registry: String,
     pub images: Vec<Moved>,
 }
 
 impl Mapping {
-    pub fn by_canonical(&self) -> BTreeMap<&str, &Moved> {
+    pub(crate) fn by_canonical(&self) -> BTreeMap<&str, &Moved> {
         self.images.iter().map(|m| (m.from.as_str(), m)).collect()
     }
 }
@@ -40,7 +40,7 @@ impl Mapping {
 /// its pinned new reference, at every place the values name it. Images
 /// named inside code (a Python snippet) are left: rewriting the place would
 /// replace the code. Returns the paths changed.
-pub fn rewrite(values: &mut Values, mapping: &Mapping) -> Result<Vec<String>> {
+pub(crate) fn rewrite(values: &mut Values, mapping: &Mapping) -> Result<Vec<String>> {
     let found = discover::discover(values);
     set_places(values, mapping, &found, discover::Origin::Values)
 }
@@ -124,7 +124,7 @@ fn pinned(
 /// tag from the chart's appVersion: the report's canonical name is the
 /// whole image); without one (a bundle older than the report's places),
 /// what the values name themselves.
-pub fn rewrite_hub(
+pub(crate) fn rewrite_hub(
     values: &mut Values,
     mapping: &Mapping,
     found: Option<&discover::Discovery>,
@@ -139,7 +139,7 @@ pub fn rewrite_hub(
 
 /// A hub's values with its images pinned: the text to write and the
 /// places changed.
-pub struct PinnedValues {
+pub(crate) struct PinnedValues {
     /// For Helm, through [`tree::to_helm_text`] (JSON, so no string turns
     /// into a date or a number on the way).
     pub text: String,
@@ -150,7 +150,7 @@ pub struct PinnedValues {
 /// --rewrite-values` and the installer: every image the mapping covers set
 /// to its pinned new reference ([`rewrite_hub`]), then the values written
 /// as Helm reads them. `found` is the hub's discovery from report.json.
-pub fn pin_values(
+pub(crate) fn pin_values(
     mut values: Values,
     mapping: &Mapping,
     found: Option<&discover::Discovery>,
@@ -167,7 +167,7 @@ pub fn pin_values(
 /// pinned new references, by setting them in `values` in the shape the
 /// chart reads. `found` is the hub's discovery from report.json. Returns
 /// the paths set.
-pub fn rewrite_defaults(
+pub(crate) fn rewrite_defaults(
     values: &mut Values,
     mapping: &Mapping,
     found: &discover::Discovery,

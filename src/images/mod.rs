@@ -8,14 +8,14 @@
 //! is the one walk over an image's manifests and blobs both pull and push
 //! follow.
 
-pub mod auth;
-pub mod discover;
-pub mod export;
-pub mod mapping;
-pub mod oci;
-pub mod pull;
-pub mod push;
-pub mod reference;
-pub mod registry;
-pub mod source;
-pub mod walk;
+pub(crate) mod auth;
+pub(crate) mod discover;
+pub(crate) mod export;
+pub(crate) mod mapping;
+pub(crate) mod oci;
+pub(crate) mod pull;
+pub(crate) mod push;
+pub(crate) mod reference;
+pub(crate) mod registry;
+pub(crate) mod source;
+pub(crate) mod walk;

@@ -6,30 +6,30 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 /// What r2r asks registries for, most preferred first.
-pub const ACCEPTED: [&str; 4] = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
+pub(crate) const ACCEPTED: [&str; 4] = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
 
 /// The annotation skopeo, crane and containerd look an image up by.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// Annotations on a layout entry that names a Docker-typed image through
 /// an OCI index r2r wrote (see `pull::Puller::shim`).
-pub const ORIGINAL_DIGEST: &str = "dev.r2r.original.digest";
-pub const ORIGINAL_MEDIA_TYPE: &str = "dev.r2r.original.mediaType";
-pub const ORIGINAL_SIZE: &str = "dev.r2r.original.size";
+pub(crate) const ORIGINAL_DIGEST: &str = "dev.r2r.original.digest";
+pub(crate) const ORIGINAL_MEDIA_TYPE: &str = "dev.r2r.original.mediaType";
+pub(crate) const ORIGINAL_SIZE: &str = "dev.r2r.original.size";
 
 /// Registries cap manifests at 4 MiB (distribution's default); so do we.
-pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+pub(crate) const MAX_MANIFEST_BYTES: usize = 4 << 20;
 const MAX_CHILDREN: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Descriptor {
+pub(crate) struct Descriptor {
     pub media_type: String,
     pub digest: String,
     pub size: u64,
@@ -40,7 +40,7 @@ pub struct Descriptor {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Platform {
+pub(crate) struct Platform {
     pub architecture: String,
     pub os: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,7 +49,7 @@ pub struct Platform {
 
 impl Platform {
     /// `linux/amd64`, `linux/arm64/v8`.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match &self.variant {
             Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
             None => format!("{}/{}", self.os, self.architecture),
@@ -57,7 +57,7 @@ impl Platform {
     }
 
     /// Whether `wanted` (`os/arch[/variant]`) names this platform.
-    pub fn matches(&self, wanted: &str) -> bool {
+    pub(crate) fn matches(&self, wanted: &str) -> bool {
         let mut parts = wanted.split('/');
         let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
         os == Some(self.os.as_str())
@@ -69,31 +69,31 @@ impl Platform {
 /// An image index (or Docker manifest list): one manifest per platform.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Index {
+pub(crate) struct Index {
     pub manifests: Vec<Descriptor>,
 }
 
 /// An image manifest: one config and the layers.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Manifest {
+pub(crate) struct Manifest {
     pub config: Descriptor,
     #[serde(default)]
     pub layers: Vec<Descriptor>,
 }
 
 /// A parsed manifest of either kind.
-pub enum Parsed {
+pub(crate) enum Parsed {
     Index(Index),
     Manifest(Manifest),
 }
 
-pub fn is_docker(media_type: &str) -> bool {
+pub(crate) fn is_docker(media_type: &str) -> bool {
     media_type == DOCKER_LIST || media_type == DOCKER_MANIFEST
 }
 
 /// The platform an image config names, if it names one.
-pub fn config_platform(config: &[u8]) -> Option<Platform> {
+pub(crate) fn config_platform(config: &[u8]) -> Option<Platform> {
     #[derive(Deserialize)]
     struct C {
         architecture: Option<String>,
@@ -111,7 +111,7 @@ pub fn config_platform(config: &[u8]) -> Option<Platform> {
 impl Descriptor {
     /// The descriptor of what the registry served: the entry itself, or
     /// for a Docker-typed image the original its annotations record.
-    pub fn original(&self) -> Result<Descriptor> {
+    pub(crate) fn original(&self) -> Result<Descriptor> {
         let Some(digest) = self.annotations.get(ORIGINAL_DIGEST) else {
             return Ok(self.clone());
         };
@@ -139,14 +139,14 @@ impl Descriptor {
     }
 }
 
-pub fn is_index(media_type: &str) -> bool {
+pub(crate) fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST
 }
 
 /// Parses and checks a manifest: its media type (from the descriptor or the
 /// registry's Content-Type, else its own `mediaType`), and every digest it
 /// names.
-pub fn parse(bytes: &[u8], media_type: &str) -> Result<(String, Parsed)> {
+pub(crate) fn parse(bytes: &[u8], media_type: &str) -> Result<(String, Parsed)> {
     if bytes.len() > MAX_MANIFEST_BYTES {
         bail!("the manifest is larger than {MAX_MANIFEST_BYTES} bytes");
     }
@@ -201,7 +201,7 @@ pub fn parse(bytes: &[u8], media_type: &str) -> Result<(String, Parsed)> {
 
 /// Only `sha256:` and 64 lower-case hex digits: the digest becomes a file
 /// name, so nothing else may pass.
-pub fn check_digest(digest: &str) -> Result<&str> {
+pub(crate) fn check_digest(digest: &str) -> Result<&str> {
     match digest.strip_prefix("sha256:") {
         Some(hex)
             if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
@@ -212,7 +212,7 @@ pub fn check_digest(digest: &str) -> Result<&str> {
     }
 }
 
-pub fn sha256_digest(bytes: &[u8]) -> String {
+pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     format!(
         "sha256:{}",
@@ -223,18 +223,18 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 /// The `index.json` of an OCI image layout.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LayoutIndex {
+pub(crate) struct LayoutIndex {
     pub schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
     pub manifests: Vec<Descriptor>,
 }
 
-pub const LAYOUT_FILE: &str = "oci-layout";
-pub const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+pub(crate) const LAYOUT_FILE: &str = "oci-layout";
+pub(crate) const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
 impl LayoutIndex {
-    pub fn new(manifests: Vec<Descriptor>) -> LayoutIndex {
+    pub(crate) fn new(manifests: Vec<Descriptor>) -> LayoutIndex {
         LayoutIndex {
             schema_version: 2,
             media_type: Some(OCI_INDEX.to_owned()),
@@ -242,7 +242,7 @@ impl LayoutIndex {
         }
     }
 
-    pub fn find(&self, name: &str) -> Option<&Descriptor> {
+    pub(crate) fn find(&self, name: &str) -> Option<&Descriptor> {
         self.manifests
             .iter()
             .find(|d| d.annotations.get(REF_NAME).map(String::as_str) == Some(name))

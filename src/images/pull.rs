@@ -18,14 +18,14 @@ use crate::bundle::layout::{self, Kind, MemberPath};
 use crate::bundle::writer::BundleWriter;
 use crate::progress::Progress;
 
-pub fn blob_member(digest: &str) -> Result<MemberPath> {
+pub(crate) fn blob_member(digest: &str) -> Result<MemberPath> {
     let hex = oci::check_digest(digest)?;
     Ok(layout::image_blob(hex)?)
 }
 
 /// One image carried in a bundle.
 #[derive(Debug, Clone, Serialize)]
-pub struct Carried {
+pub(crate) struct Carried {
     /// The canonical reference (the layout's ref.name).
     pub reference: String,
     /// The digest the layout names it by: the registry's own manifest or
@@ -43,7 +43,7 @@ pub struct Carried {
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub images: Vec<Carried>,
     /// Distinct blobs stored (manifests, configs, layers).
     pub blobs: usize,
@@ -52,7 +52,7 @@ pub struct Summary {
     pub shared: usize,
 }
 
-pub struct Puller<'w> {
+pub(crate) struct Puller<'w> {
     bundle: &'w mut BundleWriter,
     stored: BTreeSet<String>,
     entries: Vec<Descriptor>,
@@ -61,7 +61,7 @@ pub struct Puller<'w> {
 }
 
 impl<'w> Puller<'w> {
-    pub fn new(bundle: &'w mut BundleWriter, platforms: Vec<String>) -> Puller<'w> {
+    pub(crate) fn new(bundle: &'w mut BundleWriter, platforms: Vec<String>) -> Puller<'w> {
         Puller {
             bundle,
             stored: BTreeSet::new(),
@@ -72,7 +72,12 @@ impl<'w> Puller<'w> {
     }
 
     /// Carries one image, all its platforms or those asked for.
-    pub fn image(&mut self, r: &ImageRef, origin: &Origin, progress: &Progress) -> Result<()> {
+    pub(crate) fn image(
+        &mut self,
+        r: &ImageRef,
+        origin: &Origin,
+        progress: &Progress,
+    ) -> Result<()> {
         let (bytes, media_hint, digest) = origin.top(r)?;
         let asked = self.platforms.clone();
         let mut visit = Visit {
@@ -134,7 +139,7 @@ impl<'w> Puller<'w> {
             let offered: Vec<String> = index
                 .manifests
                 .iter()
-                .filter_map(|d| d.platform.as_ref().map(|p| p.text()))
+                .filter_map(|d| d.platform.as_ref().map(super::oci::Platform::text))
                 .collect();
             bail!(
                 "{r}: none of its platforms ({}) is one of --platform {}",
@@ -307,7 +312,7 @@ impl<'w> Puller<'w> {
     }
 
     /// Writes `oci-layout` and `index.json`; the layout is complete.
-    pub fn finish(self) -> Result<Summary> {
+    pub(crate) fn finish(self) -> Result<Summary> {
         if self.entries.is_empty() {
             return Ok(self.summary);
         }

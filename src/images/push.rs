@@ -26,10 +26,10 @@ use crate::bundle::verify::Trusted;
 use crate::progress::Progress;
 
 /// Blobs uploaded at once when no flag says how many.
-pub const DEFAULT_JOBS: usize = 3;
+pub(crate) const DEFAULT_JOBS: usize = 3;
 
 /// One push: what to push, where, and how.
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// The verified bundle whose image layout is pushed.
     pub bundle: &'a Trusted,
     /// The images to push: [`carried`], or a selection of it.
@@ -46,7 +46,7 @@ pub struct Request<'a> {
 }
 
 /// What a push did.
-pub struct Pushed {
+pub(crate) struct Pushed {
     pub mapping: Mapping,
     pub counts: Counts,
 }
@@ -54,7 +54,7 @@ pub struct Pushed {
 /// Pushes every image of the request, after checking that no two land on
 /// one name; warns (through `progress`) that a credential helper the auth
 /// files name is not run.
-pub fn push_all(req: Request<'_>, progress: &Progress) -> Result<Pushed> {
+pub(crate) fn push_all(req: Request<'_>, progress: &Progress) -> Result<Pushed> {
     let mapping = plan(&req.images, &req.target)?;
     if let Some(helper) = &req.credentials.helper {
         progress.warn(&format!(
@@ -86,7 +86,7 @@ pub fn push_all(req: Request<'_>, progress: &Progress) -> Result<Pushed> {
 /// push produces, for values pinned before the registry exists. Two images
 /// must not land on one name (quay.io/o/i:1 and ghcr.io/o/i:1 both become
 /// PREFIX/o/i:1): the second would replace the first.
-pub fn plan(images: &[(ImageRef, Descriptor)], target: &Target) -> Result<Mapping> {
+pub(crate) fn plan(images: &[(ImageRef, Descriptor)], target: &Target) -> Result<Mapping> {
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut mapping = Mapping {
         registry: target.spec.clone(),
@@ -120,7 +120,7 @@ fn predict(from: &ImageRef, top: &Descriptor, target: &Target) -> Result<Moved> 
 
 /// Where images go: `registry.example.org/community` or a bare registry.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub registry: String,
     pub prefix: String,
     /// As it was given, for messages and the mapping.
@@ -128,7 +128,7 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn parse(text: &str) -> Result<Target> {
+    pub(crate) fn parse(text: &str) -> Result<Target> {
         let t = text.trim_end_matches('/');
         let t = t.strip_prefix("docker://").unwrap_or(t);
         let (registry, prefix) = t.split_once('/').unwrap_or((t, ""));
@@ -158,7 +158,7 @@ impl Target {
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub uploaded: usize,
     pub uploaded_bytes: u64,
     /// Already in the registry (HEAD said so).
@@ -169,7 +169,7 @@ pub struct Counts {
 }
 
 /// The images a bundle carries: ref.name → top descriptor.
-pub fn carried(bundle: &Trusted) -> Result<Vec<(ImageRef, Descriptor)>> {
+pub(crate) fn carried(bundle: &Trusted) -> Result<Vec<(ImageRef, Descriptor)>> {
     let member = crate::bundle::layout::IMAGES_INDEX;
     if !bundle.has(member) {
         bail!("the bundle carries no images (it was exported without --images)");
@@ -198,7 +198,7 @@ pub fn carried(bundle: &Trusted) -> Result<Vec<(ImageRef, Descriptor)>> {
     Ok(out)
 }
 
-pub struct Pusher<'a> {
+pub(crate) struct Pusher<'a> {
     pub bundle: &'a Trusted,
     pub registries: &'a Registries,
     pub target: Target,
@@ -210,7 +210,11 @@ pub struct Pusher<'a> {
 }
 
 impl<'a> Pusher<'a> {
-    pub fn new(bundle: &'a Trusted, registries: &'a Registries, target: Target) -> Pusher<'a> {
+    pub(crate) fn new(
+        bundle: &'a Trusted,
+        registries: &'a Registries,
+        target: Target,
+    ) -> Pusher<'a> {
         Pusher {
             bundle,
             registries,
@@ -222,7 +226,12 @@ impl<'a> Pusher<'a> {
     }
 
     /// Pushes one image: its blobs, its child manifests, then its top.
-    pub fn image(&mut self, from: &ImageRef, top: &Descriptor, progress: &Progress) -> Result<()> {
+    pub(crate) fn image(
+        &mut self,
+        from: &ImageRef,
+        top: &Descriptor,
+        progress: &Progress,
+    ) -> Result<()> {
         let to = from
             .moved_to(&self.target.registry, &self.target.prefix)
             .map_err(|e| {

@@ -8,10 +8,10 @@ use oci_client::Reference;
 /// `repo@sha256:…`). Docker Hub names are completed as Docker does:
 /// `busybox` is `docker.io/library/busybox:latest`.
 #[derive(Debug, Clone)]
-pub struct ImageRef(Reference);
+pub(crate) struct ImageRef(Reference);
 
 impl ImageRef {
-    pub fn parse(text: &str) -> Result<ImageRef, String> {
+    pub(crate) fn parse(text: &str) -> Result<ImageRef, String> {
         if text.len() > 1024 {
             return Err("longer than 1024 bytes".into());
         }
@@ -21,33 +21,33 @@ impl ImageRef {
     }
 
     /// The fully qualified spelling, the key r2r stores images under.
-    pub fn canonical(&self) -> String {
+    pub(crate) fn canonical(&self) -> String {
         self.0.whole()
     }
 
     /// The registry host as written (`docker.io`, `127.0.0.1:5000`).
-    pub fn registry(&self) -> &str {
+    pub(crate) fn registry(&self) -> &str {
         self.0.registry()
     }
 
-    pub fn repository(&self) -> &str {
+    pub(crate) fn repository(&self) -> &str {
         self.0.repository()
     }
 
-    pub fn tag(&self) -> Option<&str> {
+    pub(crate) fn tag(&self) -> Option<&str> {
         self.0.tag()
     }
 
-    pub fn digest(&self) -> Option<&str> {
+    pub(crate) fn digest(&self) -> Option<&str> {
         self.0.digest()
     }
 
-    pub fn inner(&self) -> &Reference {
+    pub(crate) fn inner(&self) -> &Reference {
         &self.0
     }
 
     /// The same repository, pointing at `digest`.
-    pub fn at_digest(&self, digest: &str) -> ImageRef {
+    pub(crate) fn at_digest(&self, digest: &str) -> ImageRef {
         ImageRef(Reference::with_digest(
             self.0.registry().to_owned(),
             self.0.repository().to_owned(),
@@ -58,7 +58,7 @@ impl ImageRef {
     /// `repository` under another registry and prefix, keeping the tag
     /// (`quay.io/2i2c/img:1` to `reg.example/community/2i2c/img:1`), or the
     /// digest when the reference has no tag, so it never lands on `latest`.
-    pub fn moved_to(&self, registry: &str, prefix: &str) -> Result<ImageRef, String> {
+    pub(crate) fn moved_to(&self, registry: &str, prefix: &str) -> Result<ImageRef, String> {
         let repo = match prefix.trim_matches('/') {
             "" => self.0.repository().to_owned(),
             p => format!("{p}/{}", self.0.repository()),
@@ -79,7 +79,7 @@ impl fmt::Display for ImageRef {
 
 /// Registries reached over plain HTTP without being asked: loopback only,
 /// as Docker and containerd do.
-pub fn is_loopback(registry: &str) -> bool {
+pub(crate) fn is_loopback(registry: &str) -> bool {
     let host = match registry.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => registry,

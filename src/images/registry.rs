@@ -24,13 +24,13 @@ use crate::progress::Reporter;
 
 /// How hard to try before giving up on a registry.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     pub retries: usize,
     pub first_delay: Duration,
 }
 
 /// Retries of a registry call when no flag says how many.
-pub const DEFAULT_RETRIES: usize = 6;
+pub(crate) const DEFAULT_RETRIES: usize = 6;
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -43,7 +43,7 @@ impl Default for RetryPolicy {
 
 /// The policy every command uses: `retries` retries after the default
 /// first pause, which R2R_RETRY_FIRST_MS shortens (tests use it).
-pub fn retry_policy(retries: usize) -> RetryPolicy {
+pub(crate) fn retry_policy(retries: usize) -> RetryPolicy {
     let mut p = RetryPolicy {
         retries,
         ..RetryPolicy::default()
@@ -67,7 +67,7 @@ impl RetryPolicy {
     }
 }
 
-pub struct Registries {
+pub(crate) struct Registries {
     rt: tokio::runtime::Runtime,
     client: Client,
     creds: Credentials,
@@ -79,7 +79,7 @@ pub struct Registries {
 impl Registries {
     /// A client for `hosts`; loopback hosts and `plain_http` ones are
     /// reached over HTTP, every other over HTTPS.
-    pub fn new<'a>(
+    pub(crate) fn new<'a>(
         hosts: impl IntoIterator<Item = &'a str>,
         plain_http: &[String],
         creds: Credentials,
@@ -121,7 +121,7 @@ impl Registries {
     }
 
     /// Runs `op` until it succeeds, fails for good, or the retries run out.
-    pub fn call<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T>
+    pub(crate) fn call<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, OciDistributionError>>,
@@ -131,7 +131,7 @@ impl Registries {
 
     /// Like [`Registries::call`], for an attempt that drives the runtime
     /// itself (an upload fed by a thread reading the bundle).
-    pub fn retry_blocking<T>(
+    pub(crate) fn retry_blocking<T>(
         &self,
         what: &str,
         attempt: impl FnMut() -> Result<T, OciDistributionError>,
@@ -145,7 +145,7 @@ impl Registries {
                     "{what}: {}; retrying in {:.1}s",
                     short(e),
                     d.as_secs_f64()
-                ))
+                ));
             })
             .call()
             .map_err(|e| anyhow::anyhow!("{}", short(&e)))
@@ -154,7 +154,7 @@ impl Registries {
 
     /// The manifest `r` names: bytes, media type and digest. A digest in
     /// the reference is checked against the bytes.
-    pub fn manifest(&self, r: &ImageRef) -> Result<(Vec<u8>, String, String)> {
+    pub(crate) fn manifest(&self, r: &ImageRef) -> Result<(Vec<u8>, String, String)> {
         let inner = r.inner();
         let (bytes, _) = self.call(&format!("fetching the manifest of {r}"), || async {
             self.login(inner).await;
@@ -184,7 +184,7 @@ impl Registries {
 
     /// Every tag of `r`'s repository, page by page (Helm lists them to
     /// choose a chart version for a range).
-    pub fn tags(&self, r: &ImageRef) -> Result<Vec<String>> {
+    pub(crate) fn tags(&self, r: &ImageRef) -> Result<Vec<String>> {
         const PAGE: usize = 1000;
         const MAX_TAGS: usize = 100_000;
         let inner = r.inner();
@@ -210,7 +210,7 @@ impl Registries {
     }
 
     /// Whether `repo` already has the blob.
-    pub fn has_blob(&self, repo: &ImageRef, digest: &str) -> Result<bool> {
+    pub(crate) fn has_blob(&self, repo: &ImageRef, digest: &str) -> Result<bool> {
         let inner = repo.inner();
         self.call(
             &format!("asking {} for {digest}", repo.registry()),
@@ -223,7 +223,7 @@ impl Registries {
 
     /// A reader over the blob `d` of `r`'s repository. It resumes a broken
     /// download with a range request; the caller checks the digest.
-    pub fn blob<'a>(&'a self, r: &ImageRef, d: &Descriptor) -> BlobReader<'a> {
+    pub(crate) fn blob<'a>(&'a self, r: &ImageRef, d: &Descriptor) -> BlobReader<'a> {
         BlobReader {
             reg: self,
             image: r.inner().clone(),
@@ -247,20 +247,20 @@ impl Registries {
         }
     }
 
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.rt
     }
 
-    pub fn client(&self) -> &Client {
+    pub(crate) fn client(&self) -> &Client {
         &self.client
     }
 
-    pub fn prepare(&self, r: &ImageRef) {
+    pub(crate) fn prepare(&self, r: &ImageRef) {
         self.rt.block_on(self.login(r.inner()));
     }
 }
 
-pub struct BlobReader<'a> {
+pub(crate) struct BlobReader<'a> {
     reg: &'a Registries,
     image: Reference,
     desc: OciDescriptor,
@@ -358,7 +358,7 @@ impl Read for BlobReader<'_> {
 
 /// Whether trying again could help: the registry was busy or failing, or
 /// the connection broke.
-pub fn transient(e: &OciDistributionError) -> bool {
+pub(crate) fn transient(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::ServerError { code, .. } => {
             *code >= 500 || *code == 429 || *code == 408
@@ -381,7 +381,7 @@ pub fn transient(e: &OciDistributionError) -> bool {
 }
 
 /// The error without the noise: registries answer HTML pages on 5xx.
-pub fn short(e: &OciDistributionError) -> String {
+pub(crate) fn short(e: &OciDistributionError) -> String {
     let text = e.to_string();
     let mut one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.len() > 300 {

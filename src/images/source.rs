@@ -12,14 +12,14 @@ use super::reference::ImageRef;
 use super::registry::Registries;
 
 /// An OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/`).
-pub struct Layout {
+pub(crate) struct Layout {
     pub dir: PathBuf,
     index: LayoutIndex,
 }
 
 impl Layout {
     /// Opens `oci:PATH` or a bare PATH.
-    pub fn open(spec: &str) -> Result<Layout> {
+    pub(crate) fn open(spec: &str) -> Result<Layout> {
         let dir = PathBuf::from(spec.strip_prefix("oci:").unwrap_or(spec));
         let text =
             crate::source::repo::read_text(&dir.join("index.json"), oci::MAX_MANIFEST_BYTES as u64)
@@ -40,7 +40,7 @@ impl Layout {
     }
 
     /// The entry named `canonical` or `written` (its ref.name).
-    pub fn find(&self, canonical: &str, written: &str) -> Option<&Descriptor> {
+    pub(crate) fn find(&self, canonical: &str, written: &str) -> Option<&Descriptor> {
         self.index
             .find(canonical)
             .or_else(|| self.index.find(written))
@@ -51,25 +51,25 @@ impl Layout {
         Ok(self.dir.join("blobs/sha256").join(hex))
     }
 
-    pub fn blob(&self, d: &Descriptor) -> Result<File> {
+    pub(crate) fn blob(&self, d: &Descriptor) -> Result<File> {
         let p = self.path_of(&d.digest)?;
         crate::fsutil::open_nofollow(&p).with_context(|| format!("cannot open {}", p.display()))
     }
 
-    pub fn small(&self, d: &Descriptor) -> Result<Vec<u8>> {
+    pub(crate) fn small(&self, d: &Descriptor) -> Result<Vec<u8>> {
         read_exact_small(self.blob(d)?, d)
             .with_context(|| format!("{}: blob {}", self.dir.display(), d.digest))
     }
 }
 
 /// Where one image comes from.
-pub enum Origin<'a> {
+pub(crate) enum Origin<'a> {
     Layout(&'a Layout, Descriptor),
     Registry(&'a Registries),
 }
 
 impl Origin<'_> {
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Origin::Layout(l, _) => format!("oci:{}", l.dir.display()),
             Origin::Registry(_) => "registry".into(),
@@ -77,7 +77,7 @@ impl Origin<'_> {
     }
 
     /// The top manifest: bytes, media type (maybe empty) and digest.
-    pub fn top(&self, r: &ImageRef) -> Result<(Vec<u8>, String, String)> {
+    pub(crate) fn top(&self, r: &ImageRef) -> Result<(Vec<u8>, String, String)> {
         match self {
             Origin::Layout(l, d) => {
                 // A layout r2r wrote names Docker-typed images through a
@@ -92,7 +92,7 @@ impl Origin<'_> {
     }
 
     /// A manifest named by an index: fetched by digest and checked.
-    pub fn child(&self, r: &ImageRef, d: &Descriptor) -> Result<Vec<u8>> {
+    pub(crate) fn child(&self, r: &ImageRef, d: &Descriptor) -> Result<Vec<u8>> {
         match self {
             Origin::Layout(l, _) => l.small(d),
             Origin::Registry(reg) => {
@@ -106,7 +106,7 @@ impl Origin<'_> {
     }
 
     /// A stream of the blob; the caller checks its digest.
-    pub fn blob<'s>(&'s self, r: &ImageRef, d: &Descriptor) -> Result<Box<dyn Read + 's>> {
+    pub(crate) fn blob<'s>(&'s self, r: &ImageRef, d: &Descriptor) -> Result<Box<dyn Read + 's>> {
         match self {
             Origin::Layout(l, _) => Ok(Box::new(l.blob(d)?)),
             Origin::Registry(reg) => Ok(Box::new(reg.blob(r, d))),
@@ -115,7 +115,7 @@ impl Origin<'_> {
 }
 
 /// Reads a small blob whole and checks size and digest.
-pub fn read_exact_small(f: impl Read, d: &Descriptor) -> Result<Vec<u8>> {
+pub(crate) fn read_exact_small(f: impl Read, d: &Descriptor) -> Result<Vec<u8>> {
     if d.size > oci::MAX_MANIFEST_BYTES as u64 {
         bail!("{} bytes is too large for a manifest", d.size);
     }

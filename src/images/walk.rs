@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use super::oci::{self, Descriptor, Index, Manifest, Parsed, Platform};
 
 /// What a walk does at each step.
-pub trait Visitor {
+pub(crate) trait Visitor {
     /// The bytes of a manifest an index names, checked against `d`.
     fn fetch_child(&mut self, d: &Descriptor) -> Result<Vec<u8>>;
     /// Carries a manifest's config and layers; returns the platform its
@@ -21,7 +21,7 @@ pub trait Visitor {
 }
 
 /// What the top manifest turned out to be.
-pub enum Walked {
+pub(crate) enum Walked {
     /// One manifest, and the platform its config names.
     Manifest(Option<Platform>),
     /// An index, and the children walked: those `wanted` kept, in its order.
@@ -35,7 +35,7 @@ pub enum Walked {
 /// maybe empty; `digest` names it in errors). The top itself is left to
 /// the caller, who carries it last. Returns its parsed media type and what
 /// was walked. An index inside an index is refused: r2r does not follow it.
-pub fn walk(
+pub(crate) fn walk(
     name: &str,
     top: &[u8],
     media: &str,

@@ -21,7 +21,7 @@ use super::render::Renderer;
 
 /// The answers, as a nested JSON object.
 #[derive(Debug, Clone, Default)]
-pub struct Answers {
+pub(crate) struct Answers {
     root: Map<String, Json>,
     /// Keys whose values never reach a file, a log or the journal.
     secret: BTreeSet<String>,
@@ -29,7 +29,7 @@ pub struct Answers {
 
 impl Answers {
     /// An answers file: YAML, nested or with dotted keys.
-    pub fn load(path: &Path) -> Result<Answers> {
+    pub(crate) fn load(path: &Path) -> Result<Answers> {
         let text = crate::source::repo::read_text(path, 1 << 20)?;
         let values = crate::values::tree::parse_yaml(&text)
             .with_context(|| format!("{} is not valid YAML", path.display()))?;
@@ -61,15 +61,7 @@ impl Answers {
         }
     }
 
-    /// Laid over `self`: what `other` says wins.
-    pub fn overlay(&mut self, other: &Answers) {
-        for (k, v) in other.flat() {
-            self.set(&k, v.clone());
-        }
-        self.secret.extend(other.secret.iter().cloned());
-    }
-
-    pub fn get(&self, key: &str) -> Option<&Json> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Json> {
         let mut parts = key.split('.');
         let mut cur = self.root.get(parts.next()?)?;
         for p in parts {
@@ -78,13 +70,13 @@ impl Answers {
         Some(cur)
     }
 
-    pub fn str(&self, key: &str) -> Option<&str> {
+    pub(crate) fn str(&self, key: &str) -> Option<&str> {
         self.get(key)
             .and_then(Json::as_str)
             .filter(|s| !s.is_empty())
     }
 
-    pub fn list(&self, key: &str) -> Vec<String> {
+    pub(crate) fn list(&self, key: &str) -> Vec<String> {
         match self.get(key) {
             Some(Json::Array(a)) => a
                 .iter()
@@ -94,7 +86,7 @@ impl Answers {
         }
     }
 
-    pub fn set(&mut self, key: &str, value: Json) {
+    pub(crate) fn set(&mut self, key: &str, value: Json) {
         let parts: Vec<&str> = key.split('.').collect();
         let Some((last, parents)) = parts.split_last() else {
             return;
@@ -115,7 +107,7 @@ impl Answers {
 
     /// Forgets an answer: one that does not apply must not linger where
     /// the journal or a template could see it.
-    pub fn remove(&mut self, key: &str) {
+    pub(crate) fn remove(&mut self, key: &str) {
         let parts: Vec<&str> = key.split('.').collect();
         let Some((last, parents)) = parts.split_last() else {
             return;
@@ -130,12 +122,12 @@ impl Answers {
         cur.remove(*last);
     }
 
-    pub fn mark_secret(&mut self, key: &str) {
+    pub(crate) fn mark_secret(&mut self, key: &str) {
         self.secret.insert(key.to_owned());
     }
 
     /// Every answer by dotted key.
-    pub fn flat(&self) -> Vec<(String, &Json)> {
+    pub(crate) fn flat(&self) -> Vec<(String, &Json)> {
         fn walk<'a>(prefix: &str, m: &'a Map<String, Json>, out: &mut Vec<(String, &'a Json)>) {
             for (k, v) in m {
                 let key = if prefix.is_empty() {
@@ -156,7 +148,7 @@ impl Answers {
 
     /// The answers without secrets: what templates, the journal and the
     /// plan may see.
-    pub fn public(&self) -> Json {
+    pub(crate) fn public(&self) -> Json {
         let mut copy = Answers::default();
         for (k, v) in self.flat() {
             let reference = v.as_str().is_some_and(|s| s.starts_with("env:"));
@@ -169,14 +161,14 @@ impl Answers {
 }
 
 /// How unanswered questions are handled.
-pub trait Asker {
+pub(crate) trait Asker {
     /// Asks one question; `None` when this asker does not ask (then the
     /// question is missing).
     fn ask(&mut self, q: &Asking<'_>) -> Result<Option<String>>;
 }
 
 /// Never asks: every unanswered question without a default is missing.
-pub struct NoAsk;
+pub(crate) struct NoAsk;
 
 impl Asker for NoAsk {
     fn ask(&mut self, _: &Asking<'_>) -> Result<Option<String>> {
@@ -185,7 +177,7 @@ impl Asker for NoAsk {
 }
 
 /// One question as shown to a person.
-pub struct Asking<'a> {
+pub(crate) struct Asking<'a> {
     pub key: &'a str,
     pub prompt: &'a str,
     pub help: Option<&'a str>,
@@ -195,12 +187,12 @@ pub struct Asking<'a> {
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Missing {
+pub(crate) struct Missing {
     pub key: String,
     pub prompt: String,
 }
 
-pub struct Resolver<'a> {
+pub(crate) struct Resolver<'a> {
     pub blueprint: &'a Blueprint,
     pub common: &'a Common,
     pub facts: &'a Facts,
@@ -218,20 +210,22 @@ pub struct Resolver<'a> {
 }
 
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub key: String,
     pub prompt: String,
     pub help: Option<String>,
     pub kind: AnswerKind,
     pub optional: bool,
-    /// Whether the answer came from a derived default.
-    pub derived: bool,
     /// Why the blueprint's default was not offered, when it was dropped.
     pub not_derived: Option<String>,
+    /// Whether the answer came from a derived default (the tests check
+    /// which answers were guessed).
+    #[cfg(test)]
+    pub derived: bool,
 }
 
 impl Resolver<'_> {
-    pub fn resolve(&mut self, given: &Answers, asker: &mut dyn Asker) -> Result<Answers> {
+    pub(crate) fn resolve(&mut self, given: &Answers, asker: &mut dyn Asker) -> Result<Answers> {
         let mut answers = given.clone();
         answers.set("target", json!(self.blueprint.target));
         let mut missing = Vec::new();
@@ -340,8 +334,9 @@ impl Resolver<'_> {
             help,
             kind: q.kind,
             optional: q.optional,
-            derived: default.is_some(),
             not_derived,
+            #[cfg(test)]
+            derived: default.is_some(),
         };
         self.settle(asked, default, q.confirm, answers, asker, missing)
     }
@@ -366,8 +361,9 @@ impl Resolver<'_> {
                 help: None,
                 kind: AnswerKind::Number,
                 optional: false,
-                derived: false,
                 not_derived: None,
+                #[cfg(test)]
+                derived: false,
             };
             self.settle(asked, None, false, answers, asker, missing)?;
         }
@@ -531,7 +527,7 @@ fn blank(kind: AnswerKind, v: &Json) -> bool {
 /// The error behind a list of missing answers, for callers that print it
 /// as JSON.
 #[derive(Debug)]
-pub struct MissingAnswers(pub Vec<Missing>);
+pub(crate) struct MissingAnswers(pub Vec<Missing>);
 
 impl std::fmt::Display for MissingAnswers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -541,7 +537,7 @@ impl std::fmt::Display for MissingAnswers {
 
 impl std::error::Error for MissingAnswers {}
 
-pub fn selected_hubs(answers: &Answers, facts: &Facts) -> Vec<String> {
+pub(crate) fn selected_hubs(answers: &Answers, facts: &Facts) -> Vec<String> {
     match answers.get("selected_hubs") {
         Some(Json::Array(_)) => answers.list("selected_hubs"),
         _ => facts.hub_names.clone(),
@@ -550,7 +546,7 @@ pub fn selected_hubs(answers: &Answers, facts: &Facts) -> Vec<String> {
 
 /// Checks an answer for its kind, and gives it its stored form: lists for
 /// list kinds, trimmed strings otherwise.
-pub fn normalise(kind: AnswerKind, v: &Json, facts: &Facts) -> Result<Json> {
+pub(crate) fn normalise(kind: AnswerKind, v: &Json, facts: &Facts) -> Result<Json> {
     let text = answer_text(kind, v)?;
     match kind {
         AnswerKind::Name => names::cloud_name(&text)?,
@@ -697,7 +693,7 @@ fn expand_home(p: &str) -> String {
 
 /// A secret answer: the value itself, or `env:NAME` to read it from the
 /// environment (so it need not sit in an answers file).
-pub fn secret_value(text: &str) -> Result<String> {
+pub(crate) fn secret_value(text: &str) -> Result<String> {
     match text.strip_prefix("env:") {
         Some(name) => {
             std::env::var(name).map_err(|_| anyhow!("the environment variable {name} is not set"))

@@ -14,7 +14,7 @@ static TERRAFORM: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/terraform");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Blueprint {
+pub(crate) struct Blueprint {
     pub target: String,
     pub title: String,
     pub about: String,
@@ -38,7 +38,7 @@ pub struct Blueprint {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Question {
+pub(crate) struct Question {
     /// Dotted key in the answers file; hub questions live under `hubs.<hub>.`.
     pub key: String,
     pub prompt: String,
@@ -62,7 +62,7 @@ pub struct Question {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AnswerKind {
+pub(crate) enum AnswerKind {
     /// A cloud identifier: project, account, region, bucket name.
     Name,
     /// A DNS-1123 label.
@@ -94,20 +94,23 @@ pub enum AnswerKind {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TemplateSpec {
+pub(crate) struct TemplateSpec {
     pub template: String,
     /// Output path in the install directory; `{hub}` for per-hub templates.
     pub to: String,
     #[serde(default)]
     pub per_hub: bool,
-    /// `homes`: only for hubs whose homes are restored.
+    /// `homes`: only for hubs whose homes are restored. Read by the blueprint's
+    /// reader, not the code: the restore-Jobs step, the one step with such
+    /// templates, renders them for those hubs only.
     #[serde(default)]
+    #[allow(dead_code)]
     pub when: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum StepKind {
+pub(crate) enum StepKind {
     Config,
     Secrets,
     Terraform,
@@ -122,7 +125,7 @@ pub enum StepKind {
 }
 
 impl StepKind {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             StepKind::Config => "config",
             StepKind::Secrets => "secrets",
@@ -142,13 +145,13 @@ impl StepKind {
 /// Questions every target shares (`blueprints/common.yaml`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Common {
+pub(crate) struct Common {
     pub questions: Vec<Question>,
     pub hub_questions: Vec<Question>,
 }
 
 /// The targets, by folder name, sorted.
-pub fn targets() -> Vec<&'static str> {
+pub(crate) fn targets() -> Vec<&'static str> {
     let mut out: Vec<&str> = BLUEPRINTS
         .dirs()
         .filter(|d| d.get_file(d.path().join("blueprint.yaml")).is_some())
@@ -165,7 +168,7 @@ fn text(path: &str) -> Result<&'static str> {
         .ok_or_else(|| anyhow!("blueprints/{path} is missing from this build"))
 }
 
-pub fn load(target: &str) -> Result<Blueprint> {
+pub(crate) fn load(target: &str) -> Result<Blueprint> {
     if !targets().contains(&target) {
         bail!(
             "no blueprint for target {target:?}; the targets are: {}",
@@ -181,14 +184,14 @@ pub fn load(target: &str) -> Result<Blueprint> {
     Ok(bp)
 }
 
-pub fn common() -> Result<Common> {
+pub(crate) fn common() -> Result<Common> {
     crate::values::yaml::from_str(text("common.yaml")?)
         .context("blueprints/common.yaml is not valid")
 }
 
 /// Every template a target may render or include: the target's own files,
 /// then the shared ones at the top of `blueprints/`, by file name.
-pub fn templates(target: &str) -> Vec<(String, &'static str)> {
+pub(crate) fn templates(target: &str) -> Vec<(String, &'static str)> {
     let mut out = Vec::new();
     let mut add = |dir: &'static Dir<'static>| {
         for f in dir.files() {
@@ -213,13 +216,13 @@ pub fn templates(target: &str) -> Vec<(String, &'static str)> {
 /// `machines.yaml`: per cloud, the default core and user types and each
 /// type's vCPUs and GiB.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Machines {
+pub(crate) struct Machines {
     pub core: String,
     pub user: String,
     pub types: BTreeMap<String, (u32, u32)>,
 }
 
-pub fn machines() -> Result<BTreeMap<String, Machines>> {
+pub(crate) fn machines() -> Result<BTreeMap<String, Machines>> {
     crate::values::yaml::from_str(text("machines.yaml")?)
         .context("blueprints/machines.yaml is not valid")
 }
@@ -227,19 +230,19 @@ pub fn machines() -> Result<BTreeMap<String, Machines>> {
 /// `limits.yaml`: the largest sizes taken from a bundle unasked.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub user_pools: u64,
     pub user_pool_min: u64,
     pub user_pool_max: u64,
     pub home_disk_gb: u64,
 }
 
-pub fn limits() -> Result<Limits> {
+pub(crate) fn limits() -> Result<Limits> {
     yaml_serde::from_str(text("limits.yaml")?).context("blueprints/limits.yaml is not valid")
 }
 
 /// The files of `terraform/<module>/`, relative to it.
-pub fn module_files(module: &str) -> Result<Vec<(String, &'static [u8])>> {
+pub(crate) fn module_files(module: &str) -> Result<Vec<(String, &'static [u8])>> {
     let dir = TERRAFORM
         .get_dir(module)
         .ok_or_else(|| anyhow!("terraform/{module} is missing from this build"))?;

@@ -22,7 +22,7 @@ use crate::values::standalone;
 use crate::values::tree::{self, KeyPath};
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Facts {
+pub(crate) struct Facts {
     pub cluster: String,
     pub provider: String,
     /// `<cluster>-<creation time>`: names the bundle in buckets and state.
@@ -47,7 +47,7 @@ pub struct Facts {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct HubFacts {
+pub(crate) struct HubFacts {
     pub name: String,
     pub domain: String,
     pub domain_owned: bool,
@@ -81,7 +81,7 @@ pub struct HubFacts {
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct SourceFacts {
+pub(crate) struct SourceFacts {
     pub cloud: String,
     pub project: String,
     pub account: String,
@@ -98,14 +98,14 @@ pub struct SourceFacts {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Pool {
+pub(crate) struct Pool {
     pub name: String,
     pub machine_type: String,
     pub min: u64,
     pub max: u64,
 }
 
-pub fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
+pub(crate) fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
     let report: Report = serde_json::from_slice(&trusted.read_small(REPORT, 64 << 20)?)
         .with_context(|| format!("member {REPORT} is not a portability report"))?;
     let m = &trusted.manifest;

@@ -11,7 +11,7 @@ use super::blueprint::StepKind;
 use super::layout;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Journal {
+pub(crate) struct Journal {
     pub version: u32,
     /// sha256 of the bundle's identity, the target and the public answers.
     pub fingerprint: String,
@@ -24,7 +24,7 @@ pub struct Journal {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub step: StepKind,
     pub summary: String,
     pub bytes: u64,
@@ -35,7 +35,7 @@ pub struct Entry {
 }
 
 impl Journal {
-    pub fn load(dir: &Path) -> Result<Option<Journal>> {
+    pub(crate) fn load(dir: &Path) -> Result<Option<Journal>> {
         let p = layout::journal(dir);
         if !p.exists() {
             return Ok(None);
@@ -46,7 +46,7 @@ impl Journal {
             .with_context(|| format!("{} is not an r2r install journal", p.display()))
     }
 
-    pub fn save(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
         let p = layout::journal(dir);
         std::fs::create_dir_all(crate::fsutil::parent_of(&p))
             .with_context(|| format!("cannot create {}", dir.join(layout::STATE).display()))?;
@@ -55,7 +55,7 @@ impl Journal {
         crate::fsutil::write_replacing(&p, &text, 0o644)
     }
 
-    pub fn done(&self, step: StepKind) -> Option<&Entry> {
+    pub(crate) fn done(&self, step: StepKind) -> Option<&Entry> {
         self.steps.iter().find(|e| e.step == step)
     }
 }

@@ -12,73 +12,73 @@ use std::path::{Path, PathBuf};
 use crate::bundle::layout::{Kind, SECRETS_FILE, VALUES_FILE};
 
 /// r2r's own state: the journal, the answers, the private folder.
-pub const STATE: &str = ".r2r-install";
+pub(crate) const STATE: &str = ".r2r-install";
 /// Where decrypted secrets live while Helm reads them: 0700, emptied at the
 /// start of every helm step.
-pub const PRIVATE: &str = ".r2r-install/private";
+pub(crate) const PRIVATE: &str = ".r2r-install/private";
 /// What is left for a person to run, and what is here.
-pub const NEXT_STEPS: &str = "NEXT-STEPS.md";
+pub(crate) const NEXT_STEPS: &str = "NEXT-STEPS.md";
 /// Where each image was pushed, when the answers name a registry.
-pub const IMAGES_MAPPING: &str = "images-mapping.json";
+pub(crate) const IMAGES_MAPPING: &str = "images-mapping.json";
 /// The terraform workspace.
-pub const TERRAFORM: &str = "terraform";
+pub(crate) const TERRAFORM: &str = "terraform";
 /// The saved plan, inside the workspace.
-pub const TERRAFORM_PLAN: &str = "r2r.tfplan";
+pub(crate) const TERRAFORM_PLAN: &str = "r2r.tfplan";
 /// The outputs an `apply` gave, kept for a resumed install.
-pub const TERRAFORM_OUTPUTS: &str = "terraform/outputs.json";
+pub(crate) const TERRAFORM_OUTPUTS: &str = "terraform/outputs.json";
 /// Kubernetes manifests a blueprint renders per hub (the home restore jobs).
-pub const KUBERNETES: &str = "kubernetes";
+pub(crate) const KUBERNETES: &str = "kubernetes";
 /// Each hub's values, overlay and secrets, under `config/<hub>/`.
-pub const CONFIG: &str = Kind::Config.folder();
+pub(crate) const CONFIG: &str = Kind::Config.folder();
 /// The restored homes, under `homes/<hub>/`.
-pub const HOMES: &str = Kind::Home.folder();
+pub(crate) const HOMES: &str = Kind::Home.folder();
 /// The restored buckets, one folder each.
-pub const BUCKETS: &str = Kind::Bucket.folder();
+pub(crate) const BUCKETS: &str = Kind::Bucket.folder();
 /// The copied OCI image layout, when no registry is answered.
-pub const IMAGES: &str = Kind::Image.folder();
+pub(crate) const IMAGES: &str = Kind::Image.folder();
 
 /// The decrypted secrets file of the local target.
 const PLAIN_SECRETS: &str = "secret-values.yaml";
 
 /// The install journal (install/journal.rs).
-pub fn journal(dir: &Path) -> PathBuf {
+pub(crate) fn journal(dir: &Path) -> PathBuf {
     dir.join(STATE).join("journal.json")
 }
 
 /// The answers of the install, without secrets: what `--resume` reads.
-pub fn answers(dir: &Path) -> PathBuf {
+pub(crate) fn answers(dir: &Path) -> PathBuf {
     dir.join(STATE).join("answers.yaml")
 }
 
 /// `config/<hub>/values.yaml`: the hub's values with the answers in place.
-pub fn hub_values(hub: &str) -> String {
+pub(crate) fn hub_values(hub: &str) -> String {
     format!("{CONFIG}/{hub}/{VALUES_FILE}")
 }
 
 /// `config/<hub>/overlay.yaml`: the target's Helm overlay for the hub.
-pub fn hub_overlay(hub: &str) -> String {
+pub(crate) fn hub_overlay(hub: &str) -> String {
     format!("{CONFIG}/{hub}/overlay.yaml")
 }
 
 /// `config/<hub>/secret-values.yaml`, or sealed with age
 /// (`secret-values.yaml.age`) on every target but the local one.
-pub fn hub_secrets(hub: &str, sealed: bool) -> String {
+pub(crate) fn hub_secrets(hub: &str, sealed: bool) -> String {
     let file = if sealed { SECRETS_FILE } else { PLAIN_SECRETS };
     format!("{CONFIG}/{hub}/{file}")
 }
 
 /// The 0600 file a hub's secrets are opened into for the helm command.
-pub fn private_secrets(hub: &str) -> String {
+pub(crate) fn private_secrets(hub: &str) -> String {
     format!("{PRIVATE}/{hub}-secrets.yaml")
 }
 
 /// The folder a bucket is restored into.
-pub fn bucket(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn bucket(dir: &Path, name: &str) -> PathBuf {
     dir.join(BUCKETS).join(name)
 }
 
 /// Whether `rel`, a blueprint template's destination, lies in `folder`.
-pub fn in_folder(folder: &str, rel: &str) -> bool {
+pub(crate) fn in_folder(folder: &str, rel: &str) -> bool {
     rel.strip_prefix(folder)
         .is_some_and(|rest| rest.starts_with('/'))
 }

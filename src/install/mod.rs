@@ -5,17 +5,17 @@
 //! `blueprint` is the data of a target, `facts` what the bundle says,
 //! `answers` what the user says, `steps` the work, `journal` what is done.
 
-pub mod answers;
-pub mod blueprint;
-pub mod facts;
-pub mod journal;
-pub mod layout;
-pub mod names;
-pub mod render;
-pub mod sizes;
-pub mod steps;
-pub mod template;
-pub mod tools;
+pub(crate) mod answers;
+pub(crate) mod blueprint;
+pub(crate) mod facts;
+pub(crate) mod journal;
+pub(crate) mod layout;
+pub(crate) mod names;
+pub(crate) mod render;
+pub(crate) mod sizes;
+pub(crate) mod steps;
+pub(crate) mod template;
+pub(crate) mod tools;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ use crate::bundle::verify::Trusted;
 use crate::progress::Reporter;
 
 #[derive(Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub resume: bool,
     pub apply: bool,
     /// Where steps, progress and warnings go.
@@ -46,7 +46,7 @@ pub struct Options {
 
 /// A hub as this install will have it.
 #[derive(Debug, Clone, Serialize)]
-pub struct HubPlan {
+pub(crate) struct HubPlan {
     #[serde(flatten)]
     pub facts: HubFacts,
     pub new_domain: String,
@@ -61,7 +61,7 @@ pub struct HubPlan {
     pub volume_id: Option<String>,
 }
 
-pub struct Install<'a> {
+pub(crate) struct Install<'a> {
     pub trusted: &'a Trusted,
     pub bundle_path: PathBuf,
     pub blueprint: Blueprint,
@@ -77,7 +77,7 @@ pub struct Install<'a> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub dir: PathBuf,
     pub target: String,
     pub steps: Vec<journal::Entry>,
@@ -87,7 +87,7 @@ pub struct Outcome {
 }
 
 impl<'a> Install<'a> {
-    pub fn new(
+    pub(crate) fn new(
         trusted: &'a Trusted,
         bundle_path: &Path,
         blueprint: Blueprint,
@@ -163,7 +163,7 @@ impl<'a> Install<'a> {
     }
 
     /// What templates see. Never holds a secret.
-    pub fn context(&self, hub: Option<&HubPlan>) -> Json {
+    pub(crate) fn context(&self, hub: Option<&HubPlan>) -> Json {
         json!({
             "target": self.blueprint.target,
             "facts": self.facts,
@@ -175,7 +175,7 @@ impl<'a> Install<'a> {
         })
     }
 
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
         h.update(self.facts.bundle_id.as_bytes());
         h.update(self.trusted.key_id.as_bytes());
@@ -184,7 +184,7 @@ impl<'a> Install<'a> {
         crate::bundle::digest::hex(&h.finalize())
     }
 
-    pub fn plan(&self) -> Result<Vec<Planned>> {
+    pub(crate) fn plan(&self) -> Result<Vec<Planned>> {
         self.blueprint
             .steps
             .iter()
@@ -193,7 +193,7 @@ impl<'a> Install<'a> {
     }
 
     /// Runs every step not yet in the journal.
-    pub fn run(&mut self) -> Result<Outcome> {
+    pub(crate) fn run(&mut self) -> Result<Outcome> {
         let mut journal = self.open_journal()?;
         let mut outcome = Outcome {
             dir: self.dir.clone(),

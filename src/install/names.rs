@@ -6,7 +6,7 @@
 use anyhow::{Result, bail};
 
 /// A DNS-1123 label: what Kubernetes namespaces and hub names must be.
-pub fn label(s: &str) -> Result<()> {
+pub(crate) fn label(s: &str) -> Result<()> {
     let ok = !s.is_empty()
         && s.len() <= 63
         && s.bytes()
@@ -24,7 +24,7 @@ pub fn label(s: &str) -> Result<()> {
 
 /// A public host name: at least two labels, each a DNS label (upper case
 /// allowed), 253 bytes at most.
-pub fn domain(s: &str) -> Result<()> {
+pub(crate) fn domain(s: &str) -> Result<()> {
     let labels: Vec<&str> = s.split('.').collect();
     let ok = s.len() <= 253
         && labels.len() >= 2
@@ -47,7 +47,7 @@ pub fn domain(s: &str) -> Result<()> {
 /// A cloud identifier: a project, account, subscription, region, zone,
 /// bucket or storage account name. Strict enough that it can never break
 /// out of a quoted string or a command's argument.
-pub fn cloud_name(s: &str) -> Result<()> {
+pub(crate) fn cloud_name(s: &str) -> Result<()> {
     let ok = !s.is_empty()
         && s.len() <= 128
         && s.bytes()
@@ -63,7 +63,7 @@ pub fn cloud_name(s: &str) -> Result<()> {
 }
 
 /// A Python identifier: an authenticator's config section.
-pub fn identifier(s: &str) -> Result<()> {
+pub(crate) fn identifier(s: &str) -> Result<()> {
     let ok = s.len() <= 128
         && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -74,7 +74,7 @@ pub fn identifier(s: &str) -> Result<()> {
 }
 
 /// No control characters: a free-text answer that is shown and templated.
-pub fn printable(s: &str) -> Result<()> {
+pub(crate) fn printable(s: &str) -> Result<()> {
     if s.chars()
         .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}'))
     {

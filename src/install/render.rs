@@ -9,13 +9,13 @@ use serde::Serialize;
 
 use super::blueprint;
 
-pub struct Renderer {
+pub(crate) struct Renderer {
     tera: tera::Tera,
 }
 
 /// `"` `\` and control characters escaped as in a JSON string, which is
 /// also a YAML double-quoted scalar.
-pub fn yaml_escape(s: &str) -> String {
+pub(crate) fn yaml_escape(s: &str) -> String {
     let quoted = serde_json::to_string(s).unwrap_or_default();
     // YAML also breaks lines at NEL, LS and PS, which JSON leaves raw.
     quoted[1..quoted.len().saturating_sub(1).max(1)]
@@ -27,7 +27,7 @@ pub fn yaml_escape(s: &str) -> String {
 
 /// The content of an HCL quoted template string: JSON-style escapes, and
 /// `${` / `%{` doubled so nothing is interpolated.
-pub fn hcl_escape(s: &str) -> String {
+pub(crate) fn hcl_escape(s: &str) -> String {
     yaml_escape(s).replace("${", "$${").replace("%{", "%%{")
 }
 
@@ -60,7 +60,7 @@ impl Format {
 impl Renderer {
     /// The templates of `target`, plus an inline one per text template
     /// (question defaults and commands), which are not escaped.
-    pub fn new(target: &str) -> Result<Renderer> {
+    pub(crate) fn new(target: &str) -> Result<Renderer> {
         Ok(Renderer {
             tera: Self::build(target, None)?,
         })
@@ -85,7 +85,7 @@ impl Renderer {
     }
 
     /// Renders a template file of the blueprint, escaped for its format.
-    pub fn file(&self, target: &str, name: &str, ctx: &impl Serialize) -> Result<String> {
+    pub(crate) fn file(&self, target: &str, name: &str, ctx: &impl Serialize) -> Result<String> {
         let format = Format::of(name)
             .ok_or_else(|| anyhow!("blueprint {target}: {name} is neither HCL nor YAML"))?;
         // One instance per format, so includes are escaped the same way.
@@ -98,7 +98,7 @@ impl Renderer {
 
     /// Renders a one-line template string from a blueprint (a default, a
     /// condition, a command argument).
-    pub fn text(&mut self, template: &str, ctx: &impl Serialize) -> Result<String> {
+    pub(crate) fn text(&mut self, template: &str, ctx: &impl Serialize) -> Result<String> {
         let ctx = tera::Context::from_serialize(ctx)
             .map_err(|e| anyhow!("cannot build the template context: {e}"))?;
         self.tera

@@ -20,7 +20,7 @@ use super::facts::{Facts, HubFacts, Pool};
 use crate::bundle::layout::{self, Kind};
 
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Sizes {
+pub(crate) struct Sizes {
     pub core_machine_type: String,
     pub user_node_pools: Vec<Pool>,
     /// GB of each selected hub's home disk.
@@ -31,7 +31,7 @@ pub struct Sizes {
 
 /// One number from the bundle and its limit.
 #[derive(Debug, Clone, Serialize)]
-pub struct Bound {
+pub(crate) struct Bound {
     /// The answers key that gives the number to use above the limit.
     pub key: String,
     pub what: String,
@@ -45,12 +45,12 @@ pub struct Bound {
 }
 
 impl Bound {
-    pub fn over(&self) -> bool {
+    pub(crate) fn over(&self) -> bool {
         self.value > self.limit
     }
 
     /// The question (and the refusal) for a value above its limit.
-    pub fn prompt(&self) -> String {
+    pub(crate) fn prompt(&self) -> String {
         format!(
             "{}: the bundle asks for {} (from {}), above the limit of {} (blueprints/limits.yaml); \
              give the number to use: {} to allow the bundle's, or at most {}",
@@ -61,7 +61,7 @@ impl Bound {
 
 /// The sizes of `hubs` (the selected ones) for `cloud`, each bounded value
 /// recorded but not yet settled (see [`Sizes::settle`]).
-pub fn for_target(
+pub(crate) fn for_target(
     facts: &Facts,
     cloud: &str,
     all: &BTreeMap<String, Machines>,
@@ -115,7 +115,11 @@ pub fn for_target(
 
 /// The sizes an install renders into its terraform workspace, for the
 /// hubs it selects, not yet settled; none when it renders no workspace.
-pub fn of_install(bp: &Blueprint, facts: &Facts, answers: &Answers) -> Result<Option<Sizes>> {
+pub(crate) fn of_install(
+    bp: &Blueprint,
+    facts: &Facts,
+    answers: &Answers,
+) -> Result<Option<Sizes>> {
     let Some(ws) = super::steps::terraform::workspace(bp, facts)? else {
         return Ok(None);
     };
@@ -144,14 +148,14 @@ fn bound(key: String, what: String, value: u64, source: String, limit: u64) -> B
 
 impl Sizes {
     /// The values above their limits: each needs an answer.
-    pub fn over_limit(&self) -> impl Iterator<Item = &Bound> {
+    pub(crate) fn over_limit(&self) -> impl Iterator<Item = &Bound> {
         self.bounds.iter().filter(|b| b.over())
     }
 
     /// Takes the answer of every value above its limit, and refuses when
     /// one has none: nothing the bundle asks for beyond a limit reaches a
     /// file unseen.
-    pub fn settle(&mut self, answers: &Answers) -> Result<()> {
+    pub(crate) fn settle(&mut self, answers: &Answers) -> Result<()> {
         for b in self.bounds.iter_mut().filter(|b| b.over()) {
             let Some(v) = answers.get(&b.key) else {
                 bail!(
@@ -199,7 +203,7 @@ impl Sizes {
 }
 
 /// A whole number, as an answers file or a prompt gives it.
-pub fn number(v: &serde_json::Value) -> Result<u64> {
+pub(crate) fn number(v: &serde_json::Value) -> Result<u64> {
     match v {
         serde_json::Value::Number(n) => n.as_u64(),
         serde_json::Value::String(s) => s.trim().parse().ok(),

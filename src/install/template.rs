@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use super::answers::{Answers, Recorded};
 use super::blueprint::AnswerKind;
 
-pub fn write(target: &str, record: &[Recorded], answers: &Answers) -> String {
+pub(crate) fn write(target: &str, record: &[Recorded], answers: &Answers) -> String {
     let value = |r: &Recorded| {
         if r.kind == AnswerKind::Secret {
             Json::String(String::new())

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use crate::progress::Reporter;
 
 /// `name` on PATH.
-pub fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(name))
@@ -27,7 +27,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
 
 /// Runs `argv` in `cwd`, its output going to our stderr (stdout is ours
 /// for results). Fails naming the command when it fails.
-pub fn run(argv: &[String], cwd: &Path, reporter: &dyn Reporter) -> Result<()> {
+pub(crate) fn run(argv: &[String], cwd: &Path, reporter: &dyn Reporter) -> Result<()> {
     let Some((tool, args)) = argv.split_first() else {
         bail!("internal: an empty command");
     };
@@ -50,7 +50,7 @@ pub fn run(argv: &[String], cwd: &Path, reporter: &dyn Reporter) -> Result<()> {
 }
 
 /// Runs `argv` and returns its stdout.
-pub fn output(argv: &[String], cwd: &Path) -> Result<Vec<u8>> {
+pub(crate) fn output(argv: &[String], cwd: &Path) -> Result<Vec<u8>> {
     let Some((tool, args)) = argv.split_first() else {
         bail!("internal: an empty command");
     };
@@ -68,7 +68,7 @@ pub fn output(argv: &[String], cwd: &Path) -> Result<Vec<u8>> {
 }
 
 /// A command as a person would type it in a POSIX shell.
-pub fn shell_line(argv: &[String]) -> String {
+pub(crate) fn shell_line(argv: &[String]) -> String {
     argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }
 
@@ -84,7 +84,7 @@ fn quote(a: &str) -> String {
     }
 }
 
-pub fn strings(argv: &[&str]) -> Vec<String> {
+pub(crate) fn strings(argv: &[&str]) -> Vec<String> {
     argv.iter().map(|s| (*s).to_owned()).collect()
 }
 

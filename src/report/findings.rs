@@ -11,7 +11,7 @@ use crate::values::params;
 use crate::values::tree::{self, KeyPath, Values};
 
 /// One sealed file as the export found it.
-pub struct SealedFile {
+pub(crate) struct SealedFile {
     pub member: String,
     pub keys: Vec<SealingKey>,
     /// The key paths it holds; never a value.
@@ -38,7 +38,7 @@ fn finding(
     }
 }
 
-pub fn sealed_files(
+pub(crate) fn sealed_files(
     files: &[SealedFile],
     profile: &Profile,
     sealed_to: Option<&str>,
@@ -83,7 +83,7 @@ pub fn sealed_files(
     out
 }
 
-pub fn domain(domain: &str, values_member: &str, profile: &Profile) -> Finding {
+pub(crate) fn domain(domain: &str, values_member: &str, profile: &Profile) -> Finding {
     match profile.dns_zone_of(domain) {
         Some(zone) => finding(
             "domain",
@@ -102,7 +102,7 @@ pub fn domain(domain: &str, values_member: &str, profile: &Profile) -> Finding {
     }
 }
 
-pub fn oauth(
+pub(crate) fn oauth(
     values: &Values,
     root: &KeyPath,
     domain: &str,
@@ -153,7 +153,7 @@ pub fn oauth(
 
 /// Images in the provider's registries (wherever the chart tree names
 /// them), and values that push built images under the provider's prefix.
-pub fn images(
+pub(crate) fn images(
     found: &Discovery,
     values: &Values,
     values_member: &str,
@@ -201,7 +201,7 @@ pub fn images(
 }
 
 /// Places where users pick images the values cannot list.
-pub fn unlisted_images(found: &Discovery, values_member: &str) -> Vec<Finding> {
+pub(crate) fn unlisted_images(found: &Discovery, values_member: &str) -> Vec<Finding> {
     found
         .unlisted
         .iter()
@@ -223,7 +223,7 @@ pub fn unlisted_images(found: &Discovery, values_member: &str) -> Vec<Finding> {
 /// The staff settings turned off; a list that held nothing but the
 /// provider's staff team is now empty, which changes who may log in, so
 /// that one is a blocker.
-pub fn staff(
+pub(crate) fn staff(
     removed: &[crate::report::Removed],
     values: &Values,
     values_member: &str,
@@ -236,7 +236,7 @@ pub fn staff(
                 && KeyPath::parse(&r.key_path)
                     .and_then(|p| tree::get(values, &p))
                     .and_then(Values::as_sequence)
-                    .is_some_and(|l| l.is_empty());
+                    .is_some_and(std::vec::Vec::is_empty);
             if emptied {
                 return finding(
                     "staff",
@@ -266,7 +266,7 @@ pub fn staff(
         .collect()
 }
 
-pub fn nfs(values: &Values, root: &KeyPath, values_member: &str, hub: &str) -> Vec<Finding> {
+pub(crate) fn nfs(values: &Values, root: &KeyPath, values_member: &str, hub: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     let server = root.key("nfs").key("pv").key("serverIP");
     if let Some(ip) = tree::get(values, &server).and_then(Values::as_str) {
@@ -320,7 +320,7 @@ fn in_cluster_namespace(host: &str) -> Option<&str> {
 
 /// Cloud account, project and billing identifiers in cluster.yaml and the
 /// terraform variables.
-pub fn cloud_ids(cluster_yaml: &Values, tfvars: &[(String, String)]) -> Vec<Finding> {
+pub(crate) fn cloud_ids(cluster_yaml: &Values, tfvars: &[(String, String)]) -> Vec<Finding> {
     let mut out = Vec::new();
     let wanted = [
         ("gcp.project", "GCP project"),
@@ -369,7 +369,7 @@ pub fn cloud_ids(cluster_yaml: &Values, tfvars: &[(String, String)]) -> Vec<Find
 /// it, is the provider's. The homes and buckets are gone when it stops
 /// paying unless the community copied them out first. `false` says the
 /// community pays and owns the account: nothing to report.
-pub fn provider_pays(cluster_yaml: &Values, profile: &Profile) -> Vec<Finding> {
+pub(crate) fn provider_pays(cluster_yaml: &Values, profile: &Profile) -> Vec<Finding> {
     let mut out = Vec::new();
     for (cloud, id_key, what) in [
         ("gcp", "project", "GCP project"),
@@ -411,7 +411,7 @@ fn cloud_id(what: &str, id: &str, location: String) -> Finding {
     )
 }
 
-pub fn terraform_state(backend: Option<String>, profile: &Profile) -> Finding {
+pub(crate) fn terraform_state(backend: Option<String>, profile: &Profile) -> Finding {
     finding(
         "terraform-state",
         Severity::Action,
@@ -424,7 +424,7 @@ pub fn terraform_state(backend: Option<String>, profile: &Profile) -> Finding {
     )
 }
 
-pub fn monitoring(
+pub(crate) fn monitoring(
     present: &[String],
     provider_domains: &[(String, String)],
     profile: &Profile,
@@ -460,7 +460,7 @@ pub fn monitoring(
 /// Settings that name something of the provider's the hub fetches while it
 /// runs (its home page repository): each found becomes an installer
 /// parameter and an action.
-pub fn provider_settings(
+pub(crate) fn provider_settings(
     values: &Values,
     root: &KeyPath,
     values_member: &str,

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{Finding, Report, Severity};
 
-pub fn render(r: &Report) -> String {
+pub(crate) fn render(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,

@@ -3,17 +3,17 @@
 //! into the bundle as `report.json` (format in docs/portability-report.md)
 //! and shown by `r2r inspect --report`.
 
-pub mod findings;
-pub mod markdown;
-pub mod profile;
+pub(crate) mod findings;
+pub(crate) mod markdown;
+pub(crate) mod profile;
 
 use serde::{Deserialize, Serialize};
 
-pub const REPORT_VERSION: u32 = 1;
+pub(crate) const REPORT_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     /// The replica cannot run until this is resolved.
     Blocker,
     /// The replica runs, but still leans on the provider until this is done.
@@ -25,7 +25,7 @@ pub enum Severity {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub category: String,
     pub severity: Severity,
     /// What depends on the provider.
@@ -66,7 +66,7 @@ pub struct Removed {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Validation {
+pub(crate) struct Validation {
     /// Whether the z2jh schema was available.
     pub checked: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,7 +76,7 @@ pub struct Validation {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HubReport {
+pub(crate) struct HubReport {
     pub name: String,
     pub domain: String,
     /// The provider's DNS zone the domain is in; absent when the domain is
@@ -102,14 +102,14 @@ pub struct HubReport {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub blockers: usize,
     pub actions: usize,
     pub warnings: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProviderRef {
+pub(crate) struct ProviderRef {
     pub name: String,
     pub display_name: String,
     /// `built-in` or the profile file's name.
@@ -117,7 +117,7 @@ pub struct ProviderRef {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub report_version: u32,
     pub provider: ProviderRef,
     pub cluster: String,
@@ -130,7 +130,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn summarise(&mut self) {
+    pub(crate) fn summarise(&mut self) {
         let all = self
             .cluster_findings
             .iter()
@@ -156,7 +156,7 @@ impl Report {
         self.summary = s;
     }
 
-    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         let mut out = serde_json::to_vec_pretty(self)?;
         out.push(b'\n');
         Ok(out)

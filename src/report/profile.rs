@@ -12,7 +12,7 @@ const BUILT_IN: &str = include_str!("../../blueprints/providers/2i2c.yaml");
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Profile {
+pub(crate) struct Profile {
     pub name: String,
     pub display_name: String,
     #[serde(default)]
@@ -70,7 +70,7 @@ pub struct Disable {
 /// current value offered) and an action in the report.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProviderSetting {
+pub(crate) struct ProviderSetting {
     /// The parameter's name; the installer asks the hub question of that name.
     pub name: String,
     /// Relative to basehub's values.
@@ -83,7 +83,7 @@ pub struct ProviderSetting {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Monitoring {
+pub(crate) struct Monitoring {
     #[serde(default)]
     pub secret_files: Vec<String>,
     #[serde(default)]
@@ -92,25 +92,25 @@ pub struct Monitoring {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Explained {
+pub(crate) struct Explained {
     #[serde(default)]
     pub explain: String,
 }
 
 impl Profile {
-    pub fn built_in() -> Result<Profile> {
+    pub(crate) fn built_in() -> Result<Profile> {
         crate::values::yaml::from_str(BUILT_IN)
             .context("the built-in 2i2c provider profile is invalid")
     }
 
-    pub fn load(path: &Path) -> Result<Profile> {
+    pub(crate) fn load(path: &Path) -> Result<Profile> {
         let text = crate::source::repo::read_text(path, 1 << 20)?;
         crate::values::yaml::from_str(&text)
             .with_context(|| format!("{} is not a valid provider profile", path.display()))
     }
 
     /// The zone a domain falls under, when it is the provider's.
-    pub fn dns_zone_of(&self, domain: &str) -> Option<&str> {
+    pub(crate) fn dns_zone_of(&self, domain: &str) -> Option<&str> {
         let d = domain.trim_end_matches('.').to_ascii_lowercase();
         self.dns_zones
             .iter()
@@ -118,21 +118,21 @@ impl Profile {
             .map(String::as_str)
     }
 
-    pub fn registry_of(&self, image: &str) -> Option<&str> {
+    pub(crate) fn registry_of(&self, image: &str) -> Option<&str> {
         self.registries
             .iter()
             .find(|r| image.starts_with(r.as_str()))
             .map(String::as_str)
     }
 
-    pub fn building_prefix_of(&self, value: &str) -> Option<&str> {
+    pub(crate) fn building_prefix_of(&self, value: &str) -> Option<&str> {
         self.image_building_prefixes
             .iter()
             .find(|r| value.starts_with(r.as_str()))
             .map(String::as_str)
     }
 
-    pub fn owns_key(&self, id: &str) -> bool {
+    pub(crate) fn owns_key(&self, id: &str) -> bool {
         self.kms_keys.iter().any(|k| id.contains(k.as_str()))
     }
 }

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::values::tree::{self, KeyPath, Values};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Hit {
+pub(crate) struct Hit {
     pub member: String,
     pub key_path: String,
     pub reason: String,
@@ -30,7 +30,7 @@ pub struct Hit {
 
 impl Hit {
     /// The flag that would let exactly this one through.
-    pub fn allow_flag(&self) -> String {
+    pub(crate) fn allow_flag(&self) -> String {
         format!("--allow-plaintext '{}:{}'", self.member, self.key_path)
     }
 }
@@ -117,7 +117,7 @@ fn shape_match(s: &str) -> Option<(&'static str, &str)> {
 
 /// Scans a values document. `sops` metadata of a sealed file is skipped: it
 /// holds wrapped keys, not plaintext.
-pub fn scan_values(member: &str, doc: &Values) -> Vec<Hit> {
+pub(crate) fn scan_values(member: &str, doc: &Values) -> Vec<Hit> {
     let mut hits = Vec::new();
     let sops = KeyPath::keys(&["sops"]);
     tree::for_each_leaf(doc, &mut |path, v| {
@@ -168,7 +168,7 @@ fn code_expression(value: &str) -> bool {
 
 /// Scans a text member line by line for credential shapes, and for
 /// `key = "value"` / `key: value` lines with secret-named keys.
-pub fn scan_text(member: &str, text: &str) -> Vec<Hit> {
+pub(crate) fn scan_text(member: &str, text: &str) -> Vec<Hit> {
     // `key: v`, `key = "v w"`, `export KEY='v'`: a quoted value is taken
     // whole, an unquoted one up to a space or comment.
     static ASSIGN: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -221,7 +221,7 @@ pub fn scan_text(member: &str, text: &str) -> Vec<Hit> {
 
 /// Scans one member by its name: YAML and JSON as documents, other UTF-8
 /// text line by line; binary files are not text and cannot hold a YAML key.
-pub fn scan_member(member: &str, bytes: &[u8]) -> Vec<Hit> {
+pub(crate) fn scan_member(member: &str, bytes: &[u8]) -> Vec<Hit> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Vec::new();
     };
@@ -280,10 +280,10 @@ fn env_value_of_secret(doc: &Values, path: &KeyPath) -> bool {
 
 /// `--allow-plaintext MEMBER:KEYPATH` entries.
 #[derive(Debug, Default)]
-pub struct Allowed(BTreeSet<(String, String)>);
+pub(crate) struct Allowed(BTreeSet<(String, String)>);
 
 impl Allowed {
-    pub fn parse(entries: &[String]) -> Result<Allowed> {
+    pub(crate) fn parse(entries: &[String]) -> Result<Allowed> {
         let mut set = BTreeSet::new();
         for e in entries {
             let Some((member, path)) = e.split_once(':') else {
@@ -300,19 +300,15 @@ impl Allowed {
     }
 
     /// Splits hits into those still refused and the allowances used.
-    pub fn filter(&self, hits: Vec<Hit>) -> (Vec<Hit>, Vec<Hit>) {
+    pub(crate) fn filter(&self, hits: Vec<Hit>) -> (Vec<Hit>, Vec<Hit>) {
         hits.into_iter()
             .partition(|h| !self.0.contains(&(h.member.clone(), h.key_path.clone())))
-    }
-
-    pub fn entries(&self) -> impl Iterator<Item = &(String, String)> {
-        self.0.iter()
     }
 }
 
 /// Scans a large text member line by line without holding it; lines are
 /// capped so one enormous line cannot exhaust memory.
-pub fn scan_stream(member: &str, mut r: impl std::io::BufRead) -> std::io::Result<Vec<Hit>> {
+pub(crate) fn scan_stream(member: &str, mut r: impl std::io::BufRead) -> std::io::Result<Vec<Hit>> {
     const MAX_LINE: u64 = 1 << 20;
     let mut hits = Vec::new();
     let mut line = Vec::new();

@@ -3,9 +3,9 @@
 //! sealing the result for the community with age, and the leak scan that
 //! keeps plaintext secrets out of every bundle.
 
-pub mod leak;
-pub mod open;
-pub mod seal;
-pub mod sops;
-pub mod sops_age;
-pub mod sops_cli;
+pub(crate) mod leak;
+pub(crate) mod open;
+pub(crate) mod seal;
+pub(crate) mod sops;
+pub(crate) mod sops_age;
+pub(crate) mod sops_cli;

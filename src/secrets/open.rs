@@ -12,13 +12,13 @@ use super::sops_age::{self, AgeIdentities, OpenError};
 use super::sops_cli;
 use crate::values::tree::Values;
 
-pub struct Openers {
+pub(crate) struct Openers {
     pub age: AgeIdentities,
     /// `--decrypt-with sops`.
     pub sops_binary: bool,
 }
 
-pub enum Opened {
+pub(crate) enum Opened {
     Plain {
         values: Values,
         /// `age` or `sops`.
@@ -35,7 +35,7 @@ pub enum Opened {
 }
 
 impl Openers {
-    pub fn open(&self, path: &Path, shown: &str) -> Result<Opened> {
+    pub(crate) fn open(&self, path: &Path, shown: &str) -> Result<Opened> {
         let text = crate::source::repo::read_text(path, sops::MAX_SECRET_BYTES)?;
         let keys = sops::sealing_keys(&text);
         let key_paths = sops::key_paths(&text);

@@ -9,18 +9,14 @@ use anyhow::{Context, Result, anyhow, bail};
 
 /// The community's age recipients (`age1…`).
 #[derive(Clone, Default)]
-pub struct Recipients(Vec<age::x25519::Recipient>);
+pub(crate) struct Recipients(Vec<age::x25519::Recipient>);
 
 impl Recipients {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn add(&mut self, text: &str, from: &str) -> Result<()> {
+    pub(crate) fn add(&mut self, text: &str, from: &str) -> Result<()> {
         let text = text.trim();
         // The text is never echoed: a common slip is passing the identity
         // (the secret key) where the recipient belongs.
@@ -38,7 +34,7 @@ impl Recipients {
     }
 
     /// A recipients file as `age -R` reads it: one per line, `#` comments.
-    pub fn add_file(&mut self, path: &Path) -> Result<()> {
+    pub(crate) fn add_file(&mut self, path: &Path) -> Result<()> {
         let text = crate::source::repo::read_text(path, 1 << 20)?;
         let before = self.0.len();
         for (n, line) in text.lines().enumerate() {
@@ -54,12 +50,15 @@ impl Recipients {
         Ok(())
     }
 
-    pub fn to_strings(&self) -> Vec<String> {
-        self.0.iter().map(|r| r.to_string()).collect()
+    pub(crate) fn to_strings(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect()
     }
 
     /// Encrypts `plain` to every recipient, armored.
-    pub fn seal(&self, plain: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn seal(&self, plain: &[u8]) -> Result<Vec<u8>> {
         if self.0.is_empty() {
             bail!("no age recipient to seal for");
         }
@@ -73,7 +72,7 @@ impl Recipients {
         let mut w = encryptor.wrap_output(armor).context("age encryption")?;
         w.write_all(plain).context("age encryption")?;
         w.finish()
-            .and_then(|armor| armor.finish())
+            .and_then(age::armor::ArmoredWriter::finish)
             .context("age encryption")?;
         Ok(out)
     }

@@ -11,22 +11,22 @@ use crate::values::tree::{KeyPath, Map, Step, Values};
 
 /// Secret files a values file list can name are small; a larger file is not
 /// inspected and so cannot be proven sealed.
-pub const MAX_SECRET_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_SECRET_BYTES: u64 = 16 << 20;
 
 /// True for a file name that follows the `enc-*.secret.*` convention.
-pub fn named_as_secret(file_name: &str) -> bool {
+pub(crate) fn named_as_secret(file_name: &str) -> bool {
     file_name.starts_with("enc-") && file_name.contains(".secret.")
 }
 
 /// True when the file is sops-encrypted: a YAML or JSON document with a
 /// top-level `sops` map carrying a `mac`, or a dotenv/INI file with a
 /// `sops_mac` entry.
-pub fn is_sealed(path: &Path) -> Result<bool> {
+pub(crate) fn is_sealed(path: &Path) -> Result<bool> {
     let text = crate::source::repo::read_text(path, MAX_SECRET_BYTES)?;
     Ok(is_sealed_text(&text))
 }
 
-pub fn is_sealed_text(text: &str) -> bool {
+pub(crate) fn is_sealed_text(text: &str) -> bool {
     if let Ok(Values::Mapping(top)) = crate::values::yaml::from_str::<Values>(text)
         && let Some(Values::Mapping(sops)) = top.get("sops")
     {
@@ -38,7 +38,7 @@ pub fn is_sealed_text(text: &str) -> bool {
 
 /// One key that can open a sealed file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct SealingKey {
+pub(crate) struct SealingKey {
     /// `gcp_kms`, `kms` (AWS), `azure_kv`, `hc_vault`, `age` or `pgp`.
     pub kind: String,
     /// The key's identifier: KMS resource id or ARN, vault URL, age
@@ -47,7 +47,7 @@ pub struct SealingKey {
 }
 
 impl SealingKey {
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let what = match self.kind.as_str() {
             "gcp_kms" => "GCP KMS key",
             "kms" => "AWS KMS key",
@@ -63,7 +63,7 @@ impl SealingKey {
 
 /// Every key in a sops metadata block, in all key groups. A dotenv file
 /// keeps its metadata as flattened `sops_*` lines; those are read too.
-pub fn sealing_keys(text: &str) -> Vec<SealingKey> {
+pub(crate) fn sealing_keys(text: &str) -> Vec<SealingKey> {
     let mut out = Vec::new();
     if let Ok(Values::Mapping(top)) = crate::values::yaml::from_str::<Values>(text)
         && let Some(Values::Mapping(meta)) = top.get("sops")
@@ -106,7 +106,7 @@ pub fn sealing_keys(text: &str) -> Vec<SealingKey> {
 /// say which secrets a community must make anew when it cannot open the
 /// file. Never a value. The `sops` metadata is left out; so are a
 /// dotenv file's `sops_*` lines and an INI file's `[sops]` section.
-pub fn key_paths(text: &str) -> Vec<String> {
+pub(crate) fn key_paths(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     match crate::values::tree::parse_yaml(text) {
         Ok(Values::Mapping(mut top)) if top.contains_key("sops") => {

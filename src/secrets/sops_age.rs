@@ -24,19 +24,19 @@ type SopsCipher = AesGcm<Aes256, U32>;
 
 /// The age identities the exporter holds (from `--age-identity` files or
 /// `SOPS_AGE_KEY_FILE`).
-pub struct AgeIdentities(Vec<Box<dyn Identity + Send + Sync>>);
+pub(crate) struct AgeIdentities(Vec<Box<dyn Identity + Send + Sync>>);
 
 impl AgeIdentities {
-    pub fn empty() -> AgeIdentities {
+    pub(crate) fn empty() -> AgeIdentities {
         AgeIdentities(Vec::new())
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// Adds the identities in an age identity file (`age-keygen` output).
-    pub fn add_file(&mut self, path: &std::path::Path) -> Result<()> {
+    pub(crate) fn add_file(&mut self, path: &std::path::Path) -> Result<()> {
         let file = std::fs::File::open(path)
             .with_context(|| format!("cannot open age identity file {}", path.display()))?;
         let ids = age::IdentityFile::from_buffer(std::io::BufReader::new(file))
@@ -54,7 +54,7 @@ impl AgeIdentities {
 /// Why a file could not be opened natively. `NotForUs` means another route
 /// (the `sops` binary) may still open it; the others mean the file is bad.
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     #[error("{0}")]
     NotForUs(String),
     #[error(transparent)]
@@ -62,7 +62,7 @@ pub enum OpenError {
 }
 
 /// Decrypts a sealed YAML or JSON document. The result has no `sops` key.
-pub fn open(text: &str, ids: &AgeIdentities) -> Result<Values, OpenError> {
+pub(crate) fn open(text: &str, ids: &AgeIdentities) -> Result<Values, OpenError> {
     let mut doc: Values = crate::values::yaml::from_str(text)
         .map_err(|_| OpenError::NotForUs("not a YAML or JSON sops document".into()))?;
     let Values::Mapping(top) = &mut doc else {

@@ -18,7 +18,7 @@ fn program() -> String {
     std::env::var("R2R_SOPS").unwrap_or_else(|_| "sops".into())
 }
 
-pub fn open(path: &Path, shown: &str) -> Result<Values> {
+pub(crate) fn open(path: &Path, shown: &str) -> Result<Values> {
     let prog = program();
     let mut child = Command::new(&prog)
         .arg("--decrypt")

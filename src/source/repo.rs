@@ -44,7 +44,7 @@ impl InfraRepo {
 
     pub fn clusters(&self) -> Result<Vec<String>> {
         let mut names: Vec<String> = fs::read_dir(self.root.join("config/clusters"))?
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .filter(|e| e.path().join("cluster.yaml").is_file())
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();

@@ -80,7 +80,12 @@ fn coalesce_chart(chart: &LoadedChart, user: Values, depth: usize) -> Result<Val
     if let Some(text) = &chart.values {
         let defaults = tree::parse_yaml(text)
             .with_context(|| format!("chart {}: values.yaml is not valid YAML", chart.meta.name))?;
-        let sections: Vec<&str> = chart.meta.dependencies.iter().map(|d| d.key()).collect();
+        let sections: Vec<&str> = chart
+            .meta
+            .dependencies
+            .iter()
+            .map(super::super::source::charts::archive::Dependency::key)
+            .collect();
         merge_defaults(&mut v, defaults, &sections);
     }
     let global = tree::get(&v, &KeyPath::keys(&["global"])).cloned();

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use super::registry::{self, Registry};
 use super::s3::{Server, free_port, wait_for};
 
-pub struct ChartRepos {
+pub(crate) struct ChartRepos {
     pub http: Server,
     pub registry: Registry,
     /// `--chart-repo ORIGINAL=MIRROR` for every repository.
@@ -20,7 +20,7 @@ pub struct ChartRepos {
 
 /// The fixture's repositories: `(scheme, host/path)` for each folder that
 /// holds archives.
-pub fn fixture_repos() -> Vec<(String, String)> {
+pub(crate) fn fixture_repos() -> Vec<(String, String)> {
     let root = fixture_root();
     let mut out = Vec::new();
     for scheme in ["https", "oci"] {
@@ -46,7 +46,7 @@ pub fn fixture_repos() -> Vec<(String, String)> {
     out
 }
 
-pub fn fixture_root() -> PathBuf {
+pub(crate) fn fixture_root() -> PathBuf {
     super::project()
         .join("../shared/fixtures/chart-repos")
         .canonicalize()
@@ -54,7 +54,7 @@ pub fn fixture_root() -> PathBuf {
 }
 
 /// Serves `https_dir` over HTTP on a free loopback port.
-pub fn http_server(https_dir: &Path) -> Server {
+pub(crate) fn http_server(https_dir: &Path) -> Server {
     super::require("python3", "python3");
     let port = free_port();
     let mut child = Command::new("python3")
@@ -71,7 +71,7 @@ pub fn http_server(https_dir: &Path) -> Server {
 }
 
 /// Pushes every archive under `oci_dir` to `registry` with Helm's engine.
-pub fn push_charts(registry: &str, oci_dir: &Path) {
+pub(crate) fn push_charts(registry: &str, oci_dir: &Path) {
     let script = super::project().join("tests/fixtures/push-charts.py");
     let out = Command::new("python3")
         .arg(script)
@@ -88,7 +88,7 @@ pub fn push_charts(registry: &str, oci_dir: &Path) {
 
 /// Starts both servers over `https_dir` (default: the fixture's) and the
 /// fixture's OCI archives, and the flags that point every repository at them.
-pub fn start(https_dir: Option<&Path>) -> ChartRepos {
+pub(crate) fn start(https_dir: Option<&Path>) -> ChartRepos {
     let root = fixture_root();
     let http = http_server(https_dir.unwrap_or(&root.join("https")));
     let registry = registry::start(false);

@@ -17,7 +17,7 @@ impl PasswordSource for NoPassword {
 }
 
 /// Replaces (or adds) member `path` with `data`, then re-signs the bundle.
-pub fn put_member(bundle: &Path, key: &Path, path: &str, data: &[u8]) {
+pub(crate) fn put_member(bundle: &Path, key: &Path, path: &str, data: &[u8]) {
     let file = bundle.join(path);
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, data).unwrap();
@@ -25,7 +25,7 @@ pub fn put_member(bundle: &Path, key: &Path, path: &str, data: &[u8]) {
 }
 
 /// Recomputes the manifest record of `changed`, SHA256SUMS and the signature.
-pub fn resign(bundle: &Path, key: &Path, changed: &str) {
+pub(crate) fn resign(bundle: &Path, key: &Path, changed: &str) {
     let mut m = Manifest::parse(&std::fs::read(bundle.join("bundle.json")).unwrap()).unwrap();
     let data = std::fs::read(bundle.join(changed)).unwrap();
     let record = MemberRecord {
@@ -61,7 +61,7 @@ pub fn resign(bundle: &Path, key: &Path, changed: &str) {
 }
 
 /// A gzip of `tar` bytes.
-pub fn gz(tar: &[u8]) -> Vec<u8> {
+pub(crate) fn gz(tar: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(tar).unwrap();
@@ -69,7 +69,7 @@ pub fn gz(tar: &[u8]) -> Vec<u8> {
 }
 
 /// One tar header block plus data, padded; `kind` is the type flag.
-pub fn tar_entry(name: &[u8], kind: u8, link: &[u8], data: &[u8]) -> Vec<u8> {
+pub(crate) fn tar_entry(name: &[u8], kind: u8, link: &[u8], data: &[u8]) -> Vec<u8> {
     let mut h = tar::Header::new_ustar();
     h.as_old_mut().name[..name.len()].copy_from_slice(name);
     h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
@@ -84,7 +84,7 @@ pub fn tar_entry(name: &[u8], kind: u8, link: &[u8], data: &[u8]) -> Vec<u8> {
     out
 }
 
-pub fn tar_end(mut body: Vec<u8>) -> Vec<u8> {
+pub(crate) fn tar_end(mut body: Vec<u8>) -> Vec<u8> {
     body.extend_from_slice(&[0u8; 1024]);
     body
 }

@@ -2,28 +2,28 @@
 //! the fixtures, the stock tools, and crafting tar files byte by byte.
 #![allow(dead_code)]
 
-pub mod charts;
-pub mod craft;
-pub mod oci_build;
-pub mod registry;
-pub mod s3;
-pub mod sops;
+pub(crate) mod charts;
+pub(crate) mod craft;
+pub(crate) mod oci_build;
+pub(crate) mod registry;
+pub(crate) mod s3;
+pub(crate) mod sops;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const R2R: &str = env!("CARGO_BIN_EXE_r2r");
+pub(crate) const R2R: &str = env!("CARGO_BIN_EXE_r2r");
 
-pub fn project() -> PathBuf {
+pub(crate) fn project() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn example_repo() -> PathBuf {
+pub(crate) fn example_repo() -> PathBuf {
     project().join("examples/community")
 }
 
 /// The real 2i2c repository subset in `../shared`.
-pub fn shared_infra() -> PathBuf {
+pub(crate) fn shared_infra() -> PathBuf {
     let p = project().join("../shared/fixtures/2i2c-infrastructure");
     assert!(
         p.join("config/clusters").is_dir(),
@@ -35,7 +35,7 @@ pub fn shared_infra() -> PathBuf {
 
 /// Every cluster of the shared 2i2c fixture, sorted; there are 11, and the
 /// tests that span them all say so.
-pub fn fixture_clusters() -> Vec<String> {
+pub(crate) fn fixture_clusters() -> Vec<String> {
     let mut c: Vec<String> = std::fs::read_dir(shared_infra().join("config/clusters"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -46,7 +46,7 @@ pub fn fixture_clusters() -> Vec<String> {
 }
 
 /// Fails the test, saying how to install it, when a stock tool is missing.
-pub fn require(tool: &str, package: &str) {
+pub(crate) fn require(tool: &str, package: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()
@@ -58,14 +58,14 @@ pub fn require(tool: &str, package: &str) {
     );
 }
 
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Run {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
@@ -85,7 +85,7 @@ impl std::fmt::Debug for Run {
     }
 }
 
-pub fn run(cmd: &mut Command) -> Run {
+pub(crate) fn run(cmd: &mut Command) -> Run {
     let Output {
         status,
         stdout,
@@ -98,18 +98,18 @@ pub fn run(cmd: &mut Command) -> Run {
     }
 }
 
-pub fn r2r(args: &[&str]) -> Run {
+pub(crate) fn r2r(args: &[&str]) -> Run {
     run(Command::new(R2R).args(args).env_remove("R2R_KEY_PASSWORD"))
 }
 
 /// A fresh unencrypted key pair in its own temporary directory.
-pub struct Keys {
+pub(crate) struct Keys {
     pub dir: tempfile::TempDir,
     pub key: PathBuf,
     pub public: PathBuf,
 }
 
-pub fn keys() -> Keys {
+pub(crate) fn keys() -> Keys {
     let dir = tempfile::tempdir().unwrap();
     let out = r2r(&["keygen", "--out", s(dir.path()), "--no-password"]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -120,13 +120,13 @@ pub fn keys() -> Keys {
     }
 }
 
-pub fn s(p: &Path) -> &str {
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
 /// `r2r export` of `cluster` from `repo` to `out`, signed with `key`, not
 /// yet run: callers add flags or environment. R2R_KEY_PASSWORD is cleared.
-pub fn export_cmd(repo: &Path, cluster: &str, key: &Path, out: &Path) -> Command {
+pub(crate) fn export_cmd(repo: &Path, cluster: &str, key: &Path, out: &Path) -> Command {
     let mut cmd = Command::new(R2R);
     cmd.args(["export", "--infra", s(repo), "--cluster", cluster])
         .args(["--sign-key", s(key), "--output", s(out)])
@@ -140,7 +140,7 @@ pub fn export_cmd(repo: &Path, cluster: &str, key: &Path, out: &Path) -> Command
 /// its copies) carries its own stand-ins in chart-repos/; the shared 2i2c
 /// clusters use the shared fixture's real archives. (tests/charts.rs
 /// serves the latter over HTTP and OCI instead.)
-pub fn chart_mirrors(repo: &Path) -> Vec<String> {
+pub(crate) fn chart_mirrors(repo: &Path) -> Vec<String> {
     let own = repo.join("chart-repos");
     let dir = if own.is_dir() {
         own
@@ -156,7 +156,7 @@ pub fn chart_mirrors(repo: &Path) -> Vec<String> {
 /// The two `--allow-plaintext` flags hhmi needs: its values files hold a
 /// real plaintext password (MYSQL_ROOT_PASSWORD), which the leak scan
 /// refuses; tests about other things let it through.
-pub fn hhmi_allowances() -> Vec<String> {
+pub(crate) fn hhmi_allowances() -> Vec<String> {
     [
         "config/spyglass/spyglass.values.yaml",
         "config/staging/staging.values.yaml",
@@ -172,7 +172,7 @@ pub fn hhmi_allowances() -> Vec<String> {
 }
 
 /// Exports `cluster` from `repo` to `out`, asserting success.
-pub fn export(repo: &Path, cluster: &str, keys: &Keys, out: &Path, extra: &[&str]) -> Run {
+pub(crate) fn export(repo: &Path, cluster: &str, keys: &Keys, out: &Path, extra: &[&str]) -> Run {
     let r = run(export_cmd(repo, cluster, &keys.key, out).args(extra));
     assert_eq!(r.code, 0, "export failed: {r:?}");
     r
@@ -180,7 +180,7 @@ pub fn export(repo: &Path, cluster: &str, keys: &Keys, out: &Path, extra: &[&str
 
 /// The example community exported with its homes and image layout, as
 /// `DIR/example.r2r.tar`.
-pub fn example_bundle(dir: &Path, keys: &Keys) -> PathBuf {
+pub(crate) fn example_bundle(dir: &Path, keys: &Keys) -> PathBuf {
     let out = dir.join("example.r2r.tar");
     let images = format!("oci:{}", s(&example_repo().join("images")));
     let homes = example_repo().join("homes");
@@ -201,12 +201,12 @@ pub fn example_bundle(dir: &Path, keys: &Keys) -> PathBuf {
     out
 }
 
-pub fn verify(bundle: &Path, public: &Path) -> Run {
+pub(crate) fn verify(bundle: &Path, public: &Path) -> Run {
     r2r(&["verify", s(bundle), "--pubkey", s(public), "--json"])
 }
 
 /// Copies a directory tree: folders, regular files, and symlinks as links.
-pub fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -223,7 +223,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// One tar entry as the tests craft it: raw name bytes, type flag, data.
-pub struct Raw {
+pub(crate) struct Raw {
     pub name: Vec<u8>,
     pub kind: u8,
     pub data: Vec<u8>,
@@ -231,7 +231,7 @@ pub struct Raw {
 }
 
 impl Raw {
-    pub fn file(name: &str, data: &[u8]) -> Raw {
+    pub(crate) fn file(name: &str, data: &[u8]) -> Raw {
         Raw {
             name: name.as_bytes().to_vec(),
             kind: b'0',
@@ -243,7 +243,7 @@ impl Raw {
 
 /// Writes a ustar archive with exactly these entries, bypassing every check
 /// a tar library would make, so that hostile names and types get through.
-pub fn write_raw_tar(path: &Path, entries: &[Raw]) {
+pub(crate) fn write_raw_tar(path: &Path, entries: &[Raw]) {
     let mut out = Vec::new();
     for e in entries {
         let mut h = tar::Header::new_ustar();
@@ -267,7 +267,7 @@ pub fn write_raw_tar(path: &Path, entries: &[Raw]) {
 
 /// Reads every member of a tar bundle, in order, with the `tar` crate
 /// (independently of r2r's reader): (name, data, byte offset of the data).
-pub fn read_tar(path: &Path) -> Vec<(String, Vec<u8>, u64)> {
+pub(crate) fn read_tar(path: &Path) -> Vec<(String, Vec<u8>, u64)> {
     use std::io::Read;
     let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
     archive
@@ -284,13 +284,13 @@ pub fn read_tar(path: &Path) -> Vec<(String, Vec<u8>, u64)> {
         .collect()
 }
 
-pub fn raw_from(members: &[(String, Vec<u8>, u64)]) -> Vec<Raw> {
+pub(crate) fn raw_from(members: &[(String, Vec<u8>, u64)]) -> Vec<Raw> {
     members.iter().map(|(n, d, _)| Raw::file(n, d)).collect()
 }
 
 /// A file of `../shared` (the fixtures and bench generators), which the
 /// tests need.
-pub fn shared(p: &str) -> PathBuf {
+pub(crate) fn shared(p: &str) -> PathBuf {
     let path = project().join("../shared").join(p);
     assert!(
         path.is_file(),
@@ -300,13 +300,13 @@ pub fn shared(p: &str) -> PathBuf {
     path
 }
 
-pub fn python(args: &[&str]) -> Run {
+pub(crate) fn python(args: &[&str]) -> Run {
     require("python3", "python3");
     run(Command::new("python3").args(args))
 }
 
 /// tree-digest.py over `dir`, with owners when running as root.
-pub fn tree_digest(dir: &Path) -> Vec<String> {
+pub(crate) fn tree_digest(dir: &Path) -> Vec<String> {
     let script = shared("fixtures/tree-digest.py");
     let mut args = vec![s(&script), s(dir), "--dir-mtimes"];
     if !rustix::process::geteuid().is_root() {

@@ -8,22 +8,22 @@ use std::path::Path;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-pub struct Blob {
+pub(crate) struct Blob {
     pub digest: String,
     pub size: u64,
 }
 
-pub struct LayoutBuilder<'a> {
+pub(crate) struct LayoutBuilder<'a> {
     dir: &'a Path,
     refs: Vec<serde_json::Value>,
 }
 
-pub fn digest(bytes: &[u8]) -> String {
+pub(crate) fn digest(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 /// A layer holding `files` (name → bytes), gzip'd; and its diff_id.
-pub fn layer(files: &[(&str, Vec<u8>)]) -> (Vec<u8>, String) {
+pub(crate) fn layer(files: &[(&str, Vec<u8>)]) -> (Vec<u8>, String) {
     let mut t = tar::Builder::new(Vec::new());
     for (name, data) in files {
         let mut h = tar::Header::new_ustar();
@@ -41,7 +41,7 @@ pub fn layer(files: &[(&str, Vec<u8>)]) -> (Vec<u8>, String) {
 }
 
 /// Deterministic bytes that do not compress (a layer that stays large).
-pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 32);
     let mut block = Sha256::digest(seed.to_le_bytes()).to_vec();
     while out.len() < len {
@@ -53,7 +53,7 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
 }
 
 impl<'a> LayoutBuilder<'a> {
-    pub fn new(dir: &'a Path) -> LayoutBuilder<'a> {
+    pub(crate) fn new(dir: &'a Path) -> LayoutBuilder<'a> {
         std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
         std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
         LayoutBuilder {
@@ -62,7 +62,7 @@ impl<'a> LayoutBuilder<'a> {
         }
     }
 
-    pub fn blob(&self, bytes: &[u8]) -> Blob {
+    pub(crate) fn blob(&self, bytes: &[u8]) -> Blob {
         let d = digest(bytes);
         std::fs::write(self.dir.join("blobs/sha256").join(&d[7..]), bytes).unwrap();
         Blob {
@@ -72,7 +72,7 @@ impl<'a> LayoutBuilder<'a> {
     }
 
     /// A single-platform image manifest over `layers` (gzip bytes, diff_id).
-    pub fn manifest(&self, arch: &str, layers: &[&(Vec<u8>, String)]) -> (Blob, Vec<u8>) {
+    pub(crate) fn manifest(&self, arch: &str, layers: &[&(Vec<u8>, String)]) -> (Blob, Vec<u8>) {
         let config = json!({
             "architecture": arch, "os": "linux",
             "config": {"Cmd": ["/bin/sh"]},
@@ -97,7 +97,7 @@ impl<'a> LayoutBuilder<'a> {
     }
 
     /// An index over per-architecture manifests.
-    pub fn index(&self, manifests: &[(&str, &Blob)]) -> Blob {
+    pub(crate) fn index(&self, manifests: &[(&str, &Blob)]) -> Blob {
         let list: Vec<_> = manifests
             .iter()
             .map(|(arch, b)| {
@@ -112,13 +112,13 @@ impl<'a> LayoutBuilder<'a> {
         self.blob(&serde_json::to_vec(&idx).unwrap())
     }
 
-    pub fn name(&mut self, name: &str, b: &Blob, media_type: &str) {
+    pub(crate) fn name(&mut self, name: &str, b: &Blob, media_type: &str) {
         let mut ann = BTreeMap::new();
         ann.insert("org.opencontainers.image.ref.name", name);
         self.refs.push(json!({"mediaType": media_type, "digest": b.digest, "size": b.size, "annotations": ann}));
     }
 
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         let idx = json!({"schemaVersion": 2, "manifests": self.refs});
         std::fs::write(
             self.dir.join("index.json"),
@@ -128,13 +128,13 @@ impl<'a> LayoutBuilder<'a> {
     }
 }
 
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// The test images: a two-platform notebook image (an index), and two
 /// single-platform images sharing a base layer with it. One layer is 9 MiB
 /// of noise, so uploads take several chunks.
-pub struct TestImages {
+pub(crate) struct TestImages {
     pub notebook: String,
     pub one: String,
     pub two: String,
@@ -142,7 +142,7 @@ pub struct TestImages {
     pub big_layer: String,
 }
 
-pub fn build(dir: &Path) -> TestImages {
+pub(crate) fn build(dir: &Path) -> TestImages {
     let mut b = LayoutBuilder::new(dir);
     let base = layer(&[("etc/os-release", b"ID=r2r-test\n".to_vec())]);
     let amd = layer(&[("opt/arch", b"amd64\n".to_vec())]);

@@ -7,17 +7,17 @@ use std::process::{Command, Stdio};
 
 use super::s3::{Server, free_port, wait_for};
 
-pub struct Registry {
+pub(crate) struct Registry {
     pub server: Server,
     pub storage: tempfile::TempDir,
     /// `127.0.0.1:PORT`.
     pub host: String,
 }
 
-pub const USER: &str = "community";
-pub const PASSWORD: &str = "s3cret-pass";
+pub(crate) const USER: &str = "community";
+pub(crate) const PASSWORD: &str = "s3cret-pass";
 
-pub fn start(with_auth: bool) -> Registry {
+pub(crate) fn start(with_auth: bool) -> Registry {
     super::require("docker-registry", "docker-registry");
     let storage = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -53,7 +53,7 @@ pub fn start(with_auth: bool) -> Registry {
 
 impl Registry {
     /// Where the registry keeps a blob's bytes on disk.
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
+    pub(crate) fn blob_path(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").unwrap();
         self.storage
             .path()
@@ -65,7 +65,7 @@ impl Registry {
 }
 
 /// An auth file (REGISTRY_AUTH_FILE) for the authenticated registry.
-pub fn auth_file(dir: &Path, host: &str) -> PathBuf {
+pub(crate) fn auth_file(dir: &Path, host: &str) -> PathBuf {
     use base64::Engine;
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
     let p = dir.join("auth.json");
@@ -79,7 +79,7 @@ pub fn auth_file(dir: &Path, host: &str) -> PathBuf {
 
 /// `skopeo copy --all` from an OCI layout to the registry, the way a
 /// provider's CI would push. Stock tool, independent of r2r.
-pub fn seed(layout: &Path, name: &str, to: &str, creds: Option<&str>) {
+pub(crate) fn seed(layout: &Path, name: &str, to: &str, creds: Option<&str>) {
     super::require("skopeo", "skopeo");
     let mut cmd = Command::new("skopeo");
     cmd.args(["copy", "--all", "--quiet", "--dest-tls-verify=false"]);
@@ -93,7 +93,7 @@ pub fn seed(layout: &Path, name: &str, to: &str, creds: Option<&str>) {
 }
 
 /// The digest of the manifest (or index) `reference` names, as skopeo sees it.
-pub fn remote_digest(reference: &str, creds: Option<&str>) -> String {
+pub(crate) fn remote_digest(reference: &str, creds: Option<&str>) -> String {
     use sha2::Digest;
     let mut cmd = Command::new("skopeo");
     cmd.args(["inspect", "--raw", "--tls-verify=false"]);

@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct Server {
+pub(crate) struct Server {
     pub child: Child,
     pub port: u16,
 }
@@ -18,7 +18,7 @@ impl Drop for Server {
     }
 }
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -26,7 +26,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-pub fn wait_for(port: u16, what: &str, child: &mut Child) {
+pub(crate) fn wait_for(port: u16, what: &str, child: &mut Child) {
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
@@ -41,7 +41,7 @@ pub fn wait_for(port: u16, what: &str, child: &mut Child) {
 }
 
 /// Starts moto_server, or fails saying how to install it.
-pub fn moto() -> Server {
+pub(crate) fn moto() -> Server {
     super::require("moto_server", "python3-pip && pip install 'moto[server]'");
     let port = free_port();
     let mut child = Command::new("moto_server")
@@ -55,7 +55,7 @@ pub fn moto() -> Server {
 }
 
 /// The fault-injecting proxy (tests/fixtures/faulty-proxy.py) in `mode`.
-pub fn faulty_proxy(upstream: u16, mode: &str) -> Server {
+pub(crate) fn faulty_proxy(upstream: u16, mode: &str) -> Server {
     let port = free_port();
     let script = super::project().join("tests/fixtures/faulty-proxy.py");
     let mut child = Command::new("python3")
@@ -75,7 +75,7 @@ pub fn faulty_proxy(upstream: u16, mode: &str) -> Server {
 
 impl Server {
     /// Creates a bucket (moto accepts an unsigned PUT).
-    pub fn bucket(&self, name: &str) {
+    pub(crate) fn bucket(&self, name: &str) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(s, "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port).unwrap();
         let mut r = String::new();
@@ -86,7 +86,7 @@ impl Server {
         );
     }
 
-    pub fn url(&self, bucket_and_prefix: &str) -> String {
+    pub(crate) fn url(&self, bucket_and_prefix: &str) -> String {
         format!(
             "s3://{bucket_and_prefix}?endpoint=http://127.0.0.1:{}&region=us-east-1",
             self.port
@@ -95,7 +95,7 @@ impl Server {
 }
 
 /// Environment for r2r against moto.
-pub const ENV: [(&str, &str); 2] = [
+pub(crate) const ENV: [(&str, &str); 2] = [
     ("AWS_ACCESS_KEY_ID", "testing"),
     ("AWS_SECRET_ACCESS_KEY", "testing"),
 ];
@@ -103,7 +103,13 @@ pub const ENV: [(&str, &str); 2] = [
 impl Server {
     /// A raw, unsigned request (moto accepts them); returns the response head
     /// and body as text.
-    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
+    pub(crate) fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> String {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n",

@@ -15,7 +15,7 @@ use ct_codecs::{Base64, Encoder};
 use sha2::{Digest, Sha256, Sha512};
 use yaml_serde::{Mapping, Value};
 
-pub const LASTMODIFIED: &str = "2026-11-21T10:00:00Z";
+pub(crate) const LASTMODIFIED: &str = "2026-11-21T10:00:00Z";
 
 struct Sealer {
     key: [u8; 32],
@@ -82,7 +82,7 @@ impl Sealer {
 }
 
 /// Seals a YAML document to `recipient`, as `sops --encrypt --age` would.
-pub fn seal(plain_yaml: &str, recipient: &str) -> String {
+pub(crate) fn seal(plain_yaml: &str, recipient: &str) -> String {
     let mut doc: Value = yaml_serde::from_str(plain_yaml).unwrap();
     let mut s = Sealer {
         key: Sha256::digest(plain_yaml.as_bytes()).into(),
@@ -131,7 +131,7 @@ pub fn seal(plain_yaml: &str, recipient: &str) -> String {
 }
 
 /// A fresh age key pair from stock `age-keygen`: (identity file, recipient).
-pub fn age_keygen(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
+pub(crate) fn age_keygen(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
     super::require("age-keygen", "age");
     let path = dir.join(name);
     let out = Command::new("age-keygen")

@@ -14,7 +14,7 @@ use crate::report::Report;
 use crate::values::standalone;
 use crate::values::tree::{self, KeyPath, Values};
 
-pub fn plan(i: &Install) -> Result<Planned> {
+pub(crate) fn plan(i: &Install) -> Result<Planned> {
     let mut p = Planned::new(
         StepKind::Config,
         "write each hub's values, overlay and chart",
@@ -31,7 +31,7 @@ pub fn plan(i: &Install) -> Result<Planned> {
     Ok(p)
 }
 
-pub fn run(i: &mut Install) -> Result<Done> {
+pub(crate) fn run(i: &mut Install) -> Result<Done> {
     let report: Report = serde_json::from_slice(&i.trusted.read_small(REPORT, 64 << 20)?)
         .with_context(|| format!("member {REPORT} is not a portability report"))?;
     let mut written = 0;
@@ -150,7 +150,7 @@ fn overlay_spec<'a>(i: &'a Install) -> Option<&'a crate::install::blueprint::Tem
 }
 
 /// The hub's overlay, nested where the chart keeps basehub's values.
-pub fn overlay(i: &Install, h: &HubPlan) -> Result<Option<(PathBuf, String)>> {
+pub(crate) fn overlay(i: &Install, h: &HubPlan) -> Result<Option<(PathBuf, String)>> {
     let Some(spec) = overlay_spec(i) else {
         return Ok(None);
     };

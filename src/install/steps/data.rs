@@ -27,7 +27,7 @@ fn hub_bytes(i: &Install) -> Result<Vec<(String, Selection, u64)>> {
     Ok(out)
 }
 
-pub fn plan_homes(i: &Install) -> Result<Planned> {
+pub(crate) fn plan_homes(i: &Install) -> Result<Planned> {
     let hubs = hub_bytes(i)?;
     let mut p = Planned::new(
         StepKind::Homes,
@@ -41,7 +41,7 @@ pub fn plan_homes(i: &Install) -> Result<Planned> {
     Ok(p)
 }
 
-pub fn run_homes(i: &mut Install) -> Result<Done> {
+pub(crate) fn run_homes(i: &mut Install) -> Result<Done> {
     let root = i.dir.join(HOMES);
     files::mkdirs(&root)?;
     let swept = files::sweep_partials(&root)?;
@@ -53,7 +53,7 @@ pub fn run_homes(i: &mut Install) -> Result<Done> {
     }
     let hubs = hub_bytes(i)?;
     let total = hubs.iter().map(|(_, _, b)| b).sum();
-    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let jobs = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let progress = Progress::start(&*i.opts.reporter, "homes", Some(total));
     let mut all = restore::Restored::default();
     for (hub, select, _) in &hubs {
@@ -96,7 +96,7 @@ pub fn run_homes(i: &mut Install) -> Result<Done> {
     ))
 }
 
-pub fn plan_buckets(i: &Install) -> Result<Planned> {
+pub(crate) fn plan_buckets(i: &Install) -> Result<Planned> {
     let mut p = Planned::new(
         StepKind::Buckets,
         format!("restore {} buckets", i.buckets.len()),
@@ -114,7 +114,7 @@ pub fn plan_buckets(i: &Install) -> Result<Planned> {
     Ok(p)
 }
 
-pub fn run_buckets(i: &mut Install) -> Result<Done> {
+pub(crate) fn run_buckets(i: &mut Install) -> Result<Done> {
     let mut bytes = 0;
     let mut objects = 0;
     for b in &i.buckets {
@@ -144,14 +144,14 @@ fn hub_dbs(i: &Install) -> Result<Vec<String>> {
         .collect()
 }
 
-pub fn plan_hub_db(i: &Install) -> Result<Planned> {
+pub(crate) fn plan_hub_db(i: &Install) -> Result<Planned> {
     let dbs = hub_dbs(i)?;
     let mut p = Planned::new(StepKind::HubDb, format!("copy {} hub databases", dbs.len()));
     p.creates = dbs;
     Ok(p)
 }
 
-pub fn run_hub_db(i: &mut Install) -> Result<Done> {
+pub(crate) fn run_hub_db(i: &mut Install) -> Result<Done> {
     let dbs = hub_dbs(i)?;
     let mut bytes = 0;
     for m in &dbs {

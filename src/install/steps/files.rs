@@ -15,7 +15,12 @@ use crate::bundle::verify::Trusted;
 /// it wrote, so a second install changes nothing, not even an mtime.
 /// Every file gets `stamp` (the bundle's creation time) as its mtime, so
 /// an install is the same whenever, and however often, it ran.
-pub fn write_if_changed(stamp: SystemTime, path: &Path, bytes: &[u8], mode: u32) -> Result<bool> {
+pub(crate) fn write_if_changed(
+    stamp: SystemTime,
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<bool> {
     if let Ok(old) = fs::read(path)
         && old == bytes
     {
@@ -38,7 +43,7 @@ fn set_mtime(path: &Path, stamp: SystemTime) -> Result<()> {
     Ok(())
 }
 
-pub fn mkdirs(dir: &Path) -> Result<()> {
+pub(crate) fn mkdirs(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     // 0755 whatever the umask: nobody else may write where r2r writes.
     fs::DirBuilder::new()
@@ -51,7 +56,12 @@ pub fn mkdirs(dir: &Path) -> Result<()> {
 /// Copies a member to `dest`, streaming it through its signed digest.
 /// A file already there with the signed sha256 is kept. Returns the bytes
 /// copied.
-pub fn copy_member(stamp: SystemTime, trusted: &Trusted, member: &str, dest: &Path) -> Result<u64> {
+pub(crate) fn copy_member(
+    stamp: SystemTime,
+    trusted: &Trusted,
+    member: &str,
+    dest: &Path,
+) -> Result<u64> {
     let mut r = trusted.open(member)?;
     let size = r.size;
     if let Ok(meta) = fs::symlink_metadata(dest)
@@ -95,7 +105,7 @@ pub fn copy_member(stamp: SystemTime, trusted: &Trusted, member: &str, dest: &Pa
     Ok(size)
 }
 
-pub fn sha256_file(path: &Path) -> Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     let mut f = crate::fsutil::open_nofollow(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     let mut h = Sha256::new();
@@ -106,7 +116,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// Removes the temporary files a killed run left (`.r2r-partial-…`) under
 /// `dir`, without following symlinks. Everything the bundle holds under
 /// such a name is restored again afterwards, so nothing is lost.
-pub fn sweep_partials(dir: &Path) -> Result<usize> {
+pub(crate) fn sweep_partials(dir: &Path) -> Result<usize> {
     let mut removed = 0;
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {

@@ -106,7 +106,7 @@ fn manual(i: &Install, h: &HubPlan) -> Vec<Vec<String>> {
     out
 }
 
-pub fn plan(i: &Install) -> Result<Planned> {
+pub(crate) fn plan(i: &Install) -> Result<Planned> {
     let mut p = Planned::new(
         StepKind::Helm,
         format!("install {} hubs with helm", i.hubs.len()),
@@ -119,7 +119,7 @@ pub fn plan(i: &Install) -> Result<Planned> {
     Ok(p)
 }
 
-pub fn run(i: &mut Install) -> Result<Done> {
+pub(crate) fn run(i: &mut Install) -> Result<Done> {
     let helm = tools::which("helm");
     if !i.opts.apply || helm.is_none() {
         let mut d = Done::new(

@@ -28,7 +28,7 @@ fn push_now(i: &Install) -> bool {
     i.blueprint.target == "local" || i.blueprint.target == "kubeconfig" || i.opts.apply
 }
 
-pub fn plan(i: &Install) -> Result<Planned> {
+pub(crate) fn plan(i: &Install) -> Result<Planned> {
     let mut p = Planned::new(StepKind::Images, "");
     if i.facts.images == 0 {
         p.title = "no images in the bundle".into();
@@ -55,7 +55,7 @@ pub fn plan(i: &Install) -> Result<Planned> {
 }
 
 /// The command that finishes the steps left for --apply.
-pub fn resume_command(i: &Install) -> Vec<String> {
+pub(crate) fn resume_command(i: &Install) -> Vec<String> {
     vec![
         "r2r".into(),
         "install".into(),
@@ -69,7 +69,7 @@ pub fn resume_command(i: &Install) -> Vec<String> {
     ]
 }
 
-pub fn run(i: &mut Install) -> Result<Done> {
+pub(crate) fn run(i: &mut Install) -> Result<Done> {
     if i.facts.images == 0 {
         return Ok(Done::new("no images".into(), 0));
     }

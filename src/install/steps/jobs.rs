@@ -42,7 +42,7 @@ fn rel(i: &Install, h: &HubPlan) -> Option<String> {
     spec(i).map(|s| s.to.replace("{hub}", &h.facts.name))
 }
 
-pub fn plan(i: &Install) -> Result<Planned> {
+pub(crate) fn plan(i: &Install) -> Result<Planned> {
     let mut p = Planned::new(StepKind::RestoreJobs, "");
     let hs = hubs(i);
     p.title = format!(
@@ -58,7 +58,7 @@ pub fn plan(i: &Install) -> Result<Planned> {
     Ok(p)
 }
 
-pub fn run(i: &mut Install) -> Result<Done> {
+pub(crate) fn run(i: &mut Install) -> Result<Done> {
     let Some(spec) = spec(i).cloned() else {
         return Ok(Done::new("no restore Job template".into(), 0));
     };

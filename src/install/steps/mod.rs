@@ -1,16 +1,16 @@
 //! The steps a blueprint may list. Each has a `plan` (what it will create
 //! and move, for the confirmation and `--dry-run`) and a `run`.
 
-pub mod config;
-pub mod data;
-pub mod files;
-pub mod helm;
-pub mod images;
-pub mod jobs;
-pub mod next_steps;
-pub mod secrets;
-pub mod terraform;
-pub mod upload;
+pub(crate) mod config;
+pub(crate) mod data;
+pub(crate) mod files;
+pub(crate) mod helm;
+pub(crate) mod images;
+pub(crate) mod jobs;
+pub(crate) mod next_steps;
+pub(crate) mod secrets;
+pub(crate) mod terraform;
+pub(crate) mod upload;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -20,7 +20,7 @@ use super::blueprint::StepKind;
 use super::journal::Journal;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Planned {
+pub(crate) struct Planned {
     pub step: StepKind,
     pub title: String,
     /// Paths in the install directory, or things in the cloud.
@@ -31,7 +31,7 @@ pub struct Planned {
     pub commands: Vec<Vec<String>>,
 }
 
-pub struct Done {
+pub(crate) struct Done {
     pub summary: String,
     pub bytes: u64,
     /// Commands left for a person to run.
@@ -39,7 +39,7 @@ pub struct Done {
 }
 
 impl Done {
-    pub fn new(summary: String, bytes: u64) -> Done {
+    pub(crate) fn new(summary: String, bytes: u64) -> Done {
         Done {
             summary,
             bytes,
@@ -60,7 +60,7 @@ impl Planned {
     }
 }
 
-pub fn plan(step: StepKind, i: &Install) -> Result<Planned> {
+pub(crate) fn plan(step: StepKind, i: &Install) -> Result<Planned> {
     match step {
         StepKind::Config => config::plan(i),
         StepKind::Secrets => secrets::plan(i),
@@ -79,7 +79,7 @@ pub fn plan(step: StepKind, i: &Install) -> Result<Planned> {
     }
 }
 
-pub fn run(step: StepKind, i: &mut Install, journal: &Journal) -> Result<Done> {
+pub(crate) fn run(step: StepKind, i: &mut Install, journal: &Journal) -> Result<Done> {
     match step {
         StepKind::Config => config::run(i),
         StepKind::Secrets => secrets::run(i),

@@ -11,7 +11,7 @@ use crate::install::journal::Journal;
 use crate::install::layout::NEXT_STEPS;
 use crate::install::tools::shell_line;
 
-pub fn run(i: &mut Install, journal: &Journal) -> Result<Done> {
+pub(crate) fn run(i: &mut Install, journal: &Journal) -> Result<Done> {
     let mut text = format!(
         "# Next steps\n\nWritten by `r2r install --target {}` for bundle {} (signed by key {}).\n\n",
         i.blueprint.target, i.facts.bundle_id, i.trusted.key_id

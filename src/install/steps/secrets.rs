@@ -22,11 +22,11 @@ fn plain(i: &Install) -> bool {
     i.blueprint.target == "local"
 }
 
-pub fn path(i: &Install, hub: &str) -> PathBuf {
+pub(crate) fn path(i: &Install, hub: &str) -> PathBuf {
     i.dir.join(layout::hub_secrets(hub, !plain(i)))
 }
 
-pub fn plan(i: &Install) -> Result<Planned> {
+pub(crate) fn plan(i: &Install) -> Result<Planned> {
     let mut p = Planned::new(
         StepKind::Secrets,
         if plain(i) {
@@ -60,7 +60,7 @@ fn new_client(i: &Install, h: &HubPlan) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
-pub fn run(i: &mut Install) -> Result<Done> {
+pub(crate) fn run(i: &mut Install) -> Result<Done> {
     let ids = identities(i)?;
     let mut n = 0;
     for h in &i.hubs {
@@ -90,7 +90,11 @@ pub fn run(i: &mut Install) -> Result<Done> {
 }
 
 /// The hub's secret values as Helm reads them.
-pub fn hub_secrets(i: &Install, h: &HubPlan, ids: &[age::x25519::Identity]) -> Result<String> {
+pub(crate) fn hub_secrets(
+    i: &Install,
+    h: &HubPlan,
+    ids: &[age::x25519::Identity],
+) -> Result<String> {
     let mut values = match &h.facts.secrets {
         Some(member) => {
             let sealed = i.trusted.read_small(member, 16 << 20)?;
@@ -130,7 +134,7 @@ pub fn hub_secrets(i: &Install, h: &HubPlan, ids: &[age::x25519::Identity]) -> R
 }
 
 /// The age identities of the `age_identity` answer.
-pub fn identities(i: &Install) -> Result<Vec<age::x25519::Identity>> {
+pub(crate) fn identities(i: &Install) -> Result<Vec<age::x25519::Identity>> {
     let Some(path) = i.answers.str("age_identity") else {
         if i.hubs.iter().any(|h| h.facts.secrets.is_some()) {
             bail!("the bundle has secrets, and no age_identity was given to open them");
@@ -153,7 +157,7 @@ pub fn identities(i: &Install) -> Result<Vec<age::x25519::Identity>> {
     Ok(ids)
 }
 
-pub fn open(sealed: &[u8], ids: &[age::x25519::Identity]) -> Result<Vec<u8>> {
+pub(crate) fn open(sealed: &[u8], ids: &[age::x25519::Identity]) -> Result<Vec<u8>> {
     let armored = age::armor::ArmoredReader::new(sealed);
     let d = age::Decryptor::new(armored).context("not an age file")?;
     let mut r = d

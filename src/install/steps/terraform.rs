@@ -21,7 +21,7 @@ use crate::install::layout::{self, TERRAFORM, TERRAFORM_OUTPUTS, TERRAFORM_PLAN}
 use crate::install::render::Renderer;
 use crate::install::{Install, tools};
 
-pub const PLACEHOLDER: &str = "CHANGE-ME";
+pub(crate) const PLACEHOLDER: &str = "CHANGE-ME";
 
 /// The blueprint whose module and templates make the workspace.
 fn source_of(i: &Install) -> Result<Option<Blueprint>> {
@@ -31,7 +31,7 @@ fn source_of(i: &Install) -> Result<Option<Blueprint>> {
 /// The blueprint whose module and templates make the workspace of target
 /// `bp`: its own, or for the local target the source cloud's; none when
 /// the install renders no terraform.
-pub fn workspace(bp: &Blueprint, facts: &Facts) -> Result<Option<Blueprint>> {
+pub(crate) fn workspace(bp: &Blueprint, facts: &Facts) -> Result<Option<Blueprint>> {
     if bp.module.is_some() {
         return Ok(Some(bp.clone()));
     }
@@ -61,7 +61,7 @@ fn commands() -> Vec<Vec<String>> {
     ]
 }
 
-pub fn plan(i: &Install) -> Result<Planned> {
+pub(crate) fn plan(i: &Install) -> Result<Planned> {
     let mut p = Planned::new(StepKind::Terraform, "");
     match source_of(i)? {
         Some(bp) => {
@@ -80,7 +80,7 @@ pub fn plan(i: &Install) -> Result<Planned> {
     Ok(p)
 }
 
-pub fn run(i: &mut Install) -> Result<Done> {
+pub(crate) fn run(i: &mut Install) -> Result<Done> {
     let Some(bp) = source_of(i)? else {
         return Ok(Done::new(
             "no terraform workspace for this target".into(),
@@ -160,7 +160,7 @@ fn read_outputs(i: &mut Install) -> Result<()> {
 }
 
 /// The outputs an earlier `apply` saved, so a resumed install still has them.
-pub fn saved_outputs(dir: &std::path::Path) -> Json {
+pub(crate) fn saved_outputs(dir: &std::path::Path) -> Json {
     crate::source::repo::read_text(&dir.join(TERRAFORM_OUTPUTS), 16 << 20)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -168,7 +168,7 @@ pub fn saved_outputs(dir: &std::path::Path) -> Json {
 }
 
 /// One hub's value of a map output; only printable text is taken.
-pub fn output(outputs: &Json, name: &str, hub: &str) -> Option<String> {
+pub(crate) fn output(outputs: &Json, name: &str, hub: &str) -> Option<String> {
     outputs[name]["value"][hub]
         .as_str()
         .filter(|s| crate::install::names::printable(s).is_ok())

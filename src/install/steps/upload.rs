@@ -33,7 +33,7 @@ fn wanted(i: &Install) -> bool {
     i.hubs.iter().any(|h| !h.users.is_empty())
 }
 
-pub fn plan(i: &Install) -> Result<Planned> {
+pub(crate) fn plan(i: &Install) -> Result<Planned> {
     let mut p = Planned::new(StepKind::UploadBundle, "");
     match url(i) {
         Some(u) if wanted(i) => {
@@ -49,7 +49,7 @@ pub fn plan(i: &Install) -> Result<Planned> {
     Ok(p)
 }
 
-pub fn run(i: &mut Install) -> Result<Done> {
+pub(crate) fn run(i: &mut Install) -> Result<Done> {
     let Some(u) = url(i).map(str::to_owned) else {
         return Ok(Done::new("nothing to upload".into(), 0));
     };

@@ -418,7 +418,7 @@ mod tests {
             Constraint::parse("1.2.3")
                 .unwrap()
                 .exact()
-                .map(|v| v.to_string()),
+                .map(std::string::ToString::to_string),
             Some("1.2.3".into())
         );
         assert!(Constraint::parse("1.2").unwrap().exact().is_none());
