@@ -75,7 +75,7 @@ fn world() -> &'static World {
         let bundle = dir.join("example.r2r.tar");
         let repo = example_repo();
         let images = format!("oci:{}", s(&repo.join("images")));
-        let homes = repo.join("homes");
+        let homes = fixed_time_copy(&repo.join("homes"), &dir.join("homes"));
         let mut args = vec!["export", "--infra", s(&repo)];
         args.extend(["--cluster", "example", "--sign-key", s(&key)]);
         args.extend(["--output", s(&bundle), "--homes", s(&homes)]);
@@ -94,6 +94,24 @@ fn world() -> &'static World {
             export,
         }
     })
+}
+
+/// The time every input file and every made archive carries.
+const FIXED_TIME: &str = "1700000000";
+
+/// A copy of `from` whose files all carry [`FIXED_TIME`]: a checkout's
+/// mtimes are the clone's, and they land in the homes' tar headers, whose
+/// compressed size, shown in the output, would follow them.
+fn fixed_time_copy(from: &Path, to: &Path) -> PathBuf {
+    let cp = Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap();
+    assert!(cp.success(), "cp -a {} {}", from.display(), to.display());
+    let touch = Command::new("find")
+        .arg(to)
+        .args(["-exec", "touch", "-h", "-d", &format!("@{FIXED_TIME}"), "{}", "+"])
+        .status()
+        .unwrap();
+    assert!(touch.success(), "touch under {}", to.display());
+    to.to_owned()
 }
 
 /// One run: the command line as typed and what it printed.
@@ -121,7 +139,9 @@ fn r2r_with(args: &[&str], env: &[(&str, &str)]) -> Shown {
         .env("R2R_RETRY_FIRST_MS", "50")
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("R2R_KEY_PASSWORD")
-        .env_remove("SOURCE_DATE_EPOCH")
+        // Chart archives and the bundle's dates are made at this time, so
+        // sizes do not change with the clock (gzip's output does).
+        .env("SOURCE_DATE_EPOCH", FIXED_TIME)
         .env_remove("SOPS_AGE_KEY_FILE")
         .envs(env.iter().copied());
     Shown {
@@ -344,7 +364,10 @@ fn install_local() {
 fn drill() {
     let t = tempfile::tempdir().unwrap();
     let work = t.path().join("drill");
-    // No --infra: the example community, from the working directory.
-    let shown = r2r(&["drill", "--work", s(&work)]);
+    // No --infra: the example community, from the working directory, with
+    // the world's copy of its homes, whose times are fixed.
+    world();
+    let homes = world_dir().join("homes");
+    let shown = r2r(&["drill", "--work", s(&work), "--homes", s(&homes)]);
     check("drill", &shown, &[t.path()]);
 }
