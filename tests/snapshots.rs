@@ -103,11 +103,24 @@ const FIXED_TIME: &str = "1700000000";
 /// mtimes are the clone's, and they land in the homes' tar headers, whose
 /// compressed size, shown in the output, would follow them.
 fn fixed_time_copy(from: &Path, to: &Path) -> PathBuf {
-    let cp = Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap();
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
     assert!(cp.success(), "cp -a {} {}", from.display(), to.display());
     let touch = Command::new("find")
         .arg(to)
-        .args(["-exec", "touch", "-h", "-d", &format!("@{FIXED_TIME}"), "{}", "+"])
+        .args([
+            "-exec",
+            "touch",
+            "-h",
+            "-d",
+            &format!("@{FIXED_TIME}"),
+            "{}",
+            "+",
+        ])
         .status()
         .unwrap();
     assert!(touch.success(), "touch under {}", to.display());

@@ -38,7 +38,4 @@ pub(super) struct DataArgs {
     /// completed beside the output when they fail.
     #[arg(long)]
     pub resume: bool,
-    /// No progress, only warnings and errors.
-    #[arg(long, short)]
-    pub quiet: bool,
 }

@@ -56,9 +56,8 @@ pub(super) struct Args {
     /// The scratch directory (must be new or empty). Default: r2r-drill-<cluster>.
     #[arg(long, value_name = "DIR")]
     work: Option<PathBuf>,
-    /// Print the report as JSON on stdout instead of markdown.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    mode: OutputFlags,
 }
 
 fn s(p: &Path) -> String {
@@ -66,9 +65,9 @@ fn s(p: &Path) -> String {
 }
 
 pub(super) fn run(args: Args) -> Result<u8> {
-    let json = args.json;
+    let (json, printer) = (args.mode.json, args.mode.printer());
     let request = request(args)?;
-    let drilled = drill::run(&request, &*OutputFlags::default().printer())?;
+    let drilled = drill::run(&request, &*printer)?;
     if json {
         print::json(&drilled.report)?;
     } else {

@@ -86,9 +86,8 @@ pub(super) struct Args {
     /// Show what would be carried, and write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    mode: OutputFlags,
     /// Seal opened secrets to this age recipient (age1…); repeatable.
     #[arg(long = "recipient", value_name = "AGE1…")]
     recipients: Vec<String>,
@@ -238,8 +237,8 @@ fn data_request(
 }
 
 pub(super) fn run(args: Args) -> Result<u8> {
-    let quiet = args.data.quiet || args.json;
-    let printer = OutputFlags::quiet_if(quiet).printer();
+    let quiet = args.mode.quiet || args.mode.json;
+    let printer = args.mode.printer();
     let request = pipeline::Request {
         infra: args.infra.clone(),
         cluster: args.cluster.clone(),
@@ -268,7 +267,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
         )?;
         let images = args.images.wanted().then_some(args.images.extra.as_slice());
         let rows = ready.dry_run(&planned, images)?;
-        show_dry_run(&ready, &rows, args.json)?;
+        show_dry_run(&ready, &rows, args.mode.json)?;
         return Ok(exit::OK);
     }
     let (sk, pk) = sign::load_secret_key(&args.sign_key, &EnvOrPrompt { confirm: false })?;
@@ -294,7 +293,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
         }),
     };
     let out = ready.write(&target, &carry, &*printer)?;
-    show_exported(&out, args.json)?;
+    show_exported(&out, args.mode.json)?;
     Ok(exit::OK)
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
+use super::output::OutputFlags;
 use super::print;
 use crate::bundle::digest::sha256_bytes;
 use crate::bundle::layout::{IMAGES_INDEX, MANIFEST, REPORT};
@@ -37,9 +38,8 @@ pub(super) struct Args {
     /// The signer's public key; without it nothing shown is verified.
     #[arg(long, value_name = "PUB")]
     pubkey: Option<String>,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    mode: OutputFlags,
     /// Show the portability report (report.json), checked against the
     /// signed manifest: markdown, or the JSON itself with --json.
     #[arg(long)]
@@ -136,7 +136,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
         manifest,
         outcome.signed.as_ref().map(|s| s.key_id.as_str()),
     );
-    if args.json {
+    if args.mode.json {
         print::json(&out)?;
     } else {
         show(&out);
@@ -243,7 +243,7 @@ fn show(o: &Output) {
 
 fn report(args: &Args, manifest: &Manifest) -> Result<()> {
     let parsed = load_report(args, manifest)?;
-    if args.json {
+    if args.mode.json {
         print::json(&parsed)?;
     } else {
         // Each string is escaped before it is laid out, so none can start
@@ -309,7 +309,7 @@ fn images(args: &Args, manifest: &Manifest) -> Result<()> {
         .transpose()
         .with_context(|| format!("{IMAGES_INDEX} is malformed"))?;
     let out = image_rows(&report, index.as_ref());
-    if args.json {
+    if args.mode.json {
         return print::json(&out);
     }
     if index.is_none() {
@@ -486,7 +486,7 @@ fn users(args: &Args, pk: &minisign::PublicKey) -> Result<()> {
             homes,
         });
     }
-    if args.json {
+    if args.mode.json {
         return print::json(&out);
     }
     let s = print::safe;

@@ -74,12 +74,8 @@ pub(super) struct Args {
     /// Print an answers file for the target, defaults filled in, and exit.
     #[arg(long)]
     print_answers_template: bool,
-    /// No progress, only warnings and errors.
-    #[arg(long, short)]
-    quiet: bool,
-    /// Print the result as JSON on stdout, progress as JSON lines on stderr.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    mode: OutputFlags,
 }
 
 #[derive(Serialize)]
@@ -107,7 +103,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
 
     let mut given = given_answers(&args)?;
     let interactive =
-        prompt::interactive() && !args.yes && !args.json && !args.print_answers_template;
+        prompt::interactive() && !args.yes && !args.mode.json && !args.print_answers_template;
     let target = choose_target(&args, &given, interactive)?;
     given.set("target", json!(target));
     let bp = blueprint::load(&target)?;
@@ -142,14 +138,10 @@ pub(super) fn run(args: Args) -> Result<u8> {
     let Some(answers) = missing_as_json(&args, answers)? else {
         return Ok(exit::FAILURE);
     };
-    let output = OutputFlags {
-        quiet: args.quiet,
-        json: args.json,
-    };
     let opts = Options {
         resume: args.resume,
         apply: args.apply,
-        reporter: output.printer(),
+        reporter: args.mode.printer(),
     };
     let mut install = Install::new(&trusted, &args.bundle, bp.clone(), facts, answers, opts)?;
     let plan = install.plan()?;
@@ -161,7 +153,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
         sizes: (!install.sizes.bounds.is_empty()).then_some(&install.sizes),
     };
     if args.dry_run {
-        if args.json {
+        if args.mode.json {
             print::json(&json!({"dry_run": true, "plan": out}))?;
         } else {
             show_plan(&out);
@@ -169,7 +161,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
         }
         return Ok(exit::OK);
     }
-    if !args.json && !args.quiet {
+    if !args.mode.json && !args.mode.quiet {
         show_plan(&out);
     }
     confirm(&args, interactive)?;
@@ -179,7 +171,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
             install.dir.display()
         )
     })?;
-    if args.json {
+    if args.mode.json {
         print::json(&outcome)?;
     } else {
         show_outcome(&outcome, &install.facts.bundle_id, &target);
@@ -220,7 +212,7 @@ fn missing_as_json(args: &Args, answers: Result<Answers>) -> Result<Option<Answe
     match answers {
         Ok(a) => Ok(Some(a)),
         Err(e) => {
-            if args.json
+            if args.mode.json
                 && let Some(m) = e.downcast_ref::<MissingAnswers>()
             {
                 print::json(&json!({"error": "missing answers", "missing": m.0}))?;

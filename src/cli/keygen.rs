@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::output::OutputFlags;
 use super::password::EnvOrPrompt;
 use super::print;
 use crate::bundle::sign::{self, PasswordSource};
@@ -28,9 +29,8 @@ pub(super) struct Args {
     /// Leave the secret key unencrypted.
     #[arg(long)]
     no_password: bool,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    mode: OutputFlags,
 }
 
 #[derive(Serialize)]
@@ -49,7 +49,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
     };
     let encrypted = password.is_some();
     let (sk, pk, key_id) = sign::generate(&args.out, password)?;
-    if args.json {
+    if args.mode.json {
         print::json(&Output {
             key_id,
             secret_key: sk,

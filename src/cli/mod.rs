@@ -25,8 +25,9 @@ mod verify;
 /// r2r — the Right to Replicate for JupyterHub communities.
 ///
 /// Export a community's hubs from a provider's infrastructure repository
-/// into one signed bundle, check that bundle, and (in later versions)
-/// install it on infrastructure the community owns.
+/// into one signed bundle, check that bundle, and install it on
+/// infrastructure the community owns (a local folder, GCP, AWS, Azure or
+/// any Kubernetes).
 #[derive(Debug, Parser)]
 #[command(name = "r2r", version, propagate_version = true, max_term_width = 100)]
 #[command(

@@ -35,11 +35,6 @@ impl OutputFlags {
         }
     }
 
-    /// Progress off when `quiet`, for commands whose `--json` means quiet.
-    pub(super) fn quiet_if(quiet: bool) -> OutputFlags {
-        OutputFlags { quiet, json: false }
-    }
-
     pub(super) fn printer(self) -> Arc<Printer> {
         Printer::new(self.mode())
     }

@@ -67,12 +67,8 @@ pub(super) struct Args {
     /// Blobs uploaded at once.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_JOBS)]
     jobs: usize,
-    /// No progress, only warnings and errors.
-    #[arg(long, short)]
-    quiet: bool,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    mode: OutputFlags,
 }
 
 #[derive(Serialize)]
@@ -89,7 +85,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
     let trusted = open_trusted(&args.bundle, &pk)?;
     let target = Target::parse(&args.to)?;
     let images = selected(push::carried(&trusted)?, &args.images)?;
-    let printer = OutputFlags::quiet_if(args.quiet || args.json).printer();
+    let printer = args.mode.printer();
     let req = push::Request {
         bundle: &trusted,
         images,
@@ -117,7 +113,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
         counts: &counts,
         rewritten,
     };
-    if args.json {
+    if args.mode.json {
         print::json(&out)?;
     } else {
         for m in &mapping.images {

@@ -57,12 +57,8 @@ pub(super) struct Args {
     /// Homes restored at once. Default: one per core.
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
-    /// No progress, only warnings and errors.
-    #[arg(long, short)]
-    quiet: bool,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    mode: OutputFlags,
 }
 
 #[derive(Serialize)]
@@ -106,11 +102,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
         .map(|_| open_target(&args.to))
         .collect::<Result<Vec<_>>>()?;
     let total = restore::total_bytes(&trusted, &hubs, &select)?;
-    let progress = Progress::start(
-        &*OutputFlags::quiet_if(args.quiet || args.json).printer(),
-        "restoring homes",
-        Some(total),
-    );
+    let progress = Progress::start(&*args.mode.printer(), "restoring homes", Some(total));
     let restored = restore::restore(&trusted, &hubs, &select, &mut targets, &progress);
     progress.finish();
     let restored = restored?;
@@ -125,7 +117,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
         key_id: &trusted.key_id,
         restored: &restored,
     };
-    if args.json {
+    if args.mode.json {
         print::json(&out)?;
     } else {
         print::out(&format!(
@@ -171,14 +163,14 @@ fn buckets(args: &Args, trusted: &crate::bundle::verify::Trusted) -> Result<u8> 
             );
         }
         let progress = Progress::start(
-            &*OutputFlags::quiet_if(args.quiet || args.json).printer(),
+            &*args.mode.printer(),
             &format!("restoring bucket {name}"),
             None,
         );
         let r = restore::restore_bucket(trusted, name, target.as_mut(), &progress);
         progress.finish();
         let r = r?;
-        if !args.json {
+        if !args.mode.json {
             print::out(&format!(
                 "restored bucket {name} into {}: {} objects ({})",
                 target.shown(),
@@ -188,7 +180,7 @@ fn buckets(args: &Args, trusted: &crate::bundle::verify::Trusted) -> Result<u8> 
         }
         all.push(serde_json::json!({"bucket": name, "objects": r.files, "bytes": r.bytes, "already_there": r.already_there}));
     }
-    if args.json {
+    if args.mode.json {
         print::json(&all)?;
     }
     Ok(exit::OK)

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::output::OutputFlags;
 use super::print;
 use crate::bundle::sign;
 use crate::bundle::verify::{self, Depth, Problem};
@@ -34,9 +35,8 @@ pub(super) struct Args {
     /// The signer's public key: an r2r.pub / minisign .pub file, or the base64 key.
     #[arg(long, value_name = "PUB")]
     pubkey: String,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    mode: OutputFlags,
     /// Compare homes restored into DIR with the bundle's signed indexes.
     #[arg(long, value_name = "DIR")]
     restored: Option<PathBuf>,
@@ -80,7 +80,7 @@ pub(super) fn run(args: Args) -> Result<u8> {
         bytes: outcome.bytes,
         problems: &outcome.problems,
     };
-    if args.json {
+    if args.mode.json {
         print::json(&out)?;
         return Ok(code);
     }
@@ -130,7 +130,7 @@ fn restored(args: &Args, pk: &minisign::PublicKey, dir: &std::path::Path) -> Res
     } else {
         crate::exit::CORRUPT
     };
-    if args.json {
+    if args.mode.json {
         print::json(&result)?;
         return Ok(code);
     }
