@@ -14,6 +14,7 @@ use crate::bundle::sign;
 use crate::bundle::writer::{Format, Signer};
 use crate::exit;
 use crate::export::{Options, pipeline};
+use crate::progress::Reporter;
 use crate::report::profile::Profile;
 use crate::secrets::leak::Allowed;
 use crate::secrets::open::Openers;
@@ -237,7 +238,6 @@ fn data_request(
 }
 
 pub(super) fn run(args: Args) -> Result<u8> {
-    let quiet = args.mode.quiet || args.mode.json;
     let printer = args.mode.printer();
     let request = pipeline::Request {
         infra: args.infra.clone(),
@@ -252,12 +252,10 @@ pub(super) fn run(args: Args) -> Result<u8> {
     };
     let ready = pipeline::start(&request, &*printer)?;
     let s = &ready.prepared.report.summary;
-    if !quiet {
-        print::progress(&format!(
-            "portability: {} blockers, {} actions, {} warnings (r2r inspect --report)",
-            s.blockers, s.actions, s.warnings
-        ));
-    }
+    printer.step(&format!(
+        "portability: {} blockers, {} actions, {} warnings (r2r inspect --report)",
+        s.blockers, s.actions, s.warnings
+    ));
     if args.dry_run {
         // A dry run writes nothing: no work folder.
         let planned = data_request(

@@ -46,7 +46,8 @@ pub(crate) fn run_homes(i: &mut Install) -> Result<Done> {
     files::mkdirs(&root)?;
     let swept = files::sweep_partials(&root)?;
     if swept > 0 {
-        i.opts.reporter.step(&format!(
+        // Files were deleted: said whatever the mode, as before.
+        i.opts.reporter.warn(&format!(
             "removed {swept} partial files an interrupted run left under {}",
             root.display()
         ));
