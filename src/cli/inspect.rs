@@ -15,6 +15,7 @@ use crate::bundle::reader::Bundle;
 use crate::bundle::sign;
 use crate::bundle::verify::{self, Depth};
 use crate::exit;
+use crate::report::MAX_REPORT_BYTES;
 use crate::report::{REPORT_VERSION, Report, markdown};
 
 /// Show what a bundle holds: cluster, provider, hubs with domains and charts,
@@ -55,9 +56,6 @@ pub(super) struct Args {
     #[arg(long, conflicts_with_all = ["report", "users"])]
     images: bool,
 }
-
-/// report.json is a few hundred KiB at most for a large cluster.
-const MAX_REPORT_BYTES: u64 = 64 << 20;
 
 #[derive(Serialize, Default)]
 struct KindTotal {

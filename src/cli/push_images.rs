@@ -171,12 +171,8 @@ fn rewrite_values(
     mapping: &Mapping,
     dir: &std::path::Path,
 ) -> Result<Vec<String>> {
-    let report: Option<crate::report::Report> = if trusted.has(layout::REPORT) {
-        Some(
-            serde_json::from_slice(&trusted.read_small(layout::REPORT, 64 << 20)?).with_context(
-                || format!("member {} is not a portability report", layout::REPORT),
-            )?,
-        )
+    let report = if trusted.has(layout::REPORT) {
+        Some(crate::report::Report::from_bundle(trusted)?)
     } else {
         None
     };

@@ -41,6 +41,14 @@ pub(crate) struct Credentials {
 }
 
 impl Credentials {
+    /// What to tell the user when the auth file names a credential helper,
+    /// which r2r does not run.
+    pub(crate) fn helper_warning(&self) -> Option<String> {
+        self.helper.as_ref().map(|helper| format!(
+            "r2r does not run credential helpers (credsStore {helper}); registries without an entry in the auth file are used anonymously"
+        ))
+    }
+
     pub(crate) fn from_env() -> Result<Credentials> {
         let mut paths = Vec::new();
         if let Some(p) = std::env::var_os("REGISTRY_AUTH_FILE") {

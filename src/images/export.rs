@@ -76,10 +76,8 @@ pub(crate) fn export(
     };
     let remote: Vec<&Wanted> = wanted.iter().filter(|w| from_layout(w).is_none()).collect();
     let creds = Credentials::from_env()?;
-    if let (Some(helper), false) = (&creds.helper, remote.is_empty()) {
-        req.reporter.warn(&format!(
-            "r2r does not run credential helpers (credsStore {helper}); registries without an entry in the auth file are used anonymously"
-        ));
+    if let (Some(w), false) = (creds.helper_warning(), remote.is_empty()) {
+        req.reporter.warn(&w);
     }
     let registries = Registries::new(
         remote.iter().map(|w| w.reference.registry()),

@@ -56,10 +56,8 @@ pub(crate) struct Pushed {
 /// files name is not run.
 pub(crate) fn push_all(req: Request<'_>, progress: &Progress) -> Result<Pushed> {
     let mapping = plan(&req.images, &req.target)?;
-    if let Some(helper) = &req.credentials.helper {
-        progress.warn(&format!(
-            "r2r does not run credential helpers (credsStore {helper}); registries without an entry in the auth file are used anonymously"
-        ));
+    if let Some(w) = req.credentials.helper_warning() {
+        progress.warn(&w);
     }
     let registries = Registries::new(
         [req.target.registry.as_str()],

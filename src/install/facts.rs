@@ -106,8 +106,7 @@ pub(crate) struct Pool {
 }
 
 pub(crate) fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
-    let report: Report = serde_json::from_slice(&trusted.read_small(REPORT, 64 << 20)?)
-        .with_context(|| format!("member {REPORT} is not a portability report"))?;
+    let report = Report::from_bundle(trusted)?;
     let m = &trusted.manifest;
     names::label(&m.source.cluster).context("the bundle's cluster name")?;
     let homes_in = restore::hubs_in(trusted);

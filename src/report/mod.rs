@@ -129,6 +129,20 @@ pub(crate) struct Report {
     pub hubs: Vec<HubReport>,
 }
 
+/// The most `report.json` may hold; a large cluster's is a few hundred KiB.
+pub(crate) const MAX_REPORT_BYTES: u64 = 64 << 20;
+
+impl Report {
+    /// The portability report of a verified bundle, checked against its
+    /// signed digest: the one reader for the installer and `push-images`.
+    pub(crate) fn from_bundle(trusted: &crate::bundle::verify::Trusted) -> anyhow::Result<Report> {
+        use anyhow::Context as _;
+        let member = crate::bundle::layout::REPORT;
+        serde_json::from_slice(&trusted.read_small(member, MAX_REPORT_BYTES)?)
+            .with_context(|| format!("member {member} is not a portability report"))
+    }
+}
+
 impl Report {
     pub(crate) fn summarise(&mut self) {
         let all = self

@@ -32,8 +32,7 @@ pub(crate) fn plan(i: &Install) -> Result<Planned> {
 }
 
 pub(crate) fn run(i: &mut Install) -> Result<Done> {
-    let report: Report = serde_json::from_slice(&i.trusted.read_small(REPORT, 64 << 20)?)
-        .with_context(|| format!("member {REPORT} is not a portability report"))?;
+    let report = Report::from_bundle(i.trusted)?;
     let mut written = 0;
     for h in &i.hubs {
         let name = &h.facts.name;

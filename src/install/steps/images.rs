@@ -161,9 +161,7 @@ fn push_images(
 /// Pins each hub's values in the install directory to the mapped images;
 /// returns how many references changed.
 fn pin_values(i: &Install, map: &Mapping) -> Result<usize> {
-    let report: crate::report::Report =
-        serde_json::from_slice(&i.trusted.read_small(layout::REPORT, 64 << 20)?)
-            .with_context(|| format!("member {} is not a portability report", layout::REPORT))?;
+    let report = crate::report::Report::from_bundle(i.trusted)?;
     let mut pinned = 0;
     for h in &i.hubs {
         let found = report
