@@ -32,6 +32,16 @@ pub fn check_depth(text: &str) -> Result<(), yaml_serde::Error> {
     // libyaml-safer panics on a few malformed inputs where C libyaml reads
     // its NUL padding (found by tests/fuzz.rs: `"\` at the end of input):
     // such a document is malformed either way, so the panic is its error.
+    // libyaml-safer also panics on a block scalar that ends the input
+    // without a line break (real chart templates do: support's
+    // calico.yaml); a final line break changes no nesting, so it is added.
+    let owned;
+    let text = if text.ends_with('\n') {
+        text
+    } else {
+        owned = format!("{text}\n");
+        &owned
+    };
     std::panic::catch_unwind(|| depth_pass(text)).unwrap_or_else(|_| {
         Err(yaml_serde::Error::custom(
             "malformed YAML: the scanner stopped on it",
@@ -68,6 +78,13 @@ fn depth_pass(text: &str) -> Result<(), yaml_serde::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_scalar_at_the_end_of_input_is_not_malformed() {
+        // The old pass panicked here (and printed the panic to the user).
+        assert!(check_depth("a: |\n  text").is_ok());
+        assert!(check_depth("a:\n  b: >-\n    folded").is_ok());
+    }
 
     #[test]
     fn nesting_at_the_limit_parses_and_past_it_is_refused() {
