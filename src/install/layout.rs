@@ -13,6 +13,9 @@ use crate::bundle::layout::{Kind, SECRETS_FILE, VALUES_FILE};
 
 /// r2r's own state: the journal, the answers, the private folder.
 pub(crate) const STATE: &str = ".r2r-install";
+/// The Helm releases the install applies, in order (`steps::helm::Releases`):
+/// what the replica check renders.
+pub(crate) const RELEASES: &str = ".r2r-install/releases.json";
 /// Where decrypted secrets live while Helm reads them: 0700, emptied at the
 /// start of every helm step.
 pub(crate) const PRIVATE: &str = ".r2r-install/private";

@@ -28,6 +28,7 @@ pub(crate) fn plan(i: &Install) -> Result<Planned> {
             p.creates.push(format!("{folder}/"));
         }
     }
+    p.creates.push(layout::RELEASES.into());
     Ok(p)
 }
 
@@ -62,6 +63,7 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
             )?);
         }
     }
+    written += usize::from(super::helm::write_releases(i)?);
     let mut bytes = 0;
     // Complete charts: every dependency's archive is inside, so nothing is
     // fetched when Helm installs them.

@@ -5,6 +5,7 @@
 //! on PATH, the same commands are written to NEXT-STEPS.md instead.
 
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 
 use super::{Done, Planned, files, secrets};
 use crate::install::blueprint::StepKind;
@@ -19,15 +20,86 @@ fn context_args(i: &Install) -> Vec<String> {
     }
 }
 
-/// The commands for one hub; `secrets` is the decrypted secrets file.
-fn commands(i: &Install, h: &HubPlan, secrets: Option<&str>) -> Vec<Vec<String>> {
+/// One Helm release the install applies: what `helm upgrade --install`
+/// gets, and what the replica check (`r2r install --check`) renders. Paths
+/// are relative to the install directory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Release {
+    pub name: String,
+    /// The hub it installs; none for the cluster layer's releases.
+    pub hub: Option<String>,
+    pub namespace: String,
+    /// The chart folder, complete (its dependencies' archives inside).
+    pub chart: String,
+    /// Whether the chart still needs `helm dependency build` (bundles from
+    /// before r2r carried complete charts).
+    #[serde(default)]
+    pub needs_dependency_build: bool,
+    /// `--values` files, in order, before the secrets.
+    pub values: Vec<String>,
+    /// The age-sealed secrets file, opened into a private file for Helm.
+    pub sealed_secrets: Option<String>,
+}
+
+/// `.r2r-install/releases.json`: the releases in the order they are
+/// installed, for the replica check and for people.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Releases {
+    pub version: u32,
+    pub target: String,
+    pub releases: Vec<Release>,
+}
+
+/// Every release of this install, in install order.
+pub(crate) fn releases(i: &Install) -> Vec<Release> {
+    i.hubs.iter().map(|h| hub_release(i, h)).collect()
+}
+
+fn hub_release(i: &Install, h: &HubPlan) -> Release {
     let name = &h.facts.name;
-    let chart = &h.facts.chart_path;
-    let mut upgrade = tools::strings(&["helm", "upgrade", "--install", name, chart]);
-    upgrade.extend(tools::strings(&["--namespace", name, "--create-namespace"]));
-    upgrade.extend(["--values".into(), layout::hub_values(name)]);
+    let mut values = vec![layout::hub_values(name)];
     if has_overlay(i) {
-        upgrade.extend(["--values".into(), layout::hub_overlay(name)]);
+        values.push(layout::hub_overlay(name));
+    }
+    Release {
+        name: name.clone(),
+        hub: Some(name.clone()),
+        namespace: name.clone(),
+        chart: h.facts.chart_path.clone(),
+        needs_dependency_build: !h.facts.chart_complete,
+        values,
+        sealed_secrets: has_secrets(i, h).then(|| layout::hub_secrets(name, true)),
+    }
+}
+
+/// Writes `.r2r-install/releases.json`; called by the config step, so that
+/// the list exists before anything is applied.
+pub(crate) fn write_releases(i: &Install) -> Result<bool> {
+    let list = Releases {
+        version: 1,
+        target: i.blueprint.target.clone(),
+        releases: releases(i),
+    };
+    let text = serde_json::to_string_pretty(&list).context("cannot serialise the releases")?;
+    files::write_if_changed(
+        i.stamp,
+        &i.dir.join(layout::RELEASES),
+        format!("{text}\n").as_bytes(),
+        0o644,
+    )
+}
+
+/// The commands for one release; `secrets` is the decrypted secrets file.
+fn commands(i: &Install, r: &Release, secrets: Option<&str>) -> Vec<Vec<String>> {
+    let chart = &r.chart;
+    let mut upgrade = tools::strings(&["helm", "upgrade", "--install", &r.name, chart]);
+    upgrade.extend(tools::strings(&[
+        "--namespace",
+        &r.namespace,
+        "--create-namespace",
+    ]));
+    for v in &r.values {
+        upgrade.extend(["--values".into(), v.clone()]);
     }
     if let Some(s) = secrets {
         upgrade.extend(["--values".into(), s.to_owned()]);
@@ -36,13 +108,13 @@ fn commands(i: &Install, h: &HubPlan, secrets: Option<&str>) -> Vec<Vec<String>>
     // A complete chart (its dependencies' archives carried) needs no
     // `helm dependency build`: nothing comes from the network. A bundle
     // written before r2r carried complete charts still needs it.
-    if h.facts.chart_complete {
-        vec![upgrade]
-    } else {
+    if r.needs_dependency_build {
         vec![
             tools::strings(&["helm", "dependency", "build", chart]),
             upgrade,
         ]
+    } else {
+        vec![upgrade]
     }
 }
 
@@ -74,12 +146,11 @@ fn has_secrets(i: &Install, h: &HubPlan) -> bool {
 
 /// What a person runs: the secrets opened with stock age into a private
 /// file, used, and removed.
-fn manual(i: &Install, h: &HubPlan) -> Vec<Vec<String>> {
-    let name = &h.facts.name;
-    if !has_secrets(i, h) {
-        return commands(i, h, None);
-    }
-    let tmp = layout::private_secrets(name);
+fn manual(i: &Install, r: &Release) -> Vec<Vec<String>> {
+    let Some(sealed) = &r.sealed_secrets else {
+        return commands(i, r, None);
+    };
+    let tmp = layout::private_secrets(&r.name);
     // NEXT-STEPS.md runs after `cd` into the install directory: a path
     // relative to where the install ran would name another file there.
     let identity = match i.answers.str("age_identity") {
@@ -91,17 +162,9 @@ fn manual(i: &Install, h: &HubPlan) -> Vec<Vec<String>> {
     let mut out = vec![
         tools::strings(&["umask", "077"]),
         tools::strings(&["mkdir", "-p", PRIVATE]),
-        tools::strings(&[
-            "age",
-            "-d",
-            "-i",
-            &identity,
-            "-o",
-            &tmp,
-            &layout::hub_secrets(name, true),
-        ]),
+        tools::strings(&["age", "-d", "-i", &identity, "-o", &tmp, sealed]),
     ];
-    out.extend(commands(i, h, Some(&tmp)));
+    out.extend(commands(i, r, Some(&tmp)));
     out.push(tools::strings(&["rm", "-f", &tmp]));
     out
 }
@@ -111,12 +174,50 @@ pub(crate) fn plan(i: &Install) -> Result<Planned> {
         StepKind::Helm,
         format!("install {} hubs with helm", i.hubs.len()),
     );
-    for h in &i.hubs {
-        p.creates
-            .push(format!("helm release {0} in namespace {0}", h.facts.name));
-        p.commands.extend(manual(i, h));
+    for r in releases(i) {
+        p.creates.push(format!(
+            "helm release {} in namespace {}",
+            r.name, r.namespace
+        ));
+        p.commands.extend(manual(i, &r));
     }
     Ok(p)
+}
+
+/// The release's secrets, opened into a 0600 temporary file in the private
+/// folder (removed when dropped); a hub's overlay is re-rendered first,
+/// since terraform may have named the hub's identity and volume.
+fn secrets_file(
+    i: &Install,
+    r: &Release,
+    ids: &[age::x25519::Identity],
+    private: &std::path::Path,
+) -> Result<Option<tempfile::NamedTempFile>> {
+    let hub = i
+        .hubs
+        .iter()
+        .find(|h| r.hub.as_ref() == Some(&h.facts.name));
+    if let Some(h) = hub
+        && let Some((rel, body)) = super::config::overlay(i, h)?
+    {
+        files::write_if_changed(i.stamp, &i.dir.join(rel), body.as_bytes(), 0o644)?;
+    }
+    let text = match (hub, &r.sealed_secrets) {
+        (Some(h), Some(_)) => secrets::hub_secrets(i, h, ids)?,
+        (None, Some(sealed)) => {
+            let bytes = secrets::open_file(&i.dir.join(sealed), ids)?;
+            String::from_utf8(bytes).with_context(|| format!("{sealed} is not UTF-8"))?
+        }
+        (_, None) => return Ok(None),
+    };
+    let mut f = tempfile::Builder::new()
+        .prefix("r2r-secrets-")
+        .suffix(".yaml")
+        .tempfile_in(private)
+        .context("cannot create a private temporary file for the secrets")?;
+    std::io::Write::write_all(&mut f, text.as_bytes())
+        .context("cannot write the secrets' temporary file")?;
+    Ok(Some(f))
 }
 
 pub(crate) fn run(i: &mut Install) -> Result<Done> {
@@ -136,38 +237,22 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
             },
             0,
         );
-        d.pending = i.hubs.iter().flat_map(|h| manual(i, h)).collect();
+        d.pending = releases(i).iter().flat_map(|r| manual(i, r)).collect();
         return Ok(d);
     }
     let ids = secrets::identities(i)?;
     let private = private_dir(i)?;
-    for h in &i.hubs {
-        // Re-rendered: terraform may have named the hub's identity and volume.
-        if let Some((rel, body)) = super::config::overlay(i, h)? {
-            files::write_if_changed(i.stamp, &i.dir.join(rel), body.as_bytes(), 0o644)?;
-        }
-        let tmp = if has_secrets(i, h) {
-            let text = secrets::hub_secrets(i, h, &ids)?;
-            let mut f = tempfile::Builder::new()
-                .prefix("r2r-secrets-")
-                .suffix(".yaml")
-                .tempfile_in(&private)
-                .context("cannot create a private temporary file for the secrets")?;
-            std::io::Write::write_all(&mut f, text.as_bytes())
-                .context("cannot write the secrets' temporary file")?;
-            Some(f)
-        } else {
-            None
-        };
+    for r in releases(i) {
+        let tmp = secrets_file(i, &r, &ids, &private)?;
         let secrets_path = tmp.as_ref().map(|f| f.path().display().to_string());
-        for cmd in commands(i, h, secrets_path.as_deref()) {
+        for cmd in commands(i, &r, secrets_path.as_deref()) {
             tools::run(&cmd, &i.dir, &*i.opts.reporter)
-                .with_context(|| format!("hub {}", h.facts.name))?;
+                .with_context(|| format!("helm release {}", r.name))?;
         }
         drop(tmp);
     }
     Ok(Done::new(
-        format!("{} hubs installed with helm", i.hubs.len()),
+        format!("{} releases installed with helm", releases(i).len()),
         0,
     ))
 }

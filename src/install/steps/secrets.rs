@@ -168,6 +168,6 @@ pub(crate) fn open(sealed: &[u8], ids: &[age::x25519::Identity]) -> Result<Vec<u
     Ok(out)
 }
 
-fn open_file(path: &Path, ids: &[age::x25519::Identity]) -> Result<Vec<u8>> {
+pub(crate) fn open_file(path: &Path, ids: &[age::x25519::Identity]) -> Result<Vec<u8>> {
     open(&std::fs::read(path)?, ids)
 }
