@@ -45,10 +45,21 @@ use crate::install::{Install, Options, Outcome, blueprint, facts, template};
     r2r install b.tar --pubkey r2r.pub --answers answers.yaml --yes --resume --apply")]
 pub(super) struct Args {
     /// The bundle: a .tar file or a directory.
-    bundle: PathBuf,
+    #[arg(required_unless_present = "check")]
+    bundle: Option<PathBuf>,
     /// The signer's public key: an r2r.pub / minisign .pub file, or the base64 key.
-    #[arg(long, value_name = "PUB")]
-    pubkey: String,
+    #[arg(long, value_name = "PUB", required_unless_present = "check")]
+    pubkey: Option<String>,
+    /// Check an install directory instead of installing: render every
+    /// release with `helm template` from the carried charts, validate every
+    /// manifest against Kubernetes' schemas (`kubernetes-validate`), and
+    /// check the wiring (node pools, Secrets, classes, images). Exits 1
+    /// when it finds an error.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["bundle", "answers", "resume", "apply", "dry_run", "print_answers_template"])]
+    check: Option<PathBuf>,
+    /// With --apply: install even when the replica check finds errors.
+    #[arg(long)]
+    force: bool,
     /// Where to install: local, gcp, aws, azure or kubeconfig. Default: the
     /// answers file's `target`, else asked, else local.
     #[arg(long)]
@@ -91,11 +102,17 @@ struct PlanOut<'a> {
 }
 
 pub(super) fn run(args: Args) -> Result<u8> {
-    let pk = sign::load_public_key(&args.pubkey)?;
-    if let Some(code) = refuse_unverified(&args, &pk) {
+    if let Some(dir) = &args.check {
+        return check(dir, &args);
+    }
+    let (Some(bundle), Some(pubkey)) = (&args.bundle, &args.pubkey) else {
+        bail!("a bundle and --pubkey are needed (or --check DIR)");
+    };
+    let pk = sign::load_public_key(pubkey)?;
+    if let Some(code) = refuse_unverified(bundle, &pk) {
         return Ok(code);
     }
-    let trusted = open_trusted(&args.bundle, &pk)?;
+    let trusted = open_trusted(bundle, &pk)?;
     let facts = facts::gather(&trusted, &pk.to_base64())?;
     for w in &facts.warnings {
         print::warn(w);
@@ -141,9 +158,10 @@ pub(super) fn run(args: Args) -> Result<u8> {
     let opts = Options {
         resume: args.resume,
         apply: args.apply,
+        force: args.force,
         reporter: args.mode.printer(),
     };
-    let mut install = Install::new(&trusted, &args.bundle, bp.clone(), facts, answers, opts)?;
+    let mut install = Install::new(&trusted, bundle, bp.clone(), facts, answers, opts)?;
     let plan = install.plan()?;
     let out = PlanOut {
         target: &target,
@@ -179,6 +197,49 @@ pub(super) fn run(args: Args) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// `--check DIR`: the replica check alone.
+fn check(dir: &std::path::Path, args: &Args) -> Result<u8> {
+    let printer = args.mode.printer();
+    let report = crate::install::check::run(dir, &*printer)?;
+    if args.mode.json {
+        print::json(
+            &json!({"check": report, "verdict": report.verdict(), "passed": report.passed()}),
+        )?;
+    } else {
+        show_check(&report, usize::MAX);
+    }
+    Ok(if report.passed() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// Findings, errors first (at most `limit`), then the verdict.
+pub(super) fn show_check(report: &crate::install::check::CheckReport, limit: usize) {
+    for f in report.findings.iter().take(limit) {
+        let place = if f.path.is_empty() {
+            f.object.clone()
+        } else {
+            format!("{} at {}", f.object, f.path)
+        };
+        print::line(&format!(
+            "{}: {}: {}",
+            f.severity.name(),
+            print::safe(&place),
+            print::safe(&f.message)
+        ));
+    }
+    if report.findings.len() > limit {
+        print::line(&format!(
+            "… {} more: r2r install --check {}",
+            report.findings.len() - limit,
+            report.dir.display()
+        ));
+    }
+    print::out(&report.verdict());
+}
+
 /// The answers file, if any, with --dir as the `dir` answer.
 fn given_answers(args: &Args) -> Result<Answers> {
     let mut given = match &args.answers {
@@ -193,12 +254,12 @@ fn given_answers(args: &Args) -> Result<Answers> {
 
 /// A bundle that fails verification is not installed: the first problem is
 /// shown, and the exit code `r2r verify` would give is returned.
-fn refuse_unverified(args: &Args, pk: &minisign::PublicKey) -> Option<u8> {
-    let checked = verify::check(&args.bundle, Some(pk), Depth::Full);
+fn refuse_unverified(bundle: &std::path::Path, pk: &minisign::PublicKey) -> Option<u8> {
+    let checked = verify::check(bundle, Some(pk), Depth::Full);
     let p = checked.problems.first()?;
     print::error(&anyhow::anyhow!(
         "{} failed verification and is not installed: {}: {} ({} problems; `r2r verify` lists them)",
-        args.bundle.display(),
+        bundle.display(),
         p.member.as_deref().unwrap_or("bundle"),
         p.reason,
         checked.problems.len()
@@ -252,6 +313,9 @@ fn show_outcome(outcome: &Outcome, bundle_id: &str, target: &str) {
             format!(", {} already done before", outcome.skipped.len())
         }
     ));
+    if let Some(report) = &outcome.check {
+        show_check(report, 20);
+    }
     if let Some(n) = &outcome.next_steps {
         print::out(&format!("next: {}", n.display()));
     }

@@ -7,6 +7,7 @@
 
 pub(crate) mod answers;
 pub(crate) mod blueprint;
+pub(crate) mod check;
 pub(crate) mod facts;
 pub(crate) mod journal;
 pub(crate) mod layout;
@@ -40,6 +41,8 @@ use crate::progress::Reporter;
 pub(crate) struct Options {
     pub resume: bool,
     pub apply: bool,
+    /// Apply even when the replica check finds errors.
+    pub force: bool,
     /// Where steps, progress and warnings go.
     pub reporter: Arc<dyn Reporter>,
 }
@@ -84,6 +87,8 @@ pub(crate) struct Outcome {
     /// Steps skipped because the journal had them.
     pub skipped: Vec<StepKind>,
     pub next_steps: Option<PathBuf>,
+    /// The replica check of the directory, for targets that apply releases.
+    pub check: Option<check::CheckReport>,
 }
 
 impl<'a> Install<'a> {
@@ -201,6 +206,7 @@ impl<'a> Install<'a> {
             steps: Vec::new(),
             skipped: Vec::new(),
             next_steps: None,
+            check: None,
         };
         let all = self.blueprint.steps.clone();
         let mut ran_any = false;
@@ -239,6 +245,9 @@ impl<'a> Install<'a> {
         }
         let next = self.dir.join(layout::NEXT_STEPS);
         outcome.next_steps = next.exists().then_some(next);
+        if self.blueprint.steps.contains(&StepKind::Helm) {
+            outcome.check = Some(check::run(&self.dir, &*self.opts.reporter)?);
+        }
         Ok(outcome)
     }
 

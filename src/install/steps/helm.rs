@@ -220,6 +220,35 @@ fn secrets_file(
     Ok(Some(f))
 }
 
+/// Nothing is applied while the replica check finds errors, unless the
+/// person said --force.
+fn gate(i: &Install) -> Result<()> {
+    let report = crate::install::check::run(&i.dir, &*i.opts.reporter)?;
+    let errors = report.count(crate::install::check::Severity::Error);
+    if errors == 0 {
+        return Ok(());
+    }
+    if i.opts.force {
+        i.opts.reporter.warn(&format!(
+            "--force: installing although {}",
+            report.verdict()
+        ));
+        return Ok(());
+    }
+    let first = report
+        .findings
+        .iter()
+        .find(|f| f.severity == crate::install::check::Severity::Error)
+        .map(|f| format!("{} at {}: {}", f.object, f.path, f.message))
+        .unwrap_or_default();
+    anyhow::bail!(
+        "{}; the first: {}\nhint: `r2r install --check {}` lists every finding; fix them, or add --force to install anyway",
+        report.verdict(),
+        crate::text::safe(&first),
+        i.dir.display()
+    )
+}
+
 pub(crate) fn run(i: &mut Install) -> Result<Done> {
     let helm = tools::which("helm");
     if !i.opts.apply || helm.is_none() {
@@ -240,6 +269,7 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
         d.pending = releases(i).iter().flat_map(|r| manual(i, r)).collect();
         return Ok(d);
     }
+    gate(i)?;
     let ids = secrets::identities(i)?;
     let private = private_dir(i)?;
     for r in releases(i) {
