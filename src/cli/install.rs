@@ -42,7 +42,8 @@ use crate::install::{Install, Options, Outcome, blueprint, facts, template};
     r2r install community.r2r.tar --pubkey r2r.pub --print-answers-template --target gcp > answers.yaml\n  \
     r2r install community.r2r.tar --pubkey r2r.pub --answers answers.yaml --yes\n  \
     r2r install b.tar --pubkey r2r.pub --target gcp --answers answers.yaml --dry-run\n  \
-    r2r install b.tar --pubkey r2r.pub --answers answers.yaml --yes --resume --apply")]
+    r2r install b.tar --pubkey r2r.pub --answers answers.yaml --yes --resume --apply\n  \
+    r2r install --check replica                                      # is the workspace a replica that runs?")]
 pub(super) struct Args {
     /// The bundle: a .tar file or a directory.
     #[arg(required_unless_present = "check")]
