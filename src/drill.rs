@@ -42,6 +42,9 @@ pub(crate) struct Report {
     /// Export to compared replica: how long recovery takes end to end.
     pub recovery_seconds: f64,
     pub differences: Vec<Json>,
+    /// `r2r install --check` of the replica: its verdict and findings.
+    #[serde(skip_serializing_if = "Json::is_null")]
+    pub check: Json,
     pub ok: bool,
 }
 
@@ -121,6 +124,12 @@ pub(crate) fn run(req: &Request, reporter: &dyn Reporter) -> Result<Drilled> {
     report.bundle_bytes = verified["bytes"].as_u64().unwrap_or(0);
     report.members = verified["members"].as_u64().unwrap_or(0);
     install(req, &p, &mut report, reporter)?;
+    report.check = phase(
+        "check",
+        &strings(&["install", "--check", &s(&p.replica), "--json", "--quiet"]),
+        &mut report,
+        reporter,
+    )?;
     let compared = if req.homes.is_some() {
         compare(&p, &mut report, reporter)?
     } else {
@@ -133,6 +142,7 @@ pub(crate) fn run(req: &Request, reporter: &dyn Reporter) -> Result<Drilled> {
         .map(|p| p.seconds)
         .sum();
     report.ok = report.phases.iter().all(|p| p.ok)
+        && report.check["passed"] == Json::Bool(true)
         && report.differences.is_empty()
         && (req.homes.is_none() || !compared.is_null());
     write_report(req, report)
@@ -333,7 +343,9 @@ pub(crate) fn phase(
             .collect(),
         result: result.clone(),
     });
-    if !ok && name != "compare" {
+    // A differing replica or a failing replica check is the drill's
+    // finding, reported; any other failing phase stops it.
+    if !ok && name != "compare" && name != "check" {
         bail!(
             "drill {name} failed ({}): r2r {}",
             out.status,
@@ -343,14 +355,43 @@ pub(crate) fn phase(
     Ok(result)
 }
 
+/// Why the drill passed or failed, in one sentence that claims no more
+/// than was checked.
+fn summary(r: &Report) -> String {
+    let mut parts = Vec::new();
+    if r.phases
+        .iter()
+        .any(|p| !p.ok && p.name != "check" && p.name != "compare")
+    {
+        parts.push("a phase failed".to_owned());
+    }
+    parts.push(if r.differences.is_empty() {
+        "the replica matches the bundle".to_owned()
+    } else {
+        format!(
+            "the replica differs from the bundle in {}",
+            crate::text::count(r.differences.len(), "place")
+        )
+    });
+    parts.push(match r.check["passed"].as_bool() {
+        Some(true) => {
+            "the replica check found no errors in what it checked (see below for what it did not)"
+                .to_owned()
+        }
+        Some(false) => "the replica check found errors".to_owned(),
+        None => "the replica check did not run".to_owned(),
+    });
+    parts.join("; ")
+}
+
 pub(crate) fn markdown(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# r2r drill: {}\n", r.cluster);
     let _ = writeln!(
         s,
-        "**{}** — the replica {} the bundle.\n",
+        "**{}** — {}\n",
         if r.ok { "PASSED" } else { "FAILED" },
-        if r.ok { "matches" } else { "differs from" }
+        summary(r)
     );
     let _ = writeln!(s, "## Carried\n");
     let _ = writeln!(s, "| what | amount |\n|---|---|");
@@ -388,6 +429,24 @@ pub(crate) fn markdown(r: &Report) -> String {
         "\n**Recovery time** (export to compared replica): {:.2} s\n",
         r.recovery_seconds
     );
+    if let Some(verdict) = r.check["verdict"].as_str() {
+        let _ = writeln!(s, "## Replica check\n\n{}\n", crate::text::safe(verdict));
+        for f in r.check["check"]["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let _ = writeln!(
+                s,
+                "- {}: {} {}: {}",
+                f["severity"].as_str().unwrap_or_default(),
+                crate::text::safe(f["object"].as_str().unwrap_or_default()),
+                crate::text::safe(f["path"].as_str().unwrap_or_default()),
+                crate::text::safe(f["message"].as_str().unwrap_or_default()),
+            );
+        }
+        let _ = writeln!(s);
+    }
     let _ = writeln!(s, "## Differences\n");
     if r.differences.is_empty() {
         let _ = writeln!(

@@ -579,14 +579,31 @@ fn drill_on_the_example_passes_and_reports() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["keygen", "export", "verify", "install", "compare"]);
+    assert_eq!(
+        phases,
+        ["keygen", "export", "verify", "install", "check", "compare"]
+    );
+    // The replica check ran on the replica and says what it did not check
+    // (this test has no helm on PATH: nothing was rendered).
+    assert_eq!(r["check"]["passed"], true, "{r:#}");
+    assert!(
+        r["check"]["check"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["message"].as_str().unwrap().contains("not rendered")),
+        "{r:#}"
+    );
     assert_eq!(r["homes"], 4);
     assert_eq!(r["images"], 1);
     assert_eq!(r["hubs"], serde_json::json!(["staging", "prod"]));
     assert!(r["differences"].as_array().unwrap().is_empty());
     let md = std::fs::read_to_string(work.join("drill-report.md")).unwrap();
     assert!(
-        md.contains("PASSED") && md.contains("Recovery time"),
+        md.contains("PASSED")
+            && md.contains("Recovery time")
+            && md.contains("## Replica check")
+            && md.contains("not rendered: no `helm` on PATH"),
         "{md}"
     );
     // A damaged replica is a failed drill: the compare phase sees it.
