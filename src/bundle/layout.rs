@@ -172,6 +172,17 @@ pub fn terraform_projects(provider: &str) -> String {
     infra(&format!("terraform/{provider}/projects/"))
 }
 
+/// `infra/eksctl/`: the eksctl config and the files it imports; ends in
+/// `/`, a prefix.
+pub fn eksctl_folder() -> String {
+    infra("eksctl/")
+}
+
+/// `infra/eksctl/<cluster>.jsonnet`: an AWS cluster's eksctl config.
+pub fn eksctl_config(cluster: &str) -> String {
+    infra(&format!("eksctl/{cluster}.jsonnet"))
+}
+
 /// `homes/<hub>/_hub.json`: the hub directory itself and its list of homes.
 pub fn hub_record(hub: &str) -> Result<MemberPath, PathError> {
     MemberPath::join([Kind::Home.folder(), hub, HUB_RECORD])

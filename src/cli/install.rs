@@ -372,13 +372,51 @@ fn show_plan(p: &PlanOut<'_>) {
 /// Every size taken from the bundle, beside its limit.
 fn show_sizes(sizes: &Sizes) {
     print::out("sizes (limits in blueprints/limits.yaml):");
-    for p in &sizes.user_node_pools {
+    for m in &sizes.machine_map {
+        let gpu = m
+            .gpu
+            .as_ref()
+            .map(|g| format!(", {} x {}", g.count, g.kind))
+            .unwrap_or_default();
         print::out(&format!(
-            "  user node pool {}: {}, {} to {} nodes",
+            "  machine type {} -> {} ({} vCPUs, {} GiB{})",
+            print::safe(&m.source),
+            print::safe(&m.target),
+            m.cpus,
+            m.gib,
+            print::safe(&gpu)
+        ));
+    }
+    for p in &sizes.user_node_pools {
+        let made = sizes
+            .added_pools
+            .get(&p.name)
+            .map(|why| format!(" (made for {why})"))
+            .unwrap_or_default();
+        print::out(&format!(
+            "  user node pool {}: {}, {} to {} nodes{}",
             print::safe(&p.name),
             print::safe(&p.machine_type),
             p.min,
-            p.max
+            p.max,
+            print::safe(&made)
+        ));
+    }
+    for (hub, keys) in &sizes.rewritten {
+        for k in keys {
+            print::out(&format!(
+                "  hub {} selector {}",
+                print::safe(hub),
+                print::safe(k)
+            ));
+        }
+    }
+    for u in &sizes.unmet {
+        print::warn(&format!(
+            "hub {}: no node pool meets the selector {} ({}); its pods would stay Pending",
+            print::safe(&u.hub),
+            print::safe(&u.path),
+            print::safe(&format!("{:?}", u.labels))
         ));
     }
     for b in &sizes.bounds {

@@ -726,6 +726,7 @@ mod tests {
             hub_db: false,
             source_disk_gb: None,
             settings: Default::default(),
+            demands: Vec::new(),
         };
         Facts {
             cluster: "c".into(),

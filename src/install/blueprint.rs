@@ -220,6 +220,9 @@ pub(crate) struct Machines {
     pub core: String,
     pub user: String,
     pub types: BTreeMap<String, (u32, u32)>,
+    /// The types with GPUs: their kind (GKE's accelerator name) and count.
+    #[serde(default)]
+    pub gpus: BTreeMap<String, (String, u64)>,
 }
 
 pub(crate) fn machines() -> Result<BTreeMap<String, Machines>> {

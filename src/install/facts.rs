@@ -12,6 +12,8 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::names;
+pub(crate) use super::pools::Pool;
+use super::{eksctl, pools, scheduling};
 use crate::bundle::layout::{self, CLUSTER, IMAGES_INDEX, Kind, REPORT};
 use crate::bundle::verify::Trusted;
 use crate::data::index::{IndexReader, Type};
@@ -78,6 +80,10 @@ pub(crate) struct HubFacts {
     /// `provider_settings`, like `homepage_repo`): name → current value.
     /// The installer asks the hub question of the same name.
     pub settings: BTreeMap<String, String>,
+    /// The node selectors of its values (and of dask-gateway's chart when
+    /// it runs one), which the replica's pools must meet.
+    #[serde(skip)]
+    pub demands: Vec<scheduling::Demand>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -95,14 +101,9 @@ pub(crate) struct SourceFacts {
     pub user_pools: Vec<Pool>,
     /// The member the sizes were read from; empty when none.
     pub tfvars: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Pool {
-    pub name: String,
-    pub machine_type: String,
-    pub min: u64,
-    pub max: u64,
+    /// The member the user pools were read from, when not `tfvars` (an
+    /// eksctl config).
+    pub pools_from: String,
 }
 
 pub(crate) fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
@@ -116,6 +117,7 @@ pub(crate) fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
         source_files(trusted, &report.cloud, &mut warnings)?;
     let mut source = source_facts(&report.cloud, &cluster_yaml, &tfvars);
     source.tfvars = tfvars_member;
+    eksctl_pools(trusted, &mut source, &mut warnings);
     for h in &report.hubs {
         hubs.push(hub_facts(trusted, h, &homes_in, &tfvars)?);
     }
@@ -218,7 +220,32 @@ fn hub_facts(
         hub_db: trusted.has(layout::hub_db(&h.name)?.as_str()),
         source_disk_gb: disk_gb(tfvars, &h.name),
         settings: provider_settings(h),
+        demands: demands(trusted, &h.name, values_root, &h.helm_chart)?,
     })
+}
+
+/// The node selectors of a hub's standalone values: dask-gateway's chart
+/// adds its own when the hub is a daskhub or enables it.
+fn demands(
+    trusted: &Trusted,
+    hub: &str,
+    root: &str,
+    chart: &str,
+) -> Result<Vec<scheduling::Demand>> {
+    let values = standalone::from_bundle(trusted, hub)?.values;
+    let base = if root.is_empty() {
+        KeyPath::root()
+    } else {
+        KeyPath::root().key(root)
+    };
+    let enabled = tree::get(&values, &base.key("dask-gateway").key("enabled"))
+        .and_then(tree::Values::as_bool)
+        .unwrap_or(false);
+    Ok(scheduling::demands(
+        &values,
+        &base,
+        chart == "daskhub" || enabled,
+    ))
 }
 
 /// The authenticator a hub's standalone values name, and the config
@@ -356,34 +383,7 @@ fn s(v: &Json, path: &[&str]) -> String {
 fn source_facts(cloud: &str, cluster: &Json, tf: &Json) -> SourceFacts {
     let block = &cluster[cloud];
     let zone = s(tf, &["zone"]);
-    let pools = tf["notebook_nodes"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(name, p)| {
-                    let machine_type = [
-                        s(p, &["machine_type"]),
-                        s(p, &["vm_size"]),
-                        s(p, &["instance_type"]),
-                    ]
-                    .into_iter()
-                    .find(|t| !t.is_empty())?;
-                    Some(Pool {
-                        name: name.clone(),
-                        machine_type,
-                        min: p["min"].as_u64().unwrap_or(0),
-                        max: p["max"].as_u64().unwrap_or(10),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let core = [
-        s(tf, &["core_node_machine_type"]),
-        s(tf, &["core_node_vm_size"]),
-    ]
-    .into_iter()
-    .find(|t| !t.is_empty());
+    let found = pools::from_tfvars(tf);
     SourceFacts {
         cloud: cloud.to_owned(),
         project: s(block, &["project"]),
@@ -400,9 +400,35 @@ fn source_facts(cloud: &str, cluster: &Json, tf: &Json) -> SourceFacts {
         zone,
         location: s(tf, &["location"]),
         community_pays: block["billing"]["paid_by_us"] == Json::Bool(false),
-        core_machine_type: core,
-        user_pools: pools,
+        core_machine_type: found.core_machine_type,
+        user_pools: found.user,
         tfvars: String::new(),
+        pools_from: String::new(),
+    }
+}
+
+/// An AWS cluster's pools are in its eksctl config, not its terraform
+/// variables: when the bundle carries one, its node groups replace the
+/// pools read so far. One that does not render is a warning, and the sizes
+/// fall back to the terraform variables' (or the blueprint's defaults).
+fn eksctl_pools(trusted: &Trusted, source: &mut SourceFacts, warnings: &mut Vec<String>) {
+    let Some(member) = eksctl::member(trusted, &trusted.manifest.source.cluster) else {
+        return;
+    };
+    match eksctl::render(trusted, &member) {
+        Ok(config) => {
+            let found = pools::from_eksctl(&config);
+            if found.core_machine_type.is_some() {
+                source.core_machine_type = found.core_machine_type;
+            }
+            if !found.user.is_empty() {
+                source.user_pools = found.user;
+                source.pools_from = member;
+            }
+        }
+        Err(e) => warnings.push(format!(
+            "{member}: cannot read its node groups ({e:#}); pools fall back to the terraform variables"
+        )),
     }
 }
 

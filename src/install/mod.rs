@@ -8,11 +8,14 @@
 pub(crate) mod answers;
 pub(crate) mod blueprint;
 pub(crate) mod check;
+pub(crate) mod eksctl;
 pub(crate) mod facts;
 pub(crate) mod journal;
 pub(crate) mod layout;
 pub(crate) mod names;
+pub(crate) mod pools;
 pub(crate) mod render;
+pub(crate) mod scheduling;
 pub(crate) mod sizes;
 pub(crate) mod steps;
 pub(crate) mod template;

@@ -16,17 +16,43 @@ use serde::Serialize;
 
 use super::answers::Answers;
 use super::blueprint::{Blueprint, Limits, Machines};
-use super::facts::{Facts, HubFacts, Pool};
+use super::facts::{Facts, HubFacts};
+use super::pools::{
+    self, DASK_PURPOSE, GPU_TAINT, Gpu, HUB_NAME, HUB_PURPOSE, INSTANCE_TYPE, Pool, Taint,
+};
+use super::scheduling::{self, Demand, Unmet};
 use crate::bundle::layout::{self, Kind};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Sizes {
     pub core_machine_type: String,
+    /// The core pool's labels: the hub's and dask-gateway's core pods
+    /// select them.
+    pub core_node_labels: BTreeMap<String, String>,
     pub user_node_pools: Vec<Pool>,
+    /// Every source machine type and the target type it becomes.
+    pub machine_map: Vec<Mapped>,
+    /// Pools made for a selector no carried pool meets: pool → the values
+    /// key (`<hub>: <path>`) it was made for.
+    pub added_pools: BTreeMap<String, String>,
+    /// Per hub, the instance-type selectors rewritten to the mapped types.
+    pub rewritten: BTreeMap<String, Vec<String>>,
+    /// Selectors no pool meets even so (shown as warnings).
+    pub unmet: Vec<Unmet>,
     /// GB of each selected hub's home disk.
     pub home_disks: BTreeMap<String, u64>,
     /// Every value taken from the bundle that a limit bounds.
     pub bounds: Vec<Bound>,
+}
+
+/// A source machine type and the target type it maps to.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub(crate) struct Mapped {
+    pub source: String,
+    pub target: String,
+    pub cpus: u32,
+    pub gib: u32,
+    pub gpu: Option<Gpu>,
 }
 
 /// One number from the bundle and its limit.
@@ -68,16 +94,25 @@ pub(crate) fn for_target(
     limits: &Limits,
     hubs: &[&HubFacts],
 ) -> Sizes {
-    let mut sizes = machine_sizes(facts, cloud, all);
+    let table = Table::new(all, cloud);
+    let mut sizes = machine_sizes(facts, &table, hubs);
+    if let Some(table) = &table {
+        complete(&mut sizes, table, hubs);
+    }
+    unique_names(&mut sizes.user_node_pools, cloud);
     let tfvars = match facts.source.tfvars.as_str() {
         "" => "no terraform variables: the blueprint's defaults",
+        member => member,
+    };
+    let pools_from = match facts.source.pools_from.as_str() {
+        "" => tfvars,
         member => member,
     };
     let mut bounds = vec![bound(
         "sizes.user_pools".into(),
         "user node pools".into(),
         sizes.user_node_pools.len() as u64,
-        tfvars.into(),
+        pools_from.into(),
         limits.user_pools,
     )];
     for p in &sizes.user_node_pools {
@@ -87,14 +122,14 @@ pub(crate) fn for_target(
             key("min"),
             what("min"),
             p.min,
-            tfvars.into(),
+            pools_from.into(),
             limits.user_pool_min,
         ));
         bounds.push(bound(
             key("max"),
             what("max"),
             p.max,
-            tfvars.into(),
+            pools_from.into(),
             limits.user_pool_max,
         ));
     }
@@ -147,6 +182,14 @@ fn bound(key: String, what: String, value: u64, source: String, limit: u64) -> B
 }
 
 impl Sizes {
+    /// Source machine type → target machine type, for the selectors.
+    pub(crate) fn machine_types(&self) -> BTreeMap<String, String> {
+        self.machine_map
+            .iter()
+            .map(|m| (m.source.clone(), m.target.clone()))
+            .collect()
+    }
+
     /// The values above their limits: each needs an answer.
     pub(crate) fn over_limit(&self) -> impl Iterator<Item = &Bound> {
         self.bounds.iter().filter(|b| b.over())
@@ -212,65 +255,315 @@ pub(crate) fn number(v: &serde_json::Value) -> Result<u64> {
     .context("a whole number is expected")
 }
 
-fn machine_sizes(facts: &Facts, cloud: &str, all: &BTreeMap<String, Machines>) -> Sizes {
-    let Some(target) = all.get(cloud) else {
-        return Sizes::default();
-    };
-    let map = |t: &str, fallback: &str| -> String {
-        if target.types.contains_key(t) {
-            return t.to_owned();
-        }
-        let shape = all
+/// The machine tables seen from one target cloud.
+struct Table<'a> {
+    all: &'a BTreeMap<String, Machines>,
+    target: &'a Machines,
+}
+
+impl<'a> Table<'a> {
+    fn new(all: &'a BTreeMap<String, Machines>, cloud: &str) -> Option<Table<'a>> {
+        Some(Table {
+            all,
+            target: all.get(cloud)?,
+        })
+    }
+
+    /// vCPUs and GiB of a type of any cloud.
+    fn shape(&self, t: &str) -> Option<(u32, u32)> {
+        self.all
             .values()
             .find_map(|m| m.types.get(t).copied())
-            .or_else(|| gcp_shape(t));
-        shape
-            .and_then(|(cpu, mem)| {
-                target
-                    .types
-                    .iter()
-                    .filter(|(_, (c, m))| *c >= cpu && *m >= mem)
-                    .min_by_key(|(name, (c, m))| (*c, *m, (*name).clone()))
-                    .map(|(n, _)| n.clone())
-            })
-            .unwrap_or_else(|| fallback.to_owned())
+            .or_else(|| gcp_shape(t))
+    }
+
+    /// The GPUs a type has (AWS, Azure) or gets (GCP's N1 with an
+    /// accelerator), in any cloud's table.
+    fn gpu_of(&self, t: &str) -> Option<Gpu> {
+        self.all.values().find_map(|m| gpu(m, t))
+    }
+
+    /// The target type for `t` with `want` GPUs (none: a CPU type): `t`
+    /// itself when the target has it with those GPUs, else the smallest
+    /// type with at least its vCPUs, memory and GPUs of the same kind.
+    fn map(&self, t: &str, want: Option<&Gpu>) -> Option<Mapped> {
+        let kind = want.map(|g| g.kind.as_str());
+        let count = want.map_or(0, |g| g.count);
+        let fits = |name: &str| {
+            let g = gpu(self.target, name);
+            g.as_ref().map(|g| g.kind.as_str()) == kind && g.map_or(0, |g| g.count) >= count
+        };
+        let mapped = |name: &str, (cpus, gib): (u32, u32)| Mapped {
+            source: t.to_owned(),
+            target: name.to_owned(),
+            cpus,
+            gib,
+            gpu: gpu(self.target, name),
+        };
+        if let Some(shape) = self.target.types.get(t)
+            && fits(t)
+        {
+            return Some(mapped(t, *shape));
+        }
+        let (cpu, mem) = self.shape(t)?;
+        self.target
+            .types
+            .iter()
+            .filter(|(n, (c, m))| *c >= cpu && *m >= mem && fits(n))
+            .min_by_key(|(name, (c, m))| (*c, *m, (*name).clone()))
+            .map(|(n, shape)| mapped(n, *shape))
+    }
+
+    /// `map`, or the target's default user type when nothing fits.
+    fn map_or_default(&self, t: &str, want: Option<&Gpu>) -> Mapped {
+        self.map(t, want).unwrap_or_else(|| {
+            let user = &self.target.user;
+            let (cpus, gib) = self.target.types.get(user).copied().unwrap_or_default();
+            Mapped {
+                source: t.to_owned(),
+                target: user.clone(),
+                cpus,
+                gib,
+                gpu: None,
+            }
+        })
+    }
+}
+
+fn gpu(m: &Machines, t: &str) -> Option<Gpu> {
+    m.gpus.get(t).map(|(kind, count)| Gpu {
+        kind: kind.clone(),
+        count: *count,
+    })
+}
+
+/// The labels 2i2c's modules put on the core pool.
+fn core_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (HUB_PURPOSE.to_owned(), "core".to_owned()),
+        (DASK_PURPOSE.to_owned(), "core".to_owned()),
+    ])
+}
+
+/// The carried pools of the selected hubs (a pool labelled for another
+/// hub stays behind), each on its mapped type.
+fn machine_sizes(facts: &Facts, table: &Option<Table<'_>>, hubs: &[&HubFacts]) -> Sizes {
+    let Some(table) = table else {
+        return Sizes::default();
     };
+    let target = table.target;
     let src = &facts.source;
-    let core = src
-        .core_machine_type
-        .as_deref()
-        .map_or_else(|| target.core.clone(), |t| map(t, &target.core));
-    let mut names: Vec<String> = Vec::new();
-    let mut pools: Vec<Pool> = src
-        .user_pools
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Pool {
-            name: {
-                let mut n = pool_name(&p.name, i);
-                if names.contains(&n) {
-                    n = format!("user-{i}");
-                }
-                names.push(n.clone());
-                n
-            },
-            machine_type: map(&p.machine_type, &target.user),
+    let mut map: Vec<Mapped> = Vec::new();
+    let mut remember = |m: Mapped| {
+        if !map.iter().any(|x| x.source == m.source) {
+            map.push(m.clone());
+        }
+        m
+    };
+    let core = src.core_machine_type.as_deref().map_or_else(
+        || target.core.clone(),
+        |t| remember(table.map_or_default(t, None)).target,
+    );
+    let selected = |p: &Pool| {
+        p.labels
+            .get(HUB_NAME)
+            .is_none_or(|h| hubs.is_empty() || hubs.iter().any(|x| &x.name == h))
+    };
+    let mut pools: Vec<Pool> = Vec::new();
+    for (i, p) in src.user_pools.iter().filter(|p| selected(p)).enumerate() {
+        let m = remember(table.map_or_default(&p.machine_type, p.gpu.as_ref()));
+        let mut taints: Vec<Taint> = p.taints.clone();
+        taints.retain(|t| t.key != GPU_TAINT || m.gpu.is_some());
+        if m.gpu.is_some() && !taints.iter().any(|t| t.key == GPU_TAINT) {
+            taints.push(Taint::new(GPU_TAINT, "present", "NoSchedule"));
+        }
+        let mut pool = Pool {
+            name: pool_name(&p.name, i),
+            machine_type: m.target,
             min: p.min,
             max: p.max.max(p.min).max(1),
-        })
-        .collect();
+            labels: p.labels.clone(),
+            taints,
+            gpu: m.gpu,
+        };
+        pools::tidy(&mut pool);
+        pools.push(pool);
+    }
     if pools.is_empty() {
+        let (labels, taints) = scheduling::pool_for(&user_demand());
         pools.push(Pool {
             name: "user".into(),
             machine_type: target.user.clone(),
             min: 0,
             max: 10,
+            labels,
+            taints,
+            gpu: None,
         });
     }
     Sizes {
         core_machine_type: core,
+        core_node_labels: core_labels(),
         user_node_pools: pools,
+        machine_map: map,
         ..Sizes::default()
+    }
+}
+
+/// The demand of z2jh's default user pods: `hub.jupyter.org/node-purpose:
+/// user` is what the default pool is for.
+fn user_demand() -> Demand {
+    Demand {
+        path: "singleuser".into(),
+        labels: BTreeMap::new(),
+        role: scheduling::Role::User,
+        tolerations: Vec::new(),
+        gpu: false,
+    }
+}
+
+/// Maps every instance type the hubs select (a type no pool had maps by
+/// its shape), records the selectors it rewrites, and makes a pool for
+/// each selector no pool meets yet.
+fn complete(sizes: &mut Sizes, table: &Table<'_>, hubs: &[&HubFacts]) {
+    for h in hubs {
+        for t in scheduling::selected_types(&h.demands) {
+            if !sizes.machine_map.iter().any(|m| m.source == t) {
+                let m = table.map_or_default(&t, table.gpu_of(&t).as_ref());
+                sizes.machine_map.push(m);
+            }
+        }
+    }
+    let types = sizes.machine_types();
+    for h in hubs {
+        let mut unmet = Vec::new();
+        let mut rewritten = Vec::new();
+        for d in &h.demands {
+            let mapped = mapped_demand(d, &types, &mut rewritten);
+            let mut pools = sizes.user_node_pools.clone();
+            pools.push(scheduling::core_pool(
+                &sizes.core_machine_type,
+                &sizes.core_node_labels,
+            ));
+            if !pools.iter().any(|p| scheduling::meets(&mapped, p)) {
+                unmet.push(mapped);
+            }
+        }
+        for d in unmet {
+            add_pool(sizes, table, &h.name, &d);
+        }
+        if !rewritten.is_empty() {
+            sizes.rewritten.insert(h.name.clone(), rewritten);
+        }
+    }
+}
+
+/// A demand with its instance types mapped, the rewrites noted.
+fn mapped_demand(d: &Demand, types: &BTreeMap<String, String>, noted: &mut Vec<String>) -> Demand {
+    let mut mapped = d.clone();
+    if let Some(accepted) = mapped.labels.get_mut(INSTANCE_TYPE) {
+        for t in accepted.iter_mut() {
+            if let Some(new) = types.get(t.as_str()).filter(|n| *n != t) {
+                noted.push(format!("{}: {t} -> {new}", d.path));
+                t.clone_from(new);
+            }
+        }
+    }
+    mapped
+}
+
+/// A pool for a demand no pool met, unless another pool made for an
+/// earlier one meets it; a demand that names no pool's labels (only core
+/// pods') stays unmet.
+fn add_pool(sizes: &mut Sizes, table: &Table<'_>, hub: &str, d: &Demand) {
+    let mut pools = sizes.user_node_pools.clone();
+    pools.push(scheduling::core_pool(
+        &sizes.core_machine_type,
+        &sizes.core_node_labels,
+    ));
+    if pools.iter().any(|p| scheduling::meets(d, p)) {
+        return;
+    }
+    if d.role == scheduling::Role::Other && !d.labels.contains_key(INSTANCE_TYPE) {
+        sizes
+            .unmet
+            .extend(scheduling::unmet(hub, std::slice::from_ref(d), &pools));
+        return;
+    }
+    let machine_type = d
+        .labels
+        .get(INSTANCE_TYPE)
+        .and_then(|t| t.first())
+        .cloned()
+        .unwrap_or_else(|| table.target.user.clone());
+    let (labels, taints) = scheduling::pool_for(d);
+    let n = sizes.user_node_pools.len();
+    let name = pool_name(&format!("{hub}-{machine_type}"), n);
+    let name = if sizes.user_node_pools.iter().any(|p| p.name == name) {
+        format!("user-{n}")
+    } else {
+        name
+    };
+    let mut pool = Pool {
+        name: name.clone(),
+        gpu: gpu(table.target, &machine_type),
+        machine_type,
+        min: 0,
+        max: 10,
+        labels,
+        taints,
+    };
+    pools::tidy(&mut pool);
+    if scheduling::meets(d, &pool) {
+        sizes.added_pools.insert(name, format!("{hub}: {}", d.path));
+        sizes.user_node_pools.push(pool);
+    } else {
+        sizes
+            .unmet
+            .extend(scheduling::unmet(hub, std::slice::from_ref(d), &pools));
+    }
+}
+
+/// Each cloud's module shortens pool names (AKS to 12 letters and digits);
+/// two that would become one are renamed `pool<i>`.
+fn unique_names(pools: &mut [Pool], cloud: &str) {
+    let reduce = |n: &str| -> String {
+        match cloud {
+            "azure" => {
+                let c: String = n
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect();
+                let c = if c.starts_with(|c: char| c.is_ascii_lowercase()) {
+                    c
+                } else {
+                    format!("u{c}")
+                };
+                c.chars().take(12).collect()
+            }
+            "gcp" => n
+                .chars()
+                .take(34)
+                .collect::<String>()
+                .trim_matches('-')
+                .into(),
+            _ => n
+                .chars()
+                .take(50)
+                .collect::<String>()
+                .trim_matches('-')
+                .into(),
+        }
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for (i, p) in pools.iter_mut().enumerate() {
+        let mut r = reduce(&p.name);
+        if seen.contains(&r) || r == "core" || r == "coretmp" {
+            p.name = format!("pool{i}");
+            r = reduce(&p.name);
+        }
+        seen.push(r);
     }
 }
 
@@ -303,11 +596,15 @@ fn pool_name(name: &str, i: usize) -> String {
             }
         })
         .collect();
-    let clean = clean.trim_matches('-').to_owned();
-    if clean.is_empty() || clean.len() > 40 {
+    // At most 40: eksctl's names (`dask-<hub>-<types>-<generation>`) can
+    // be longer; the modules shorten further, and unique_names keeps them
+    // apart.
+    let short: String = clean.trim_matches('-').chars().take(40).collect();
+    let short = short.trim_matches('-').to_owned();
+    if short.is_empty() {
         format!("user-{i}")
     } else {
-        clean
+        short
     }
 }
 
@@ -342,6 +639,73 @@ mod tests {
         assert_eq!(gcp_shape("weird"), None);
         assert_eq!(pool_name("n2-highmem-4-a", 0), "n2-highmem-4-a");
         assert_eq!(pool_name("Big_Pool", 1), "big-pool");
+        assert_eq!(
+            pool_name("dask-staging-r5-4xlarge-r7i-4xlarge-r6i-4xlarge-g", 2),
+            "dask-staging-r5-4xlarge-r7i-4xlarge-r6i"
+        );
+    }
+
+    #[test]
+    fn gpu_types_map_to_gpu_types_and_cpu_types_to_cpu_types() {
+        let all = crate::install::blueprint::machines().unwrap();
+        let t4 = Gpu {
+            kind: "nvidia-tesla-t4".into(),
+            count: 1,
+        };
+        let to = |cloud: &str, t: &str, g: Option<&Gpu>| {
+            let m = Table::new(&all, cloud).unwrap().map(t, g).unwrap();
+            (m.target, m.gpu.map(|g| g.kind))
+        };
+        let t4_name = Some("nvidia-tesla-t4".to_owned());
+        assert_eq!(
+            to("azure", "g4dn.xlarge", Some(&t4)),
+            ("Standard_NC4as_T4_v3".into(), t4_name.clone())
+        );
+        // n1-standard-4 has 15 GB, less than g4dn.xlarge's 16 GiB.
+        assert_eq!(
+            to("gcp", "g4dn.xlarge", Some(&t4)),
+            ("n1-highmem-4".into(), t4_name.clone())
+        );
+        assert_eq!(
+            to("aws", "n1-highmem-8", Some(&t4)),
+            ("g4dn.4xlarge".into(), t4_name.clone())
+        );
+        assert_eq!(
+            to("aws", "g4dn.xlarge", Some(&t4)),
+            ("g4dn.xlarge".into(), t4_name)
+        );
+        // Without GPUs, never a GPU type.
+        assert_eq!(to("gcp", "r5.xlarge", None), ("n2-highmem-4".into(), None));
+        assert_eq!(
+            to("aws", "n2-highmem-16", None),
+            ("r5.4xlarge".into(), None)
+        );
+        assert_eq!(
+            to("azure", "r5.4xlarge", None),
+            ("Standard_E16s_v5".into(), None)
+        );
+    }
+
+    #[test]
+    fn pool_names_stay_apart_after_each_cloud_shortens_them() {
+        let pool = |n: &str| Pool {
+            name: n.into(),
+            ..Pool::default()
+        };
+        let mut pools = vec![
+            pool("nb-staging-r5-xlarge-g"),
+            pool("nb-staging-r5-xlarge-h"),
+            pool("core"),
+        ];
+        unique_names(&mut pools, "azure");
+        let names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["nb-staging-r5-xlarge-g", "pool1", "pool2"]);
+        let mut pools = vec![
+            pool("nb-staging-r5-xlarge-g"),
+            pool("nb-staging-r5-xlarge-h"),
+        ];
+        unique_names(&mut pools, "gcp");
+        assert_eq!(pools[1].name, "nb-staging-r5-xlarge-h");
     }
 
     #[test]

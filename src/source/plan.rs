@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use super::charts::repos::{Fetcher, Mirrors};
 use super::charts::resolve::{CompleteChart, Override, Resolver};
 use super::cluster::{ClusterConfig, HubConfig, SupportConfig};
-use super::repo::InfraRepo;
+use super::repo::{self, InfraRepo};
 use crate::bundle::layout::{self, Kind, MemberPath, SUPPORT_FOLDER};
 use crate::bundle::manifest::{Chart, Hub, Source, Support};
 use crate::secrets::sops;
@@ -363,6 +363,40 @@ impl Builder<'_> {
         if path.symlink_metadata().is_ok() {
             let src = self.repo.existing_file(&path, "the eksctl folder")?;
             self.add(&[Kind::Infra.folder(), &rel], Kind::Infra, src)?;
+            self.add_eksctl_imports(&rel)?;
+        }
+        Ok(())
+    }
+
+    /// The files the eksctl config imports (2i2c's `libsonnet/*.jsonnet`),
+    /// so that the installer can render its node groups from the bundle
+    /// alone. Only plain relative imports inside `eksctl/` are carried; at
+    /// most 32 files.
+    fn add_eksctl_imports(&mut self, first: &str) -> Result<()> {
+        let mut queue = vec![first.to_owned()];
+        let mut seen = vec![first.to_owned()];
+        while let Some(rel) = queue.pop() {
+            let path = self.repo.root().join(&rel);
+            let text = repo::read_text(&path, 4 << 20)?;
+            let base = Path::new(&rel).parent().unwrap_or(Path::new("eksctl"));
+            for name in jsonnet_imports(&text) {
+                let joined = normal_join(base, &name);
+                let Some(joined) = joined.filter(|j| j.starts_with("eksctl/")) else {
+                    continue;
+                };
+                if seen.contains(&joined) {
+                    continue;
+                }
+                if seen.len() >= 32 {
+                    bail!("eksctl/: {first} imports more than 32 files");
+                }
+                let src = self
+                    .repo
+                    .existing_file(&self.repo.root().join(&joined), &rel)?;
+                self.add(&[Kind::Infra.folder(), &joined], Kind::Infra, src)?;
+                seen.push(joined.clone());
+                queue.push(joined);
+            }
         }
         Ok(())
     }
@@ -473,6 +507,47 @@ pub fn tfvars_owner(stem: &str, claims: &[String], known: &[String]) -> Option<S
     (!other).then(|| owner.to_owned())
 }
 
+/// The paths a Jsonnet file imports (`import '…'`, `importstr "…"`), read
+/// loosely: a name this misses is reported when the installer renders.
+fn jsonnet_imports(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or_default();
+        let mut rest = code;
+        while let Some(at) = rest.find("import") {
+            rest = &rest[at + "import".len()..];
+            let after = rest
+                .trim_start_matches("str")
+                .trim_start_matches("bin")
+                .trim_start();
+            let Some(q) = after.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+                continue;
+            };
+            if let Some(end) = after[1..].find(q) {
+                out.push(after[1..=end].to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// `base/name` with `.` and `..` resolved, as a `/`-separated relative
+/// path; none when it climbs out of the repository or is absolute.
+fn normal_join(base: &Path, name: &str) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for c in base.join(name).components() {
+        match c {
+            std::path::Component::Normal(p) => parts.push(p.to_str()?.to_owned()),
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                parts.pop()?;
+            }
+            _ => return None,
+        }
+    }
+    Some(parts.join("/"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,6 +558,27 @@ mod tests {
             .to_vec();
         let claims: Vec<String> = claims.iter().map(|c| (*c).to_owned()).collect();
         tfvars_owner(stem, &claims, &known)
+    }
+
+    #[test]
+    fn eksctl_imports_are_read_and_kept_inside() {
+        let text = "local cluster = import './libsonnet/cluster.jsonnet';\n\
+                    // import 'commented.jsonnet'\n\
+                    local x = importstr \"../notes.txt\"; local y = import\"a.libsonnet\";";
+        assert_eq!(
+            jsonnet_imports(text),
+            ["./libsonnet/cluster.jsonnet", "../notes.txt", "a.libsonnet"]
+        );
+        let base = Path::new("eksctl");
+        assert_eq!(
+            normal_join(base, "./libsonnet/cluster.jsonnet").as_deref(),
+            Some("eksctl/libsonnet/cluster.jsonnet")
+        );
+        assert_eq!(
+            normal_join(base, "../notes.txt").as_deref(),
+            Some("notes.txt")
+        );
+        assert_eq!(normal_join(base, "../../x"), None);
     }
 
     #[test]

@@ -32,13 +32,21 @@ locals {
     k => "user-${trim(substr(replace(lower(k), "/[^a-z0-9-]/", "-"), 0, 50), "-")}"
   }
 
-  # Graviton families ("m7g", "c6gn", "t4g", "r8gd", ...) need the ARM AMI;
-  # for everything else EKS's default AMI for the cluster version is right.
-  # GPU instance types are not special-cased: use a GPU AMI via a launch
-  # template if a pool needs one.
-  ami_types = {
-    for k, t in merge({ core = var.core_machine_type }, { for name, p in var.user_node_pools : "user/${name}" => p.machine_type }) :
-    k => can(regex("^[a-z]+[0-9]+g", split(".", t)[0])) ? "AL2023_ARM_64_STANDARD" : null
+  # Graviton families ("m7g", "c6gn", "t4g", "r8gd", ...) need the ARM AMI,
+  # a pool with GPUs the NVIDIA AMI (its driver and device plugin); for
+  # everything else EKS's default AMI for the cluster version is right.
+  ami_types = merge(
+    { for k, t in merge({ core = var.core_machine_type }, { for name, p in var.user_node_pools : "user/${name}" => p.machine_type }) :
+      k => can(regex("^[a-z]+[0-9]+g", split(".", t)[0])) ? "AL2023_ARM_64_STANDARD" : null
+    },
+    { for name, p in var.user_node_pools : "user/${name}" => "AL2023_x86_64_NVIDIA" if p.gpu != null },
+  )
+
+  # EKS spells taint effects its own way.
+  taint_effects = {
+    NoSchedule       = "NO_SCHEDULE"
+    PreferNoSchedule = "PREFER_NO_SCHEDULE"
+    NoExecute        = "NO_EXECUTE"
   }
 }
 
@@ -61,9 +69,7 @@ resource "aws_eks_node_group" "core" {
     max_unavailable = 1
   }
 
-  labels = {
-    "hub.jupyter.org/node-purpose" = "core"
-  }
+  labels = var.core_node_labels
 
   depends_on = [aws_iam_role_policy_attachment.node, aws_eks_addon.vpc_cni]
 
@@ -97,16 +103,19 @@ resource "aws_eks_node_group" "user" {
     max_unavailable = 1
   }
 
-  labels = {
-    "hub.jupyter.org/node-purpose" = "user"
-  }
+  # The source pool's labels and taints (r2r install carries them): user
+  # pools are tainted hub.jupyter.org_dedicated=user, dask worker pools
+  # k8s.dask.org_dedicated=worker, GPU pools nvidia.com/gpu. The cluster
+  # autoscaler reads them from the node group to scale up from zero.
+  labels = each.value.labels
 
-  # z2jh user pods tolerate both hub.jupyter.org/dedicated and the "_" form;
-  # the "_" form is used on every cloud for consistency with GKE.
-  taint {
-    key    = "hub.jupyter.org_dedicated"
-    value  = "user"
-    effect = "NO_SCHEDULE"
+  dynamic "taint" {
+    for_each = each.value.taints
+    content {
+      key    = taint.value.key
+      value  = taint.value.value
+      effect = local.taint_effects[taint.value.effect]
+    }
   }
 
   depends_on = [aws_iam_role_policy_attachment.node, aws_eks_addon.vpc_cni]

@@ -20,9 +20,7 @@ resource "azurerm_kubernetes_cluster" "this" {
     os_disk_size_gb             = 128
     tags                        = var.labels
 
-    node_labels = {
-      "hub.jupyter.org/node-purpose" = "core"
-    }
+    node_labels = var.core_node_labels
 
     upgrade_settings {
       max_surge = "10%"

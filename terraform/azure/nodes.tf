@@ -22,12 +22,13 @@ resource "azurerm_kubernetes_cluster_node_pool" "user" {
   os_disk_size_gb       = 128 # user images are often several GB
   tags                  = var.labels
 
-  node_labels = {
-    "hub.jupyter.org/node-purpose" = "user"
-  }
-  # z2jh user pods tolerate both hub.jupyter.org/dedicated and the "_" form;
-  # the "_" form is used on every cloud for consistency with GKE.
-  node_taints = ["hub.jupyter.org_dedicated=user:NoSchedule"]
+  # The source pool's labels and taints (r2r install carries them): user
+  # pools are tainted hub.jupyter.org_dedicated=user, dask worker pools
+  # k8s.dask.org_dedicated=worker, GPU pools nvidia.com/gpu. AKS takes
+  # Kubernetes' spelling. A GPU VM size (Standard_NC*) brings its GPUs; AKS
+  # installs the driver.
+  node_labels = each.value.labels
+  node_taints = [for t in each.value.taints : "${t.key}=${t.value}:${t.effect}"]
 
   upgrade_settings {
     max_surge = "10%"

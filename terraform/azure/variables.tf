@@ -78,12 +78,37 @@ variable "user_node_pools" {
     machine_type = string
     min          = number
     max          = number
+    # The pool's node labels, besides the well-known ones (instance type,
+    # os, arch) the kubelet sets: what the hubs' node selectors match.
+    labels = optional(map(string), {})
+    # Kubernetes' spelling of the effect: NoSchedule, PreferNoSchedule or
+    # NoExecute; translated for the cloud's API here.
+    taints = optional(list(object({
+      key    = string
+      value  = string
+      effect = string
+    })), [])
+    gpu = optional(object({
+      type  = string
+      count = number
+    }))
   }))
 
   validation {
     condition     = alltrue([for p in values(var.user_node_pools) : p.min >= 0 && p.max >= 1 && p.max >= p.min])
     error_message = "Each user pool needs 0 <= min <= max and max >= 1."
   }
+
+  validation {
+    condition     = alltrue(flatten([for p in values(var.user_node_pools) : [for t in p.taints : contains(["NoSchedule", "PreferNoSchedule", "NoExecute"], t.effect)]]))
+    error_message = "A taint's effect is NoSchedule, PreferNoSchedule or NoExecute."
+  }
+}
+
+variable "core_node_labels" {
+  description = "Node labels of the core pool: the hub, the proxy and dask-gateway's own pods select them."
+  type        = map(string)
+  default     = { "hub.jupyter.org/node-purpose" = "core" }
 }
 
 variable "home_disks" {

@@ -6,6 +6,13 @@ locals {
   }
 
   node_oauth_scopes = ["https://www.googleapis.com/auth/cloud-platform"]
+
+  # GKE spells taint effects its own way.
+  taint_effects = {
+    NoSchedule       = "NO_SCHEDULE"
+    PreferNoSchedule = "PREFER_NO_SCHEDULE"
+    NoExecute        = "NO_EXECUTE"
+  }
 }
 
 # Hub, proxy and the NFS home server. Fixed 1..3: enough headroom for an
@@ -35,9 +42,7 @@ resource "google_container_node_pool" "core" {
     oauth_scopes    = local.node_oauth_scopes
     resource_labels = var.labels
 
-    labels = {
-      "hub.jupyter.org/node-purpose" = "core"
-    }
+    labels = var.core_node_labels
 
     workload_metadata_config {
       mode = "GKE_METADATA"
@@ -78,16 +83,30 @@ resource "google_container_node_pool" "user" {
     oauth_scopes    = local.node_oauth_scopes
     resource_labels = var.labels
 
-    # z2jh's scheduling: user pods prefer node-purpose=user and tolerate the
-    # dedicated taint. GKE forbids "/" in taint keys, hence the "_" spelling,
-    # which z2jh tolerates as well.
-    labels = {
-      "hub.jupyter.org/node-purpose" = "user"
+    # The source pool's labels and taints (r2r install carries them): user
+    # pools are tainted hub.jupyter.org_dedicated=user, dask worker pools
+    # k8s.dask.org_dedicated=worker. GKE taints GPU nodes nvidia.com/gpu
+    # itself; the pool declares it too, or every apply would recreate it.
+    labels = each.value.labels
+    dynamic "taint" {
+      for_each = each.value.taints
+      content {
+        key    = taint.value.key
+        value  = taint.value.value
+        effect = local.taint_effects[taint.value.effect]
+      }
     }
-    taint {
-      key    = "hub.jupyter.org_dedicated"
-      value  = "user"
-      effect = "NO_SCHEDULE"
+
+    # GPUs are attached to N1 machines; GKE installs the driver.
+    dynamic "guest_accelerator" {
+      for_each = each.value.gpu == null ? [] : [each.value.gpu]
+      content {
+        type  = guest_accelerator.value.type
+        count = guest_accelerator.value.count
+        gpu_driver_installation_config {
+          gpu_driver_version = "DEFAULT"
+        }
+      }
     }
 
     workload_metadata_config {

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::{Done, Planned, files};
 use crate::bundle::layout::{Kind, REPORT};
 use crate::install::blueprint::StepKind;
-use crate::install::{HubPlan, Install, layout, render::Renderer};
+use crate::install::{HubPlan, Install, layout, render::Renderer, scheduling};
 use crate::report::Report;
 use crate::values::standalone;
 use crate::values::tree::{self, KeyPath, Values};
@@ -40,8 +40,11 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
         let mut values = standalone::from_bundle(i.trusted, name)?.values;
         let replaced =
             replace_domain(&mut values, &report, h)? + replace_settings(&mut values, &report, h)?;
+        // The instance types its pods select become the target cloud's.
+        let types = i.sizes.machine_types();
+        let mapped = scheduling::rewrite(&mut values, &types).len();
         let text = format!(
-            "# Hub {name}'s standalone values from bundle {}, installed by `r2r install`.\n# {replaced} settings moved from {} to {}.\n{}",
+            "# Hub {name}'s standalone values from bundle {}, installed by `r2r install`.\n# {replaced} settings moved from {} to {}; {mapped} instance-type selectors mapped to the target's machine types.\n{}",
             i.facts.bundle_id,
             h.facts.domain,
             h.new_domain,
