@@ -118,18 +118,22 @@ pub(crate) fn for_target(
     for p in &sizes.user_node_pools {
         let key = |k: &str| format!("sizes.user_node_pools.{}.{k}", p.name);
         let what = |k: &str| format!("user node pool {}: {k} nodes", p.name);
+        let source = match sizes.added_pools.get(&p.name) {
+            Some(why) => format!("r2r's default, a pool made for {why}"),
+            None => pools_from.to_owned(),
+        };
         bounds.push(bound(
             key("min"),
             what("min"),
             p.min,
-            pools_from.into(),
+            source.clone(),
             limits.user_pool_min,
         ));
         bounds.push(bound(
             key("max"),
             what("max"),
             p.max,
-            pools_from.into(),
+            source,
             limits.user_pool_max,
         ));
     }
