@@ -172,6 +172,14 @@ pub fn terraform_projects(provider: &str) -> String {
     infra(&format!("terraform/{provider}/projects/"))
 }
 
+/// Whether `member` is in some provider's `infra/terraform/<provider>/projects/`.
+pub fn is_terraform_projects(member: &str) -> bool {
+    member
+        .strip_prefix(&infra("terraform/"))
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, rest)| rest.starts_with("projects/") && !rest[9..].contains('/'))
+}
+
 /// `infra/eksctl/`: the eksctl config and the files it imports; ends in
 /// `/`, a prefix.
 pub fn eksctl_folder() -> String {
@@ -476,6 +484,15 @@ mod tests {
         assert_eq!(chart_folder("charts/basehub"), Some("basehub"));
         assert_eq!(chart_folder("chartsx/basehub"), None);
         assert_eq!(terraform_projects("gcp"), "infra/terraform/gcp/projects/");
+        assert!(is_terraform_projects(
+            "infra/terraform/azure/projects/utoronto.tfvars"
+        ));
+        assert!(!is_terraform_projects(
+            "infra/terraform/azure/other/utoronto.tfvars"
+        ));
+        assert!(!is_terraform_projects(
+            "infra/terraform/azure/projects/a/b.tfvars"
+        ));
         assert_eq!(s(hub_record("prod")), "homes/prod/_hub.json");
         assert_eq!(s(hub_db("prod")), "hub-db/prod/jupyterhub.sqlite");
         assert_eq!(s(bucket("b")), "buckets/b");

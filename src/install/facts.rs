@@ -337,12 +337,22 @@ fn source_files(
     // name the repository gave them: `<cluster>.tfvars` first, then any
     // other under the cloud's own folder (another cloud's variables would
     // not fit this cloud's sizes).
+    // A kubeconfig cluster (utoronto) names no cloud, but the export
+    // carries its variables from the cloud folder they were filed under:
+    // any cloud's do then, their machine types mapped like any source's.
     let folder = layout::terraform_projects(cloud);
+    let infra = layout::infra("");
     let exact = format!("{folder}{}.tfvars", trusted.manifest.source.cluster);
     let mut others: Vec<&str> = trusted
         .members_under(&folder)
         .filter(|m| m.ends_with(".tfvars") && *m != exact)
         .collect();
+    if others.is_empty() && !trusted.has(&exact) {
+        others = trusted
+            .members_under(&infra)
+            .filter(|m| m.ends_with(".tfvars") && layout::is_terraform_projects(m))
+            .collect();
+    }
     others.sort_unstable();
     let member = if trusted.has(&exact) {
         Some(exact.clone())

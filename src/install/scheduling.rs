@@ -77,6 +77,20 @@ pub(crate) fn demands(values: &Values, root: &KeyPath, dask: bool) -> Vec<Demand
     };
     let mut out = Vec::new();
     walk(&json, &KeyPath::root(), &mut out);
+    // A component basehub leaves disabled (`nodePlaceholder`,
+    // `binderhub-service`, … with `enabled: false`) schedules nothing.
+    let disabled: Vec<String> = tree::get(values, root)
+        .and_then(Values::as_mapping)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            let name = k.as_str()?;
+            let off = v.get("enabled").and_then(Values::as_bool) == Some(false)
+                || (name == "dask-gateway" && !dask);
+            (off && name != "jupyterhub").then(|| format!("{}.", root.key(name)))
+        })
+        .collect();
+    out.retain(|d| !disabled.iter().any(|p| d.path.starts_with(p.as_str())));
     if dask {
         for (who, purpose) in [
             (Role::DaskWorker, "worker"),
