@@ -328,6 +328,39 @@ mod tests {
     }
 
     #[test]
+    fn eksctl_groups_give_the_core_type_and_user_gpu_and_dask_pools() {
+        let config = json!({"managedNodeGroups": [
+            {"name": "core-r8i-flex-large-g", "instanceType": "r8i-flex.large", "minSize": 1, "maxSize": 1,
+             "labels": {"hub.jupyter.org/node-purpose": "core", "node.kubernetes.io/instance-type": "r8i-flex.large"}},
+            {"name": "nb-prod-g4dn-xlarge-g", "instanceType": "g4dn.xlarge", "minSize": 0, "maxSize": 100,
+             "labels": {"2i2c/hub-name": "prod", "k8s.amazonaws.com/accelerator": "nvidia-tesla-t4",
+                        "node.kubernetes.io/instance-type": "g4dn.xlarge"},
+             "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+             "tags": {"k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu": "1"}},
+            {"name": "dask-prod-r5-4xlarge-g", "instanceTypes": ["r5.4xlarge", "r7i.4xlarge"], "minSize": 0, "maxSize": 100,
+             "labels": {"k8s.dask.org/node-purpose": "worker"}}
+        ]});
+        let f = from_eksctl(&config);
+        assert_eq!(f.core_machine_type.as_deref(), Some("r8i-flex.large"));
+        assert_eq!(f.user.len(), 2);
+        let gpu = &f.user[0];
+        assert_eq!(
+            gpu.gpu,
+            Some(Gpu {
+                kind: "nvidia-tesla-t4".into(),
+                count: 1
+            })
+        );
+        assert!(
+            !gpu.labels.contains_key(INSTANCE_TYPE),
+            "the kubelet sets it"
+        );
+        assert_eq!(gpu.taints[0].key, GPU_TAINT);
+        assert_eq!(f.user[1].machine_type, "r5.4xlarge");
+        assert_eq!(f.user[1].gpu, None);
+    }
+
+    #[test]
     fn labels_a_node_cannot_carry_are_dropped() {
         let mut p = Pool {
             labels: BTreeMap::from([
