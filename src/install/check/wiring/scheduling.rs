@@ -22,10 +22,9 @@ pub(super) fn check(s: &PodSpec<'_>, pools: &[Pool], findings: &mut Vec<Finding>
     let terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         ["nodeSelectorTerms"]
         .as_array();
-    let tolerations = spec["tolerations"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let mut tolerations = spec["tolerations"].as_array().cloned().unwrap_or_default();
+    tolerations.extend(extended_resource_tolerations(spec));
+    let tolerations = tolerations.as_slice();
     let placeable: Vec<&Pool> = pools
         .iter()
         .filter(|p| selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
@@ -90,6 +89,33 @@ pub(super) fn check(s: &PodSpec<'_>, pools: &[Pool], findings: &mut Vec<Finding>
             ),
         ));
     }
+}
+
+/// Kubernetes' ExtendedResourceToleration admission plugin (on in GKE and
+/// EKS) makes a pod that asks for an extended resource (`nvidia.com/gpu`)
+/// tolerate the taint of that name, which GPU pools carry.
+fn extended_resource_tolerations(spec: &Json) -> Vec<Json> {
+    let mut names: Vec<&str> = Vec::new();
+    for list in ["initContainers", "containers"] {
+        for c in spec[list].as_array().into_iter().flatten() {
+            for kind in ["limits", "requests"] {
+                for k in c["resources"][kind]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.as_str())
+                {
+                    if k.contains('/') && !k.contains("kubernetes.io/") && !names.contains(&k) {
+                        names.push(k);
+                    }
+                }
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|k| serde_json::json!({"key": k, "operator": "Exists"}))
+        .collect()
 }
 
 fn text(v: &Json) -> String {

@@ -81,7 +81,9 @@ fn spawner_spec(base: &Json, overrides: &[&Json]) -> Json {
     let mut tolerations = base["tolerations"].clone();
     let mut terms = base["terms"].clone();
     let mut image = base["image"].clone();
+    let mut limits = base["limits"].clone();
     for o in overrides {
+        limits = merged(&limits, &o["extra_resource_limits"]);
         if o["image"].is_string() {
             image = o["image"].clone();
         }
@@ -99,8 +101,9 @@ fn spawner_spec(base: &Json, overrides: &[&Json]) -> Json {
         }
     }
     let mut spec = json!({"nodeSelector": node_selector, "tolerations": tolerations});
-    if image.is_string() {
-        spec["containers"] = json!([{"name": "notebook", "image": image}]);
+    if image.is_string() || limits.is_object() {
+        spec["containers"] =
+            json!([{"name": "notebook", "image": image, "resources": {"limits": limits}}]);
     }
     if terms.as_array().is_some_and(|t| !t.is_empty()) {
         spec["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}});
@@ -140,7 +143,13 @@ fn user_servers<'a>(o: &Object, v: &Json) -> Vec<PodSpec<'a>> {
         (Some(name), tag) => json!(format!("{name}:{tag}")),
         _ => Json::Null,
     };
-    let base = json!({"nodeSelector": su["nodeSelector"], "tolerations": tolerations, "terms": terms, "image": image});
+    let base = json!({
+        "nodeSelector": su["nodeSelector"],
+        "tolerations": tolerations,
+        "terms": terms,
+        "image": image,
+        "limits": su["extraResource"]["limits"],
+    });
     let hub = &o.namespace;
     let mut out = vec![spec(
         o,
