@@ -39,6 +39,9 @@ pub const SECRETS_FILE: &str = "secret-values.yaml.age";
 /// The folder the support chart's values and secrets use in place of a hub
 /// name; a hub name is a DNS label, so it can never be this.
 pub const SUPPORT_FOLDER: &str = "_support";
+/// The folder under `charts/` of cert-manager, carried as its repository
+/// publishes it (`charts/cert-manager`), and the chart's name.
+pub const CERT_MANAGER: &str = "cert-manager";
 /// The hub directory's record, under `homes/<hub>/`.
 pub const HUB_RECORD: &str = "_hub.json";
 /// A hub database's file name, under `hub-db/<hub>/`.

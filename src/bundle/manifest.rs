@@ -85,6 +85,11 @@ pub struct Chart {
     /// carries.
     #[serde(default)]
     pub dependencies: Vec<ChartDependency>,
+    /// For a chart carried as its repository publishes it (cert-manager,
+    /// which the cluster layer installs): where its archive came from and
+    /// what its digest was checked against; the folder holds its files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched: Option<ChartDependency>,
 }
 
 /// One dependency of a carried chart, as `helm dependency build` would

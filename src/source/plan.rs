@@ -97,7 +97,11 @@ pub fn plan(
         hubs.push(p.hub(hub)?);
     }
     let support = match &cluster.support {
-        Some(s) => Some(p.support(s)?),
+        Some(s) => {
+            let support = p.support(s)?;
+            p.cert_manager();
+            Some(support)
+        }
         None => None,
     };
 
@@ -217,6 +221,33 @@ impl Planner<'_> {
     }
 }
 
+/// cert-manager, which the cluster layer installs in front of the support
+/// chart: the repository and version the provider's deployer installs
+/// (2i2c's `deploy_support` default), fetched like a chart dependency.
+pub const CERT_MANAGER_REPOSITORY: &str = "https://charts.jetstack.io";
+pub const CERT_MANAGER_VERSION: &str = "v1.20.3";
+
+impl Planner<'_> {
+    /// Carries cert-manager with the support chart: the hubs' ingresses
+    /// name its ClusterIssuer. A fetch that fails (no mirror offline) is a
+    /// warning: the bundle is still whole, and the install says that
+    /// cert-manager is the community's to install.
+    fn cert_manager(&mut self) {
+        let dep = crate::source::charts::archive::Dependency {
+            name: layout::CERT_MANAGER.into(),
+            version: CERT_MANAGER_VERSION.into(),
+            repository: CERT_MANAGER_REPOSITORY.into(),
+            ..Default::default()
+        };
+        if let Err(e) = self.resolver.carry_published(&dep, layout::CERT_MANAGER) {
+            self.b.warnings.push(format!(
+                "cert-manager {CERT_MANAGER_VERSION} from {CERT_MANAGER_REPOSITORY} is not carried ({}); the install will not install it: install cert-manager yourself, or export again with a mirror (--chart-repo or --chart-repos-dir)",
+                crate::text::one_line(&e)
+            ));
+        }
+    }
+}
+
 /// `helm-charts/<name>`, which must hold a Chart.yaml.
 fn chart_dir(repo: &InfraRepo, name: &str, asked_by: &str) -> Result<PathBuf> {
     let dir = repo.root().join("helm-charts").join(name);
@@ -278,6 +309,7 @@ impl Builder<'_> {
                 path: layout::chart(&chart.folder),
                 file_dependencies: chart.file_dependencies.clone(),
                 dependencies: chart.dependencies.clone(),
+                fetched: chart.fetched.clone(),
             });
         }
         charts.sort_by(|a, b| a.path.cmp(&b.path));

@@ -120,6 +120,26 @@ fn load_nested(r: impl Read, named: &str, depth: usize, budget: &mut u64) -> Res
     build(&inside, named, depth, budget)
 }
 
+/// The files of a chart archive, by path inside its one folder, with the
+/// same bounds as [`load`]: for a chart the bundle carries as it came
+/// (cert-manager), whose files become members.
+pub fn unpack(r: impl Read, named: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut budget = MAX_UNPACKED;
+    let files = read_entries(r, named, &mut budget)?;
+    let Some(top) = files.keys().next().and_then(|p| p.split('/').next()) else {
+        bail!("{named}: the archive is empty");
+    };
+    let prefix = format!("{top}/");
+    let mut out = Vec::new();
+    for (p, d) in &files {
+        let Some(rel) = p.strip_prefix(&prefix) else {
+            bail!("{named}: `{p}` is outside the chart's folder; a chart archive holds one folder");
+        };
+        out.push((rel.to_owned(), d.clone()));
+    }
+    Ok(out)
+}
+
 /// A chart from its files (paths relative to the chart's folder).
 fn build(
     files: &BTreeMap<&str, &Vec<u8>>,

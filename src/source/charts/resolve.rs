@@ -50,6 +50,9 @@ pub struct CompleteChart {
     pub file_dependencies: Vec<String>,
     /// The chart as Helm loads it: for defaults, templates and subcharts.
     pub loaded: LoadedChart,
+    /// For a chart carried as a repository published it (cert-manager):
+    /// where its archive came from and what its digest was checked against.
+    pub fetched: Option<ChartDependency>,
 }
 
 pub struct Resolver<'a> {
@@ -176,8 +179,7 @@ impl<'a> Resolver<'a> {
             None => dir_name.clone(),
         };
         let mut files = self.source_files(dir, &meta, &chart_yaml, &dir_name)?;
-        let mut dependencies = Vec::new();
-        let mut file_dependencies = Vec::new();
+        let (mut dependencies, mut file_dependencies) = (Vec::new(), Vec::new());
         let mut subcharts = Vec::new();
         let mut locked = Vec::new();
         let pins = if replaced.is_none() {
@@ -242,7 +244,50 @@ impl<'a> Resolver<'a> {
             dependencies,
             file_dependencies,
             loaded,
+            fetched: None,
         })
+    }
+
+    /// A chart carried as its repository publishes it, in folder `folder`:
+    /// fetched like a dependency (through the mirrors, its digest checked
+    /// against the index), its files unpacked so the bundle holds a chart
+    /// folder Helm installs with no network. Returns its index.
+    pub fn carry_published(&mut self, dep: &Dependency, folder: &str) -> Result<usize> {
+        let constraint = Constraint::parse(&dep.version).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let fetched = self.fetcher.fetch(dep, &constraint)?;
+        let loaded = repos::check_archive(&fetched, dep)?;
+        let bytes = std::fs::File::open(&fetched.path)
+            .with_context(|| format!("cannot open {}", fetched.path.display()))?;
+        let mut files = Vec::new();
+        for (rel, data) in archive::unpack(bytes, &fetched.from)? {
+            // No text from the archive in the work folder's names.
+            let path = self.write_work("carried", &data)?;
+            files.push((rel, path));
+        }
+        files.sort();
+        let record = ChartDependency {
+            name: dep.name.clone(),
+            alias: String::new(),
+            condition: String::new(),
+            constraint: dep.version.clone(),
+            version: fetched.version.clone(),
+            repository: dep.repository.clone(),
+            archive: format!("{}-{}.tgz", dep.name, fetched.version),
+            sha256: fetched.sha256.clone(),
+            fetched_from: fetched.from.clone(),
+            digest_checked_against: fetched.checked.clone(),
+        };
+        self.charts.push(CompleteChart {
+            folder: folder.to_owned(),
+            name: loaded.meta.name.clone(),
+            version: loaded.meta.version.clone(),
+            files,
+            dependencies: Vec::new(),
+            file_dependencies: Vec::new(),
+            loaded,
+            fetched: Some(record),
+        });
+        Ok(self.charts.len() - 1)
     }
 
     /// Resolves one dependency: its record, the chart as loaded, the
