@@ -555,6 +555,7 @@ pub(crate) fn normalise(kind: AnswerKind, v: &Json, facts: &Facts) -> Result<Jso
             names::domain(&text)?;
             return Ok(json!(text.to_ascii_lowercase()));
         }
+        AnswerKind::Email => names::email(&text)?,
         AnswerKind::GitUrl => git_url(&text)?,
         AnswerKind::Path => {
             names::printable(&text)?;

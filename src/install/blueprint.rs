@@ -68,6 +68,8 @@ pub(crate) enum AnswerKind {
     /// A DNS-1123 label.
     Label,
     Domain,
+    /// An email address (`local@domain`), as the ACME account's contact.
+    Email,
     Path,
     /// A file that must exist.
     File,

@@ -40,6 +40,18 @@ pub(crate) const BUCKETS: &str = Kind::Bucket.folder();
 /// The copied OCI image layout, when no registry is answered.
 pub(crate) const IMAGES: &str = Kind::Image.folder();
 
+/// The cluster layer (install/cluster_layer.rs): cert-manager's values,
+/// written by r2r.
+pub(crate) const CERT_MANAGER_VALUES: &str = "config/_cert-manager/values.yaml";
+/// The support release's values for the community (the provider's, with
+/// r2r's overlay).
+pub(crate) const SUPPORT_VALUES: &str = "config/_support/values.yaml";
+/// The support release's secrets r2r generates (the Prometheus password),
+/// sealed with age.
+pub(crate) const SUPPORT_SECRETS: &str = "config/_support/secret-values.yaml.age";
+/// The community's ClusterIssuer, applied with kubectl after support.
+pub(crate) const CLUSTER_ISSUER: &str = "kubernetes/cluster-issuer.yaml";
+
 /// The decrypted secrets file of the local target.
 const PLAIN_SECRETS: &str = "secret-values.yaml";
 
@@ -115,5 +127,9 @@ mod tests {
         assert!(!in_folder(TERRAFORM, "terraform"));
         assert!(in_folder(STATE, PRIVATE));
         assert!(in_folder(TERRAFORM, TERRAFORM_OUTPUTS));
+        assert!(in_folder(CONFIG, CERT_MANAGER_VALUES));
+        assert!(in_folder(CONFIG, SUPPORT_VALUES));
+        assert!(in_folder(CONFIG, SUPPORT_SECRETS));
+        assert!(in_folder(KUBERNETES, CLUSTER_ISSUER));
     }
 }

@@ -8,6 +8,7 @@
 pub(crate) mod answers;
 pub(crate) mod blueprint;
 pub(crate) mod check;
+pub(crate) mod cluster_layer;
 pub(crate) mod eksctl;
 pub(crate) mod facts;
 pub(crate) mod journal;

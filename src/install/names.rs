@@ -44,6 +44,31 @@ pub(crate) fn domain(s: &str) -> Result<()> {
     Ok(())
 }
 
+/// An email address as Let's Encrypt takes one for an ACME account: a
+/// plain local part (no quotes, spaces or comments) `@` a domain name. It
+/// goes into a YAML manifest, so nothing else may pass.
+pub(crate) fn email(s: &str) -> Result<()> {
+    let ok = s.len() <= 254
+        && s.split_once('@').is_some_and(|(local, host)| {
+            !local.is_empty()
+                && local.len() <= 64
+                && !local.starts_with('.')
+                && !local.ends_with('.')
+                && !local.contains("..")
+                && local
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&*+-/=?^_{|}~.".contains(&b))
+                && domain(host).is_ok()
+        });
+    if !ok {
+        bail!(
+            "{:?} is not an email address (like admin@example.org)",
+            shown(s)
+        );
+    }
+    Ok(())
+}
+
 /// A cloud identifier: a project, account, subscription, region, zone,
 /// bucket or storage account name. Strict enough that it can never break
 /// out of a quoted string or a command's argument.
@@ -92,6 +117,28 @@ fn shown(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails() {
+        for ok in ["admin@example.org", "a.b+hub@uni.ac.uk"] {
+            assert!(email(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "admin",
+            "@example.org",
+            "admin@",
+            "admin@localhost",
+            "a b@example.org",
+            "a\"@example.org",
+            "a@b@example.org",
+            ".a@example.org",
+            "a..b@example.org",
+            "a@example.org\nkind: Secret",
+        ] {
+            assert!(email(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn labels() {

@@ -25,6 +25,16 @@ impl InfraRepo {
         Ok(InfraRepo { root })
     }
 
+    /// A folder that is not a whole repository (the install directory's
+    /// copy of a carried chart), whose files are confined to it the same
+    /// way: for rendering the support chart's `values.jsonnet` at install.
+    pub fn folder(root: &Path) -> Result<InfraRepo> {
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("folder {} not found", root.display()))?;
+        Ok(InfraRepo { root })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

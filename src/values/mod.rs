@@ -8,6 +8,7 @@ pub mod jsonnet;
 pub mod merge;
 pub mod params;
 pub mod standalone;
+pub mod support;
 pub mod tree;
 pub mod validate;
 pub mod yaml;

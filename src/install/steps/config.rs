@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::{Done, Planned, files};
 use crate::bundle::layout::{Kind, REPORT};
 use crate::install::blueprint::StepKind;
-use crate::install::{HubPlan, Install, layout, render::Renderer, scheduling};
+use crate::install::{HubPlan, Install, cluster_layer, layout, render::Renderer, scheduling};
 use crate::report::Report;
 use crate::values::standalone;
 use crate::values::tree::{self, KeyPath, Values};
@@ -28,6 +28,14 @@ pub(crate) fn plan(i: &Install) -> Result<Planned> {
             p.creates.push(format!("{folder}/"));
         }
     }
+    for folder in cluster_layer::chart_folders(i) {
+        p.creates.push(format!("{folder}/"));
+    }
+    p.creates.extend(
+        cluster_layer::files_to_write(i)
+            .iter()
+            .map(|f| (*f).to_owned()),
+    );
     p.creates.push(layout::RELEASES.into());
     Ok(p)
 }
@@ -74,6 +82,11 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
         .hubs
         .iter()
         .flat_map(|h| h.facts.chart_folders.iter().map(|f| format!("{f}/")))
+        .chain(
+            cluster_layer::chart_folders(i)
+                .iter()
+                .map(|f| format!("{f}/")),
+        )
         .collect();
     let members: Vec<String> = i
         .trusted
@@ -84,6 +97,8 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
     for m in &members {
         bytes += files::copy_member(i.stamp, i.trusted, m, &i.dir.join(m))?;
     }
+    // After the charts: the support values render its values.jsonnet.
+    written += cluster_layer::write(i)?;
     Ok(Done::new(
         format!(
             "{} hubs configured, {written} files written, {} chart files",

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::{Done, Planned, files, secrets};
 use crate::install::blueprint::StepKind;
 use crate::install::layout::{self, PRIVATE};
-use crate::install::tools;
 use crate::install::{HubPlan, Install};
+use crate::install::{cluster_layer, tools};
 
 fn context_args(i: &Install) -> Vec<String> {
     match i.answers.str("kubeconfig.context") {
@@ -50,9 +50,12 @@ pub(crate) struct Releases {
     pub releases: Vec<Release>,
 }
 
-/// Every release of this install, in install order.
+/// Every release of this install, in install order: the cluster layer
+/// (cert-manager, support) in front of the hubs, whose ingresses need it.
 pub(crate) fn releases(i: &Install) -> Vec<Release> {
-    i.hubs.iter().map(|h| hub_release(i, h)).collect()
+    let mut out = cluster_layer::releases(i);
+    out.extend(i.hubs.iter().map(|h| hub_release(i, h)));
+    out
 }
 
 fn hub_release(i: &Install, h: &HubPlan) -> Release {
@@ -148,7 +151,9 @@ fn has_secrets(i: &Install, h: &HubPlan) -> bool {
 /// file, used, and removed.
 fn manual(i: &Install, r: &Release) -> Vec<Vec<String>> {
     let Some(sealed) = &r.sealed_secrets else {
-        return commands(i, r, None);
+        let mut out = commands(i, r, None);
+        out.extend(cluster_layer::after(i, &r.name));
+        return out;
     };
     let tmp = layout::private_secrets(&r.name);
     // NEXT-STEPS.md runs after `cd` into the install directory: a path
@@ -166,13 +171,22 @@ fn manual(i: &Install, r: &Release) -> Vec<Vec<String>> {
     ];
     out.extend(commands(i, r, Some(&tmp)));
     out.push(tools::strings(&["rm", "-f", &tmp]));
+    out.extend(cluster_layer::after(i, &r.name));
     out
 }
 
 pub(crate) fn plan(i: &Install) -> Result<Planned> {
+    let layer = cluster_layer::releases(i).len();
     let mut p = Planned::new(
         StepKind::Helm,
-        format!("install {} hubs with helm", i.hubs.len()),
+        if layer > 0 {
+            format!(
+                "install the cluster layer ({layer} releases) and {} hubs with helm",
+                i.hubs.len()
+            )
+        } else {
+            format!("install {} hubs with helm", i.hubs.len())
+        },
     );
     for r in releases(i) {
         p.creates.push(format!(
@@ -181,6 +195,10 @@ pub(crate) fn plan(i: &Install) -> Result<Planned> {
         ));
         p.commands.extend(manual(i, &r));
     }
+    if let Some(note) = cluster_layer::dns_note(i) {
+        p.creates.push(format!("then {note}"));
+    }
+    p.commands.extend(cluster_layer::address_command(i));
     Ok(p)
 }
 
@@ -267,6 +285,10 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
             0,
         );
         d.pending = releases(i).iter().flat_map(|r| manual(i, r)).collect();
+        d.pending.extend(cluster_layer::address_command(i));
+        if let Some(note) = cluster_layer::dns_note(i) {
+            d.summary = format!("{}; then {note}", d.summary);
+        }
         return Ok(d);
     }
     gate(i)?;
@@ -280,9 +302,19 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
                 .with_context(|| format!("helm release {}", r.name))?;
         }
         drop(tmp);
+        for cmd in cluster_layer::after(i, &r.name) {
+            tools::run(&cmd, &i.dir, &*i.opts.reporter)
+                .with_context(|| format!("after helm release {}", r.name))?;
+        }
     }
-    Ok(Done::new(
+    let mut d = Done::new(
         format!("{} releases installed with helm", releases(i).len()),
         0,
-    ))
+    );
+    // Pointing the domains is the community's DNS, left for a person.
+    d.pending.extend(cluster_layer::address_command(i));
+    if let Some(note) = cluster_layer::dns_note(i) {
+        d.summary = format!("{}; {note}", d.summary);
+    }
+    Ok(d)
 }

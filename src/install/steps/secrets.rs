@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::{Done, Planned, files};
 use crate::install::answers::secret_value;
 use crate::install::blueprint::StepKind;
-use crate::install::{HubPlan, Install, layout};
+use crate::install::{HubPlan, Install, cluster_layer, layout};
 use crate::secrets::seal::Recipients;
 use crate::values::tree::{self, KeyPath, Values};
 
@@ -37,6 +37,12 @@ pub(crate) fn plan(i: &Install) -> Result<Planned> {
     );
     for h in i.hubs.iter().filter(|h| has_secrets(i, h)) {
         p.creates.push(rel(&path(i, &h.facts.name), &i.dir));
+    }
+    if cluster_layer::layer(i).is_some() {
+        p.creates.push(format!(
+            "{} (a Prometheus password generated for the community)",
+            layout::SUPPORT_SECRETS
+        ));
     }
     Ok(p)
 }
@@ -80,9 +86,14 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
         }
         n += 1;
     }
+    let support = if cluster_layer::seal_secrets(i, &ids)? {
+        ", the support release's sealed"
+    } else {
+        ""
+    };
     Ok(Done::new(
         format!(
-            "{n} hubs' secrets {}",
+            "{n} hubs' secrets {}{support}",
             if plain(i) { "decrypted" } else { "sealed" }
         ),
         0,
