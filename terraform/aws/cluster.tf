@@ -79,3 +79,16 @@ resource "aws_eks_addon" "ebs_csi" {
 
   depends_on = [aws_eks_node_group.core, aws_iam_role_policy_attachment.ebs_csi]
 }
+
+# The Mountpoint for Amazon S3 CSI driver mounts the uploaded bundle,
+# read-only, into the home restore Jobs (blueprints/aws/restore-job.yaml.tera:
+# driver s3.csi.aws.com). Its node pods run on every node.
+resource "aws_eks_addon" "s3_csi" {
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "aws-mountpoint-s3-csi-driver"
+  service_account_role_arn    = aws_iam_role.irsa["s3-csi"].arn
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "OVERWRITE"
+
+  depends_on = [aws_eks_node_group.core, aws_iam_role_policy.s3_csi]
+}

@@ -14,8 +14,11 @@ locals {
   # Every IRSA role: key => the Kubernetes service account allowed to assume it.
   irsa_subjects = merge(
     {
-      "ebs-csi"    = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
-      "autoscaler" = "system:serviceaccount:kube-system:cluster-autoscaler"
+      "ebs-csi" = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
+      "s3-csi"  = "system:serviceaccount:kube-system:s3-csi-driver-sa"
+      # The support release's cluster-autoscaler (its service account named
+      # so in blueprints/support-overlay.yaml.tera).
+      "autoscaler" = "system:serviceaccount:support:cluster-autoscaler"
     },
     { for h in var.hubs : "hub/${h}" => "system:serviceaccount:${h}:user-sa" },
   )
@@ -23,6 +26,7 @@ locals {
   irsa_role_names = merge(
     {
       "ebs-csi"    = "${var.cluster_name}-ebs-csi"
+      "s3-csi"     = "${var.cluster_name}-s3-csi"
       "autoscaler" = "${var.cluster_name}-autoscaler"
     },
     { for h, n in local.user_role_names : "hub/${h}" => n },
@@ -32,6 +36,7 @@ locals {
     "${var.cluster_name}-eks-cluster",
     "${var.cluster_name}-eks-node",
     "${var.cluster_name}-ebs-csi",
+    "${var.cluster_name}-s3-csi",
     "${var.cluster_name}-autoscaler",
   ]
 }
@@ -80,8 +85,35 @@ resource "aws_iam_role_policy_attachment" "ebs_csi" {
   policy_arn = "${local.policy_prefix}/service-role/AmazonEBSCSIDriverPolicy"
 }
 
-# For the Kubernetes cluster autoscaler (installed into kube-system as
-# "cluster-autoscaler" by the installer). EKS node groups do not scale on
+# The Mountpoint for Amazon S3 CSI driver mounts the uploaded bundle into the
+# home restore Jobs (blueprints/aws/restore-job.yaml.tera) with its own
+# credentials: read-only, on the bundle bucket only.
+data "aws_iam_policy_document" "s3_csi" {
+  count = contains(keys(var.buckets), "r2r-bundle") ? 1 : 0
+
+  statement {
+    sid       = "ListBundleBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.this["r2r-bundle"].arn]
+  }
+
+  statement {
+    sid       = "ReadBundle"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.this["r2r-bundle"].arn}/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "s3_csi" {
+  count = length(data.aws_iam_policy_document.s3_csi)
+
+  name   = "read-r2r-bundle"
+  role   = aws_iam_role.irsa["s3-csi"].id
+  policy = data.aws_iam_policy_document.s3_csi[0].json
+}
+
+# For the Kubernetes cluster autoscaler (installed by the support release
+# into namespace support as "cluster-autoscaler"). EKS node groups do not scale on
 # their own; without the autoscaler a user pool stays at its min size.
 data "aws_iam_policy_document" "autoscaler" {
   statement {

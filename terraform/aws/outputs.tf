@@ -37,7 +37,7 @@ output "kubeconfig_command" {
 # Beyond the contract: the installer needs these for the cluster autoscaler
 # and to know which AZ the home volumes (and all nodes) are in.
 output "autoscaler_role_arn" {
-  description = "IAM role for kube-system/cluster-autoscaler (annotate its service account with it)."
+  description = "IAM role for support/cluster-autoscaler, the support release's (blueprints/support-overlay.yaml.tera annotates it)."
   value       = aws_iam_role.irsa["autoscaler"].arn
 }
 

@@ -53,6 +53,13 @@ resource "azurerm_kubernetes_cluster" "this" {
     load_balancer_sku   = "standard"
   }
 
+  # The home restore Jobs mount the uploaded bundle's container read-only
+  # through the Blob CSI driver (blueprints/azure/restore-job.yaml.tera:
+  # driver blob.csi.azure.com); the home share mounts over NFS, no driver.
+  storage_profile {
+    blob_driver_enabled = true
+  }
+
   lifecycle {
     # The cluster autoscaler owns the current size.
     ignore_changes = [default_node_pool[0].node_count]

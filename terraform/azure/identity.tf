@@ -21,6 +21,18 @@ resource "azurerm_federated_identity_credential" "user" {
   subject             = "system:serviceaccount:${each.key}:user-sa"
 }
 
+# The Blob CSI driver mounts a static volume that names no secret with the
+# account key, which its node plugin fetches as the kubelet identity: it
+# may list the keys of the blob account (where the bundle is uploaded).
+resource "azurerm_role_assignment" "kubelet_blob_keys" {
+  count = length(azurerm_storage_account.blobs)
+
+  scope                            = azurerm_storage_account.blobs[0].id
+  role_definition_name             = "Storage Account Key Operator Service Role"
+  principal_id                     = azurerm_kubernetes_cluster.this.kubelet_identity[0].object_id
+  skip_service_principal_aad_check = true
+}
+
 # Read/write on every container of the blob account for every hub.
 resource "azurerm_role_assignment" "user_blobs" {
   for_each = { for h, id in azurerm_user_assigned_identity.user : h => id if length(var.buckets) > 0 }

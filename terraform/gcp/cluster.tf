@@ -42,6 +42,13 @@ resource "google_container_cluster" "this" {
     gce_persistent_disk_csi_driver_config {
       enabled = true
     }
+    # The home restore Jobs mount the uploaded bundle read-only through the
+    # GCS FUSE CSI driver (blueprints/gcp/restore-job.yaml.tera), as the
+    # hub's user-sa, whose Google service account reads every bucket
+    # (identity.tf). Homes are on PD behind the NFS server: no Filestore.
+    gcs_fuse_csi_driver_config {
+      enabled = true
+    }
   }
 
   # The cluster holds no data (homes are on separate disks, objects in
