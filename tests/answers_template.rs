@@ -70,6 +70,7 @@ fn fill(key: &str, age_identity: &Path) -> Option<Json> {
         "domain" => format!("{}.community.example", key.split('.').nth(1).unwrap()),
         "oauth_client_id" => "keep".into(),
         "restore_image" => "ghcr.io/community/r2r:1.0".into(),
+        "acme_email" => "admin@community.example".into(),
         _ => return None,
     }))
 }

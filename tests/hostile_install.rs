@@ -44,7 +44,7 @@ fn fixture() -> Fixture {
     std::fs::write(
         &answers,
         format!(
-            "age_identity: {identity:?}\nrestore_image: r2r:test\n\
+            "age_identity: {identity:?}\nrestore_image: r2r:test\nacme_email: admin@example.org\n\
              hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{domain: hub.example.net, oauth_client_id: keep}}\n"
         ),
     )

@@ -49,7 +49,7 @@ fn install_example(
     std::fs::write(
         &answers,
         format!(
-            "target: {target}\ndir: {dir:?}\n{extra}age_identity: {identity:?}\nrestore_image: r2r:test\n\
+            "target: {target}\ndir: {dir:?}\n{extra}age_identity: {identity:?}\nrestore_image: r2r:test\nacme_email: admin@example.org\n\
              hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
         ),
     )
@@ -147,7 +147,7 @@ fn aws_target_renders_then_applies_through_stand_ins_s3_and_a_registry() {
         &answers,
         format!(
             "target: aws\ndir: {dir:?}\naws:\n  account_id: \"123456789012\"\n  region: us-west-2\n  cluster_name: example\n\
-             age_identity: {identity:?}\nregistry: {}/hub-images\nbundle_url: {:?}\nrestore_image: ghcr.io/example/r2r:0.1\n\
+             age_identity: {identity:?}\nregistry: {}/hub-images\nbundle_url: {:?}\nrestore_image: ghcr.io/example/r2r:0.1\nacme_email: admin@example.org\n\
              hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: new-id, oauth_client_secret: env:OAUTH_SECRET}}\n",
             registry.host,
             moto.url("r2r-bundle/drill"),

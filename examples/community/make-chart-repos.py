@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes small stand-in chart repositories for the example community, so
 `r2r export --chart-repos-dir examples/community/chart-repos` resolves the
-example charts' remote dependencies offline.
+example charts' remote dependencies, and the cert-manager chart r2r
+carries with a support chart, offline.
 
 Usage: make-chart-repos.py DIR
 
@@ -27,6 +28,9 @@ CHARTS = [
      "gateway:\n  backend: {}\ncontroller:\n  enabled: true\n"),
     ("kubernetes.github.io/ingress-nginx", "ingress-nginx", "4.11.3", "1.11.3",
      "controller:\n  ingressClass: nginx\n  service:\n    type: LoadBalancer\n"),
+    # r2r carries cert-manager with every support chart (the cluster layer).
+    ("charts.jetstack.io", "cert-manager", "v1.20.3", "v1.20.3",
+     "crds:\n  enabled: false\n"),
 ]
 
 TEMPLATE = """apiVersion: v1
