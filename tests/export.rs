@@ -86,8 +86,9 @@ fn example_round_trips_as_tar_and_as_directory() {
         // Each chart complete, as `helm dependency build` leaves it:
         // basehub with its remote dependencies' archives and a Chart.lock;
         // daskhub with basehub packaged from file://../basehub (and its
-        // values.jsonnet symlink carried as the file); support likewise.
-        assert_eq!(j["kinds"]["chart"]["members"], 14);
+        // values.jsonnet symlink carried as the file); support likewise;
+        // cert-manager, carried with support, as its repository has it.
+        assert_eq!(j["kinds"]["chart"]["members"], 17);
         assert_eq!(j["kinds"]["infra"]["members"], 1);
         assert_eq!(j["kinds"]["report"]["members"], 1);
     }
@@ -150,6 +151,9 @@ fn example_round_trips_as_tar_and_as_directory() {
             "charts/basehub/charts/jupyterhub-4.3.3.tgz",
             "charts/basehub/values.jsonnet",
             "charts/basehub/values.yaml",
+            "charts/cert-manager/Chart.yaml",
+            "charts/cert-manager/templates/standin.yaml",
+            "charts/cert-manager/values.yaml",
             "charts/daskhub/Chart.lock",
             "charts/daskhub/Chart.yaml",
             "charts/daskhub/charts/basehub-0.1.0.tgz",
@@ -278,7 +282,25 @@ fn aws_cluster_nasa_cryo_follows_daskhub_to_basehub_in_merge_order() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(charts, ["basehub", "daskhub", "support"]);
+    assert_eq!(charts, ["basehub", "cert-manager", "daskhub", "support"]);
+    // cert-manager is the repository's archive, its digest checked.
+    let cm = j["source"]["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "cert-manager")
+        .unwrap();
+    assert_eq!(cm["path"], "charts/cert-manager");
+    assert_eq!(cm["fetched"]["version"], "v1.20.3");
+    assert_eq!(cm["fetched"]["repository"], "https://charts.jetstack.io");
+    assert_eq!(
+        cm["fetched"]["sha256"],
+        "86953f253e57dfb641819bc238f2821d2ae69adc9d76609fc4c4cad312fe493b"
+    );
+    assert_eq!(
+        cm["fetched"]["digest_checked_against"],
+        "the digest in index.yaml"
+    );
     let names: Vec<String> = read_tar(&out).into_iter().map(|(n, _, _)| n).collect();
     assert!(
         names.contains(&"charts/basehub/values.yaml".to_owned()),
