@@ -442,3 +442,164 @@ fn render_with_helm(at: &str, case: &Case, dir: &Path, secrets: &str, password: 
         );
     }
 }
+
+/// Every string under a key named `key`, anywhere in a values tree.
+fn strings_under(v: &Json, key: &str, out: &mut Vec<String>) {
+    match v {
+        Json::Object(m) => {
+            for (k, child) in m {
+                match child {
+                    Json::String(s) if k == key => out.push(s.clone()),
+                    _ => strings_under(child, key, out),
+                }
+            }
+        }
+        Json::Array(a) => a.iter().for_each(|c| strings_under(c, key, out)),
+        _ => {}
+    }
+}
+
+/// Every fixture cluster has a support chart: each gets a cluster layer
+/// that renders with Helm's engine, and whose IngressClass and issuer are
+/// the ones the hubs' values name. Installed to the cluster's own cloud
+/// (utoronto, a kubeconfig cluster on Azure, to azure).
+#[test]
+fn every_fixture_cluster_gets_the_ingress_class_and_issuer_its_hubs_name() {
+    require("age-keygen", "age");
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let identity = t.path().join("community.age");
+    assert_eq!(
+        run(Command::new("age-keygen").arg("-o").arg(&identity)).code,
+        0
+    );
+    let mut checked = 0;
+    for cluster in fixture_clusters() {
+        let bundle = t.path().join(format!("{cluster}.r2r.tar"));
+        let allow = hhmi_allowances();
+        let mut extra: Vec<&str> = vec!["--quiet"];
+        if cluster == "hhmi" {
+            extra.extend(allow.iter().map(String::as_str));
+        }
+        export(&shared_infra(), &cluster, &keys, &bundle, &extra);
+        let m: Json = serde_json::from_slice(
+            &read_tar(&bundle)
+                .into_iter()
+                .find(|(p, _, _)| p == "bundle.json")
+                .unwrap()
+                .1,
+        )
+        .unwrap();
+        let target = match m["source"]["provider"].as_str().unwrap() {
+            "aws" => "aws: {account_id: \"123456789012\", region: us-east-1}\n",
+            "gcp" => "gcp: {project: community-proj, region: us-central1}\n",
+            _ => {
+                "azure: {subscription_id: 00000000-0000-0000-0000-000000000000, location: eastus}\n"
+            }
+        };
+        let target_name = target.split(':').next().unwrap();
+        let hubs = hub_names(&bundle);
+        let dir = t.path().join(&cluster);
+        let answers = t.path().join(format!("{cluster}.answers.yaml"));
+        let mut text = format!(
+            "target: {target_name}\ndir: {dir:?}\n{target}age_identity: {identity:?}\nrestore_image: r2r:test\nacme_email: {EMAIL}\nhubs:\n"
+        );
+        for h in &hubs {
+            text.push_str(&format!(
+                "  {h}: {{domain: {h}.{cluster}.community.example.org, oauth_client_id: keep}}\n"
+            ));
+        }
+        std::fs::write(&answers, text).unwrap();
+        let out = run(Command::new(R2R)
+            .args(["install", s(&bundle), "--pubkey", s(&keys.public)])
+            .args(["--answers", s(&answers), "--yes"]));
+        assert_eq!(out.code, 0, "{cluster}: {out:?}");
+
+        let secrets = run(Command::new("age").args([
+            "-d",
+            "-i",
+            s(&identity),
+            s(&dir.join("config/_support/secret-values.yaml.age")),
+        ]));
+        assert_eq!(secrets.code, 0, "{cluster}: {secrets:?}");
+        let secrets_file = dir.with_extension("secrets.yaml");
+        std::fs::write(&secrets_file, &secrets.stdout).unwrap();
+        let r = python(&[
+            s(&project().join("tests/fixtures/cluster-layer-check.py")),
+            s(&dir),
+            s(&secrets_file),
+        ]);
+        assert_eq!(r.code, 0, "{cluster}: {r:?}");
+        let r: Json = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(
+            r["cert-manager"]["rendered"], true,
+            "{cluster}: {}",
+            r["cert-manager"]["error"]
+        );
+        assert_eq!(
+            r["support"]["rendered"], true,
+            "{cluster}: {}",
+            r["support"]["error"]
+        );
+        assert_eq!(
+            r["issuer"]["schema_errors"],
+            serde_json::json!([]),
+            "{cluster}"
+        );
+        let classes: Vec<&str> = r["support"]["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["kind"] == "IngressClass")
+            .map(|o| o["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(classes, ["nginx"], "{cluster}");
+        let issuer: Json = serde_json::to_value(
+            r2r::values::tree::to_json(
+                &r2r::values::tree::parse_yaml(
+                    &std::fs::read_to_string(dir.join("kubernetes/cluster-issuer.yaml")).unwrap(),
+                )
+                .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        for h in &hubs {
+            let values: Json = serde_json::to_value(
+                r2r::values::tree::to_json(
+                    &r2r::values::tree::parse_yaml(
+                        &std::fs::read_to_string(dir.join("config").join(h).join("values.yaml"))
+                            .unwrap(),
+                    )
+                    .unwrap(),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            let mut named = Vec::new();
+            strings_under(&values, "ingressClassName", &mut named);
+            assert!(!named.is_empty(), "{cluster}/{h}: no ingressClassName");
+            for c in &named {
+                assert!(
+                    classes.contains(&c.as_str()),
+                    "{cluster}/{h}: IngressClass {c}"
+                );
+            }
+            let mut issuers = Vec::new();
+            strings_under(&values, "cert-manager.io/cluster-issuer", &mut issuers);
+            assert!(
+                !issuers.is_empty(),
+                "{cluster}/{h}: no cluster-issuer annotation"
+            );
+            for i in &issuers {
+                assert_eq!(
+                    i,
+                    issuer["metadata"]["name"].as_str().unwrap(),
+                    "{cluster}/{h}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 11);
+}
