@@ -118,18 +118,26 @@ pub(crate) fn releases(i: &Install) -> Vec<Release> {
     out
 }
 
-/// What the config step writes: the values of both releases and the
-/// ClusterIssuer. The support chart must already be copied.
-pub(crate) fn files_to_write(i: &Install) -> Vec<&'static str> {
-    match layer(i) {
-        Some(l) if l.cert_manager_chart.is_some() => vec![
-            layout::CERT_MANAGER_VALUES,
-            layout::SUPPORT_VALUES,
-            layout::CLUSTER_ISSUER,
-        ],
-        Some(_) => vec![layout::SUPPORT_VALUES, layout::CLUSTER_ISSUER],
-        None => Vec::new(),
+/// What the config step writes (the values of both releases and the
+/// ClusterIssuer), for the plan, with what it leaves out and why.
+pub(crate) fn files_to_write(i: &Install) -> Vec<String> {
+    let Some(l) = layer(i) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    match l.cert_manager_chart {
+        Some(_) => out.push(layout::CERT_MANAGER_VALUES.to_owned()),
+        None => out.push("(no cert-manager: the bundle does not carry its chart; install it yourself before the support release)".into()),
     }
+    out.push(layout::SUPPORT_VALUES.to_owned());
+    if !l.provider_secrets.is_empty() {
+        out.push(format!(
+            "(not used: {}, the provider's support tokens)",
+            l.provider_secrets.join(", ")
+        ));
+    }
+    out.push(layout::CLUSTER_ISSUER.to_owned());
+    out
 }
 
 /// Writes the cluster layer's files (config step); how many changed.

@@ -31,11 +31,7 @@ pub(crate) fn plan(i: &Install) -> Result<Planned> {
     for folder in cluster_layer::chart_folders(i) {
         p.creates.push(format!("{folder}/"));
     }
-    p.creates.extend(
-        cluster_layer::files_to_write(i)
-            .iter()
-            .map(|f| (*f).to_owned()),
-    );
+    p.creates.extend(cluster_layer::files_to_write(i));
     p.creates.push(layout::RELEASES.into());
     Ok(p)
 }
