@@ -603,3 +603,71 @@ fn every_fixture_cluster_gets_the_ingress_class_and_issuer_its_hubs_name() {
     }
     assert_eq!(checked, 11);
 }
+
+/// `acme_email` is asked on cloud targets only, and must be an address: it
+/// goes into a manifest r2r applies. The plan names the cluster layer.
+#[test]
+fn acme_email_is_required_and_checked_on_cloud_targets() {
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let bundle = example_bundle(t.path(), &keys);
+    let identity = t.path().join("community.age");
+    assert_eq!(
+        run(Command::new("age-keygen").arg("-o").arg(&identity)).code,
+        0
+    );
+    let install = |target: &str, email: Option<&str>, extra: &[&str]| {
+        let dir = t.path().join(format!("{target}-{}", email.is_some()));
+        let answers = dir.with_extension("answers.yaml");
+        let mut text = format!(
+            "target: {target}\ndir: {dir:?}\ngcp: {{project: community-proj, region: europe-west1}}\n\
+             kubeconfig: {{context: c}}\nage_identity: {identity:?}\nrestore_image: r2r:test\n\
+             hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
+        );
+        if let Some(e) = email {
+            text.push_str(&format!("acme_email: {e:?}\n"));
+        }
+        std::fs::write(&answers, text).unwrap();
+        run(Command::new(R2R)
+            .args(["install", s(&bundle), "--pubkey", s(&keys.public)])
+            .args(["--answers", s(&answers), "--yes"])
+            .args(extra))
+    };
+    let out = install("gcp", None, &["--dry-run"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("acme_email"), "{out:?}");
+    for bad in [
+        "admin",
+        "admin@localhost",
+        "a b@example.org",
+        "a@example.org\nkind: Secret",
+    ] {
+        let out = install("gcp", Some(bad), &["--dry-run"]);
+        assert_ne!(out.code, 0, "{bad:?} was accepted: {out:?}");
+        assert!(out.stderr.contains("not an email address"), "{out:?}");
+    }
+    let out = install("gcp", Some("admin@example.org"), &["--dry-run"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for line in [
+        "helm release cert-manager in namespace cert-manager",
+        "helm release support in namespace support",
+        "config/_support/secret-values.yaml.age",
+        "kubernetes/cluster-issuer.yaml",
+        "staging.example-community.org",
+    ] {
+        assert!(
+            out.stdout.contains(line) || out.stderr.contains(line),
+            "the plan lacks {line:?}: {out:?}"
+        );
+    }
+    // A kubeconfig cluster is the community's own: no cluster layer, no question.
+    let out = install("kubeconfig", None, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let dir = t.path().join("kubeconfig-false");
+    let releases = std::fs::read_to_string(dir.join(".r2r-install/releases.json")).unwrap();
+    assert!(
+        !releases.contains("cert-manager") && !releases.contains("\"support\""),
+        "{releases}"
+    );
+    assert!(!dir.join("kubernetes/cluster-issuer.yaml").exists());
+}
