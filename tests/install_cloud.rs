@@ -195,10 +195,18 @@ fn aws_target_renders_then_applies_through_stand_ins_s3_and_a_registry() {
         "age -d -i",
         "kubectl apply -f kubernetes/restore-homes-prod.yaml",
         "--resume --apply",
+        "aws ecr get-login-password --region us-west-2 | docker login --username AWS --password-stdin 127.0.0.1:",
+        "## Blockers",
     ] {
         assert!(next.contains(cmd), "NEXT-STEPS.md lacks {cmd:?}:\n{next}");
     }
     assert!(!next.contains("oauth-hunter2"));
+    // The order that works: terraform, then the cluster's credentials,
+    // then r2r (which fills in terraform's outputs) before any helm.
+    let at = |s: &str| next.find(s).unwrap_or_else(|| panic!("no {s:?}:\n{next}"));
+    assert!(at("terraform -chdir=terraform apply") < at("aws eks update-kubeconfig"));
+    assert!(at("aws eks update-kubeconfig") < at("--resume --apply"));
+    assert!(at("--resume --apply") < at("helm upgrade --install"));
     // Secrets are sealed in the workspace, and open with stock age.
     let sealed = dir.join("config/prod/secret-values.yaml.age");
     let opened = run(Command::new("age").args(["-d", "-i", s(&identity), s(&sealed)]));

@@ -1,0 +1,255 @@
+//! NEXT-STEPS.md works when pasted: fixture clusters exported and
+//! installed to a cloud without --apply, then the shell block of their
+//! NEXT-STEPS.md run with `bash -e`. terraform, helm, kubectl, aws, gcloud,
+//! az and docker are RECORDING STAND-INS (tests/fixtures/stand-in.py, first
+//! on PATH); age and r2r are the real ones. The calls are checked for their
+//! order, that every path they name existed when they ran, and that no
+//! secret is in any argument.
+
+// A scenario test reads best as one story; the 100-line limit is for src/.
+#![allow(clippy::too_many_lines)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use serde_json::{Value as Json, json};
+
+const SECRET: &str = "oauth-secret-for-next-steps";
+
+fn stand_ins(dir: &Path) -> PathBuf {
+    let bin = dir.join("stand-in-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in [
+        "terraform",
+        "helm",
+        "kubectl",
+        "aws",
+        "gcloud",
+        "az",
+        "docker",
+    ] {
+        std::os::unix::fs::symlink(project().join("tests/fixtures/stand-in.py"), bin.join(tool))
+            .unwrap();
+    }
+    // The real r2r, as the person who ran the install has it.
+    std::os::unix::fs::symlink(R2R, bin.join("r2r")).unwrap();
+    bin
+}
+
+/// The answers template of `bundle` for `target`, filled in: the cloud's
+/// own answers, a domain for every hub and a new OAuth client with a
+/// secret from the environment.
+fn answers(bundle: &Path, keys: &Keys, target: &str, cloud: Json, dir: &Path, id: &Path) -> Json {
+    let out = r2r(&[
+        "install",
+        s(bundle),
+        "--pubkey",
+        s(&keys.public),
+        "--print-answers-template",
+        "--target",
+        target,
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let text =
+        r2r::values::tree::to_json(&r2r::values::tree::parse_yaml(&out.stdout).unwrap()).unwrap();
+    let mut a: Json = text;
+    for (k, v) in cloud.as_object().unwrap() {
+        a[k] = v.clone();
+    }
+    a["dir"] = json!(s(dir));
+    a["age_identity"] = json!(s(id));
+    let hubs: Vec<String> = a["hubs"].as_object().unwrap().keys().cloned().collect();
+    for h in &hubs {
+        let hub = &mut a["hubs"][h];
+        hub["domain"] = json!(format!("{h}.hubs.example.org"));
+        if hub.get("oauth_client_id").is_some() {
+            hub["oauth_client_id"] = json!(format!("client-{h}"));
+            hub["oauth_client_secret"] = json!("env:R2R_TEST_OAUTH");
+        }
+    }
+    a
+}
+
+/// The first ```sh block of NEXT-STEPS.md.
+fn shell_block(next: &str) -> String {
+    let start = next.find("```sh\n").expect("no shell block") + 6;
+    let len = next[start..].find("```").expect("unclosed shell block");
+    next[start..start + len].to_owned()
+}
+
+fn calls(log: &Path) -> Vec<Json> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn line(c: &Json) -> String {
+    let mut v = vec![c["tool"].as_str().unwrap().to_owned()];
+    v.extend(
+        c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned()),
+    );
+    v.join(" ")
+}
+
+/// The index of the first call starting with `prefix`.
+fn first(lines: &[String], prefix: &str) -> usize {
+    lines
+        .iter()
+        .position(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no call {prefix:?}: {lines:#?}"))
+}
+
+fn pasted(cluster: &str, target: &str, cloud: Json, credentials: &str) {
+    require("age-keygen", "age");
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let bundle = t.path().join(format!("{cluster}.tar"));
+    export(&shared_infra(), cluster, &keys, &bundle, &["--quiet"]);
+    let id = t.path().join("community.age");
+    assert_eq!(run(Command::new("age-keygen").arg("-o").arg(&id)).code, 0);
+    let dir = t.path().join("workspace");
+    let a = answers(&bundle, &keys, target, cloud, &dir, &id);
+    let answers_file = t.path().join("answers.json");
+    std::fs::write(&answers_file, a.to_string()).unwrap();
+    let bin = stand_ins(t.path());
+    let log = t.path().join("calls.jsonl");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = run(Command::new(R2R)
+        .args(["install", s(&bundle), "--pubkey", s(&keys.public)])
+        .args(["--answers", s(&answers_file), "--yes"])
+        .env("PATH", &path)
+        .env("R2R_STAND_IN_LOG", &log)
+        .env("R2R_TEST_OAUTH", SECRET));
+    assert_eq!(out.code, 0, "{cluster}: {out:?}");
+    assert!(
+        calls(&log).is_empty(),
+        "{cluster}: a tool ran without --apply"
+    );
+    let next = std::fs::read_to_string(dir.join("NEXT-STEPS.md")).unwrap();
+    // The blockers come first, naming each hub's domain and callback.
+    let blockers = next.find("## Blockers").expect("no blockers section");
+    assert!(blockers < next.find("```sh").unwrap(), "{next}");
+    for h in a["hubs"].as_object().unwrap().keys() {
+        assert!(next.contains(&format!("{h}.hubs.example.org")), "{next}");
+    }
+    assert!(!next.contains(SECRET));
+    assert!(
+        next.contains("set R2R_TEST_OAUTH in the shell first"),
+        "{next}"
+    );
+
+    // Pasted into a shell from elsewhere: the block's `cd` makes it work.
+    let script = t.path().join("next-steps.sh");
+    std::fs::write(&script, shell_block(&next)).unwrap();
+    let pasted = run(Command::new("bash")
+        .arg("-e")
+        .arg(&script)
+        .current_dir(t.path())
+        .env("PATH", &path)
+        .env("R2R_STAND_IN_LOG", &log)
+        .env("R2R_TEST_OAUTH", SECRET));
+    assert_eq!(
+        pasted.code, 0,
+        "{cluster}: the pasted block failed: {pasted:?}"
+    );
+    let c = calls(&log);
+    let lines: Vec<String> = c.iter().map(line).collect();
+    let order = [
+        first(&lines, state_bucket_prefix(target)),
+        first(&lines, "terraform -chdir=terraform init"),
+        first(&lines, "terraform -chdir=terraform plan"),
+        first(&lines, "terraform -chdir=terraform apply"),
+        first(&lines, credentials),
+        first(&lines, "helm upgrade --install"),
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "{cluster}: calls out of order {order:?}: {lines:#?}"
+    );
+    let hubs = a["hubs"].as_object().unwrap().len();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("helm upgrade --install"))
+            .count(),
+        hubs,
+        "{cluster}: {lines:#?}"
+    );
+    let ws = std::fs::canonicalize(&dir).unwrap();
+    for call in &c {
+        let l = line(call);
+        assert!(
+            !l.contains(SECRET),
+            "{cluster}: a secret in an argument: {l}"
+        );
+        for (p, existed) in call["paths"].as_object().unwrap() {
+            assert_eq!(existed, true, "{cluster}: {l}: {p} did not exist");
+        }
+        if call["tool"] == "helm" {
+            assert_eq!(call["cwd"], s(&ws));
+            for (f, v) in call["files"].as_object().unwrap() {
+                assert_eq!(v["exists"], true, "{cluster}: {l}: {f}");
+                let text = v["text"].as_str().unwrap();
+                assert!(!text.contains("set from: terraform output"), "{f}: {text}");
+            }
+            let overlay = call["files"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(f, _)| f.ends_with("overlay.yaml"))
+                .expect("helm got no overlay");
+            assert!(
+                overlay.1["text"].as_str().unwrap().contains("@stand-in"),
+                "{cluster}: terraform's outputs are not in {}",
+                overlay.0
+            );
+        }
+    }
+}
+
+fn state_bucket_prefix(target: &str) -> &'static str {
+    match target {
+        "aws" => "aws s3 mb s3://",
+        "gcp" => "gcloud storage buckets create gs://",
+        _ => "az storage account create",
+    }
+}
+
+#[test]
+fn nasa_cryo_to_aws_runs_when_pasted() {
+    pasted(
+        "nasa-cryo",
+        "aws",
+        json!({"aws": {"account_id": "123456789012", "region": "us-west-2", "cluster_name": "cryo"}}),
+        "aws eks update-kubeconfig --region us-west-2 --name cryo",
+    );
+}
+
+#[test]
+fn uk_to_gcp_runs_when_pasted() {
+    pasted(
+        "2i2c-uk",
+        "gcp",
+        json!({"gcp": {"project": "community-proj", "region": "europe-west2", "zone": "europe-west2-b", "cluster_name": "uk"}}),
+        "gcloud container clusters get-credentials uk",
+    );
+}
+
+#[test]
+fn utoronto_to_azure_runs_when_pasted() {
+    pasted(
+        "utoronto",
+        "azure",
+        json!({"azure": {"subscription_id": "00000000-0000-0000-0000-000000000000", "location": "canadacentral", "cluster_name": "utoronto"}}),
+        "az aks get-credentials",
+    );
+}
