@@ -262,6 +262,7 @@ impl Resolver<'_> {
             }
         }
         self.sizes(&mut answers, asker, &mut missing, &mut used)?;
+        self.bucket_names(&mut answers, asker, &mut missing, &mut used)?;
         if !missing.is_empty() {
             let list: Vec<String> = missing
                 .iter()
@@ -366,6 +367,50 @@ impl Resolver<'_> {
                 derived: false,
             };
             self.settle(asked, None, false, answers, asker, missing)?;
+        }
+        Ok(())
+    }
+
+    /// Each source bucket an installed hub owns gets a new name of its own
+    /// (`bucket_names.<key>`), on targets whose terraform makes buckets.
+    fn bucket_names(
+        &mut self,
+        answers: &mut Answers,
+        asker: &mut dyn Asker,
+        missing: &mut Vec<Missing>,
+        used: &mut BTreeSet<String>,
+    ) -> Result<()> {
+        if self.blueprint.module.is_none() {
+            return Ok(());
+        }
+        let selected = selected_hubs(answers, self.facts);
+        for b in &self.facts.source_buckets {
+            if !b.hubs.is_empty() && !b.hubs.iter().any(|h| selected.contains(h)) {
+                continue;
+            }
+            let key = super::buckets::answer_key(&b.key);
+            used.insert(key.clone());
+            let default = super::buckets::default_name(&self.blueprint.target, answers, b);
+            let asked = Recorded {
+                key,
+                prompt: format!(
+                    "Name of the new bucket for the source's bucket {} ({}; hubs {})",
+                    b.key,
+                    b.source_name,
+                    if b.hubs.is_empty() {
+                        "all".to_owned()
+                    } else {
+                        b.hubs.join(", ")
+                    }
+                ),
+                help: None,
+                kind: AnswerKind::Name,
+                optional: false,
+                not_derived: None,
+                #[cfg(test)]
+                derived: default.is_some(),
+            };
+            self.settle(asked, default, false, answers, asker, missing)?;
         }
         Ok(())
     }
@@ -738,6 +783,7 @@ mod tests {
             hubs: vec![hub],
             bucket_names: vec!["scratch".into()],
             bucket_bytes: Default::default(),
+            source_buckets: Vec::new(),
             has_secrets: true,
             images: 1,
             image_bytes: 1,

@@ -35,6 +35,9 @@ pub(crate) struct Facts {
     pub hubs: Vec<HubFacts>,
     pub bucket_names: Vec<String>,
     pub bucket_bytes: BTreeMap<String, u64>,
+    /// The source's buckets (its tfvars' `user_buckets`, then any other
+    /// the bundle carries), with the hubs each belongs to.
+    pub source_buckets: Vec<SourceBucket>,
     pub has_secrets: bool,
     /// Images carried, and the bytes under images/.
     pub images: usize,
@@ -106,6 +109,20 @@ pub(crate) struct SourceFacts {
     pub pools_from: String,
 }
 
+/// A bucket of the source cluster.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SourceBucket {
+    /// Its key in the source's tfvars, or its name in the bundle.
+    pub key: String,
+    /// Its real name at the provider (`<cluster_name or prefix>-<key>`).
+    pub source_name: String,
+    /// The hubs it belongs to; empty when the source does not say.
+    pub hubs: Vec<String>,
+    pub delete_after_days: Option<u64>,
+    /// Its name in the bundle, when the bundle carries its objects.
+    pub carried: Option<String>,
+}
+
 pub(crate) fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
     let report = Report::from_bundle(trusted)?;
     let m = &trusted.manifest;
@@ -122,6 +139,7 @@ pub(crate) fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
         hubs.push(hub_facts(trusted, h, &homes_in, &tfvars)?);
     }
     let bucket_names = restore::buckets_in(trusted);
+    let source_buckets = super::buckets::of_source(&tfvars, &bucket_names);
     let size_under = |prefix: &str| -> u64 {
         m.members
             .iter()
@@ -161,6 +179,7 @@ pub(crate) fn gather(trusted: &Trusted, pubkey: &str) -> Result<Facts> {
         hubs,
         bucket_names,
         bucket_bytes,
+        source_buckets,
         images,
         image_bytes: size_under(&Kind::Image.prefix()),
         source,

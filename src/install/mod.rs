@@ -7,6 +7,7 @@
 
 pub(crate) mod answers;
 pub(crate) mod blueprint;
+pub(crate) mod buckets;
 pub(crate) mod check;
 pub(crate) mod cluster_layer;
 pub(crate) mod eksctl;
@@ -180,8 +181,15 @@ impl<'a> Install<'a> {
             "sizes": self.sizes,
             "hubs": self.hubs,
             "buckets": self.buckets,
+            "bucket_plan": self.bucket_plan(),
             "hub": hub,
         })
+    }
+
+    /// The buckets this install makes on its cloud, with their names.
+    pub(crate) fn bucket_plan(&self) -> Vec<buckets::Bucket> {
+        let hubs: Vec<String> = self.hubs.iter().map(|h| h.facts.name.clone()).collect();
+        buckets::plan(&self.blueprint.target, &self.facts, &self.answers, &hubs)
     }
 
     pub(crate) fn fingerprint(&self) -> String {

@@ -155,15 +155,25 @@ resource "aws_iam_role_policy" "autoscaler" {
   policy = data.aws_iam_policy_document.autoscaler.json
 }
 
-# Read/write on every bucket for every hub's user role. No policy at all when
-# there are no buckets (IAM rejects an empty one).
+locals {
+  # Hub => the buckets its users may read and write: those listing it in
+  # hubs, and those with hubs null (every hub).
+  hub_buckets = {
+    for h in var.hubs : h => [
+      for k, b in var.buckets : k if contains(b.hubs == null ? [h] : b.hubs, h)
+    ]
+  }
+}
+
+# Read/write on its own buckets for each hub's user role. No policy for a
+# hub without buckets (IAM rejects an empty one).
 data "aws_iam_policy_document" "buckets" {
-  count = length(var.buckets) > 0 ? 1 : 0
+  for_each = { for h, ks in local.hub_buckets : h => ks if length(ks) > 0 }
 
   statement {
     sid       = "ListBuckets"
     actions   = ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
-    resources = [for b in aws_s3_bucket.this : b.arn]
+    resources = [for k in each.value : aws_s3_bucket.this[k].arn]
   }
 
   statement {
@@ -175,21 +185,21 @@ data "aws_iam_policy_document" "buckets" {
       "s3:AbortMultipartUpload",
       "s3:ListMultipartUploadParts",
     ]
-    resources = [for b in aws_s3_bucket.this : "${b.arn}/*"]
+    resources = [for k in each.value : "${aws_s3_bucket.this[k].arn}/*"]
   }
 }
 
 resource "aws_iam_policy" "buckets" {
-  count = length(var.buckets) > 0 ? 1 : 0
+  for_each = data.aws_iam_policy_document.buckets
 
-  name        = "${var.cluster_name}-user-buckets"
-  description = "Read/write on the ${var.cluster_name} buckets for hub user servers"
-  policy      = data.aws_iam_policy_document.buckets[0].json
+  name        = "${var.cluster_name}-${each.key}-user-buckets"
+  description = "Read/write on hub ${each.key}'s buckets for its user servers"
+  policy      = each.value.json
 }
 
 resource "aws_iam_role_policy_attachment" "user_buckets" {
-  for_each = length(var.buckets) > 0 ? toset(var.hubs) : toset([])
+  for_each = aws_iam_policy.buckets
 
   role       = aws_iam_role.irsa["hub/${each.key}"].name
-  policy_arn = aws_iam_policy.buckets[0].arn
+  policy_arn = each.value.arn
 }

@@ -27,17 +27,22 @@ check "every_hub_has_a_home_volume" {
   }
 }
 
+locals {
+  # A bucket's name: the installer's answer, else "<cluster_name>-<key>".
+  bucket_names = { for k, b in var.buckets : k => coalesce(b.name, "${var.cluster_name}-${k}") }
+}
+
 # force_destroy stays false: destroying a bucket that still holds objects
 # fails instead of silently deleting data.
 resource "aws_s3_bucket" "this" {
   for_each = var.buckets
 
-  bucket = "${var.cluster_name}-${each.key}"
+  bucket = local.bucket_names[each.key]
 
   lifecycle {
     precondition {
-      condition     = length("${var.cluster_name}-${each.key}") <= 63
-      error_message = "Bucket name \"${var.cluster_name}-${each.key}\" exceeds 63 characters."
+      condition     = length(local.bucket_names[each.key]) <= 63
+      error_message = "Bucket name \"${local.bucket_names[each.key]}\" exceeds 63 characters."
     }
   }
 }

@@ -99,8 +99,10 @@ variable "home_disks" {
 }
 
 variable "buckets" {
-  description = "S3 buckets, keyed by suffix; the bucket is named \"<cluster_name>-<key>\". delete_after_days adds an expiration rule."
+  description = "S3 buckets, keyed by suffix; the bucket is named name, or \"<cluster_name>-<key>\" without one. hubs: the hubs whose users may read and write it (null = every hub). delete_after_days adds an expiration rule."
   type = map(object({
+    name              = optional(string)
+    hubs              = optional(list(string))
     delete_after_days = optional(number)
   }))
   default = {}

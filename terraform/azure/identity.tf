@@ -33,12 +33,22 @@ resource "azurerm_role_assignment" "kubelet_blob_keys" {
   skip_service_principal_aad_check = true
 }
 
-# Read/write on every container of the blob account for every hub.
-resource "azurerm_role_assignment" "user_blobs" {
-  for_each = { for h, id in azurerm_user_assigned_identity.user : h => id if length(var.buckets) > 0 }
+locals {
+  # hub/container pairs: each hub's identity can read and write the
+  # containers listing it in hubs, and those with hubs null (every hub).
+  hub_container_pairs = {
+    for pair in setproduct(var.hubs, keys(var.buckets)) :
+    "${pair[0]}/${pair[1]}" => { hub = pair[0], bucket = pair[1] }
+    if contains(var.buckets[pair[1]].hubs == null ? [pair[0]] : var.buckets[pair[1]].hubs, pair[0])
+  }
+}
 
-  scope                            = azurerm_storage_account.blobs[0].id
+# Read/write on its own containers of the blob account for each hub.
+resource "azurerm_role_assignment" "user_blobs" {
+  for_each = local.hub_container_pairs
+
+  scope                            = azurerm_storage_container.bucket[each.value.bucket].id
   role_definition_name             = "Storage Blob Data Contributor"
-  principal_id                     = each.value.principal_id
+  principal_id                     = azurerm_user_assigned_identity.user[each.value.hub].principal_id
   skip_service_principal_aad_check = true
 }

@@ -5,6 +5,9 @@ locals {
   blob_account_name = coalesce(var.blob_storage_account_name, "${substr(var.storage_account_name, 0, 23)}b")
 
   expiring_buckets = { for k, b in var.buckets : k => b.delete_after_days if b.delete_after_days != null }
+
+  # A container's name: the installer's answer, else its key.
+  container_names = { for k, b in var.buckets : k => coalesce(b.name, k) }
 }
 
 # --- Homes: NFS 4.1 shares on a Premium FileStorage account ---------------
@@ -82,7 +85,7 @@ resource "azurerm_storage_account" "blobs" {
 resource "azurerm_storage_container" "bucket" {
   for_each = var.buckets
 
-  name                  = each.key
+  name                  = local.container_names[each.key]
   storage_account_id    = azurerm_storage_account.blobs[0].id
   container_access_type = "private"
 }
@@ -101,7 +104,7 @@ resource "azurerm_storage_management_policy" "blobs" {
 
       filters {
         blob_types   = ["blockBlob", "appendBlob"]
-        prefix_match = ["${rule.key}/"] # "<container>/" = the whole container
+        prefix_match = ["${local.container_names[rule.key]}/"] # "<container>/" = the whole container
       }
 
       actions {

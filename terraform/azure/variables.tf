@@ -124,8 +124,10 @@ variable "home_disks" {
 }
 
 variable "buckets" {
-  description = "Blob containers, keyed by container name, in the blob storage account. delete_after_days adds a lifecycle management rule."
+  description = "Blob containers in the blob storage account, named name, or the key without one. hubs: the hubs whose users may read and write it (null = every hub). delete_after_days adds a lifecycle management rule."
   type = map(object({
+    name              = optional(string)
+    hubs              = optional(list(string))
     delete_after_days = optional(number)
   }))
   default = {}

@@ -20,10 +20,12 @@ locals {
     "${substr(local.node_sa_full, 0, 21)}-${substr(sha1(local.node_sa_full), 0, 8)}"
   )
 
-  # hub/bucket pairs: every hub's identity can read and write every bucket.
+  # hub/bucket pairs: each hub's identity can read and write the buckets
+  # listing it in hubs, and those with hubs null (every hub).
   hub_bucket_pairs = {
     for pair in setproduct(var.hubs, keys(var.buckets)) :
     "${pair[0]}/${pair[1]}" => { hub = pair[0], bucket = pair[1] }
+    if contains(var.buckets[pair[1]].hubs == null ? [pair[0]] : var.buckets[pair[1]].hubs, pair[0])
   }
 }
 

@@ -31,7 +31,7 @@ check "every_hub_has_a_home_disk" {
 resource "google_storage_bucket" "this" {
   for_each = var.buckets
 
-  name     = "${var.cluster_name}-${each.key}"
+  name     = coalesce(each.value.name, "${var.cluster_name}-${each.key}")
   location = var.region
   # force_destroy stays false: destroying a bucket that still holds data
   # fails instead of silently deleting it.

@@ -103,8 +103,10 @@ variable "home_disks" {
 }
 
 variable "buckets" {
-  description = "Object storage buckets, keyed by suffix; the bucket is named \"<cluster_name>-<key>\". delete_after_days adds a lifecycle delete rule."
+  description = "Object storage buckets, keyed by suffix; the bucket is named name, or \"<cluster_name>-<key>\" without one. hubs: the hubs whose users may read and write it (null = every hub). delete_after_days adds a lifecycle delete rule."
   type = map(object({
+    name              = optional(string)
+    hubs              = optional(list(string))
     delete_after_days = optional(number)
   }))
   default = {}

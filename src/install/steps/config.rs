@@ -38,12 +38,14 @@ pub(crate) fn plan(i: &Install) -> Result<Planned> {
 
 pub(crate) fn run(i: &mut Install) -> Result<Done> {
     let report = Report::from_bundle(i.trusted)?;
+    let buckets = i.bucket_plan();
     let mut written = 0;
     for h in &i.hubs {
         let name = &h.facts.name;
         let mut values = standalone::from_bundle(i.trusted, name)?.values;
-        let replaced =
-            replace_domain(&mut values, &report, h)? + replace_settings(&mut values, &report, h)?;
+        let replaced = replace_domain(&mut values, &report, h)?
+            + replace_settings(&mut values, &report, h)?
+            + replace_buckets(&mut values, &buckets);
         // The instance types its pods select become the target cloud's.
         let types = i.sizes.machine_types();
         let mapped = scheduling::rewrite(&mut values, &types).len();
@@ -133,6 +135,13 @@ fn replace_domain(values: &mut Values, report: &Report, h: &HubPlan) -> Result<u
         }
     }
     Ok(n)
+}
+
+/// Points the values that name the source's buckets (`SCRATCH_BUCKET`,
+/// `PERSISTENT_BUCKET`, any `s3://`, `gs://`, `az://` URL of one) at the
+/// community's new buckets.
+fn replace_buckets(values: &mut Values, buckets: &[crate::install::buckets::Bucket]) -> usize {
+    crate::install::buckets::rewrite_values(values, buckets)
 }
 
 /// Puts each answered provider setting (the community's fork of the home

@@ -1,10 +1,14 @@
 //! Homes, buckets and hub databases for the local target, restored as real
-//! files by the same checking code as `r2r restore-homes`.
+//! files by the same checking code as `r2r restore-homes`; on a cloud
+//! target, the buckets go straight into the community's new buckets
+//! through the object store's API, by the same code.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::{Done, Planned, files};
 use crate::data::local_target::LocalTarget;
+use crate::data::location::{self, Location};
+use crate::data::object_target::ObjectTarget;
 use crate::data::restore;
 use crate::data::select::Selection;
 use crate::data::target::Target;
@@ -98,6 +102,27 @@ pub(crate) fn run_homes(i: &mut Install) -> Result<Done> {
 }
 
 pub(crate) fn plan_buckets(i: &Install) -> Result<Planned> {
+    if let Some(cloud) = cloud_buckets(i) {
+        let mut p = Planned::new(
+            StepKind::Buckets,
+            format!(
+                "restore {} buckets into the community's object store",
+                cloud.len()
+            ),
+        );
+        p.bytes = cloud
+            .iter()
+            .filter_map(|(label, _)| i.facts.bucket_bytes.get(label))
+            .sum();
+        p.creates = cloud.iter().map(|(_, url)| url.clone()).collect();
+        if !i.opts.apply {
+            p.commands = cloud
+                .iter()
+                .map(|(l, u)| restore_command(i, l, u))
+                .collect();
+        }
+        return Ok(p);
+    }
     let mut p = Planned::new(
         StepKind::Buckets,
         format!("restore {} buckets", i.buckets.len()),
@@ -115,7 +140,72 @@ pub(crate) fn plan_buckets(i: &Install) -> Result<Planned> {
     Ok(p)
 }
 
+/// On a target whose terraform makes the buckets: each carried bucket to
+/// restore, with the URL of its new bucket. None on the local target.
+fn cloud_buckets(i: &Install) -> Option<Vec<(String, String)>> {
+    i.blueprint.module.as_ref()?;
+    Some(
+        i.bucket_plan()
+            .into_iter()
+            .filter_map(|b| b.restore.map(|label| (label, b.url)))
+            .collect(),
+    )
+}
+
+/// The command that restores one bucket later, as `--apply` would.
+fn restore_command(i: &Install, label: &str, url: &str) -> Vec<String> {
+    vec![
+        "r2r".into(),
+        "restore-homes".into(),
+        i.bundle_path.display().to_string(),
+        "--pubkey".into(),
+        i.facts.pubkey.clone(),
+        "--bucket".into(),
+        label.to_owned(),
+        "--to".into(),
+        url.to_owned(),
+    ]
+}
+
+/// Each carried bucket straight into its new bucket through the object
+/// store's API, checked object by object as `r2r restore-homes` does;
+/// without --apply, the commands that do it are left.
+fn run_cloud_buckets(i: &Install, cloud: &[(String, String)]) -> Result<Done> {
+    if !i.opts.apply {
+        let mut d = Done::new(
+            format!("left for --apply: {} buckets to restore", cloud.len()),
+            0,
+        );
+        d.pending = cloud
+            .iter()
+            .map(|(l, u)| restore_command(i, l, u))
+            .collect();
+        return Ok(d);
+    }
+    let mut bytes = 0;
+    let mut objects = 0;
+    for (label, url) in cloud {
+        let Location::Object(obj) = location::parse(url)? else {
+            anyhow::bail!("bucket {label}: {url} is not object storage");
+        };
+        let mut target = ObjectTarget::open(&obj)?;
+        let progress = Progress::start(&*i.opts.reporter, &format!("bucket {label}"), None);
+        let r = restore::restore_bucket(i.trusted, label, target.as_mut(), &progress);
+        progress.finish();
+        let r = r.with_context(|| format!("restoring bucket {label} into {url}"))?;
+        bytes += r.bytes;
+        objects += r.files;
+    }
+    Ok(Done::new(
+        format!("{} buckets restored: {objects} objects", cloud.len()),
+        bytes,
+    ))
+}
+
 pub(crate) fn run_buckets(i: &mut Install) -> Result<Done> {
+    if let Some(cloud) = cloud_buckets(i) {
+        return run_cloud_buckets(i, &cloud);
+    }
     let mut bytes = 0;
     let mut objects = 0;
     for b in &i.buckets {
