@@ -500,3 +500,104 @@ fn next_steps_names_the_age_identity_by_an_absolute_path() {
         "NEXT-STEPS.md lacks {wanted:?}:\n{next}"
     );
 }
+
+/// A source bucket carried in the bundle goes, with --apply, into the real
+/// S3 server (moto) under the name the community answered, through the
+/// object store's API; the hub that owned it (and only it) has its values
+/// pointed at the new bucket, and the terraform variables give it to that
+/// hub alone. terraform and helm are the recording stand-ins; the new
+/// bucket is made in moto beforehand, as `terraform apply` would.
+#[test]
+fn a_carried_bucket_is_restored_into_the_answered_bucket_on_aws() {
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let moto = s3::moto();
+    moto.bucket("nasa-cryo-scratch");
+    moto.bucket("community-scratch");
+    for (key, body) in [
+        ("alice/data.csv", &b"a,b\n1,2\n"[..]),
+        ("bob/deep/model.bin", &[7u8; 70_000][..]),
+    ] {
+        let r = moto.raw("PUT", &format!("/nasa-cryo-scratch/{key}"), &[], body);
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    }
+    let bundle = t.path().join("nasa-cryo.tar");
+    let spec = format!("scratch={}", moto.url("nasa-cryo-scratch"));
+    let r = run(export_cmd(&shared_infra(), "nasa-cryo", &keys.key, &bundle)
+        .args(["--bucket", &spec, "--quiet"])
+        .envs(s3::ENV));
+    assert_eq!(r.code, 0, "{r:?}");
+    let identity = age_identity(t.path());
+    let bin = stand_ins(t.path());
+    let log = t.path().join("stand-in.log");
+    let dir = t.path().join("workspace");
+    let answers = t.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        format!(
+            "target: aws\ndir: {dir:?}\naws: {{account_id: \"123456789012\", region: us-west-2, cluster_name: cryo}}\n\
+             age_identity: {identity:?}\nbucket_names: {{scratch: community-scratch}}\n\
+             hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
+        ),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = run(Command::new(R2R)
+        .args(["install", s(&bundle), "--pubkey", s(&keys.public)])
+        .args(["--answers", s(&answers), "--yes", "--apply"])
+        .env("PATH", &path)
+        .env("R2R_STAND_IN_LOG", &log)
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", moto.port),
+        )
+        .envs(s3::ENV));
+    assert_eq!(out.code, 0, "{out:?}");
+    // The objects, in the bucket with the answered name.
+    let list = moto.raw(
+        "GET",
+        "/community-scratch?list-type=2&prefix=&max-keys=1000",
+        &[],
+        b"",
+    );
+    assert!(list.starts_with("HTTP/1.1 200"), "{list}");
+    for k in ["alice/data.csv", "bob/deep/model.bin"] {
+        assert!(list.contains(&format!("<Key>{k}</Key>")), "{k}: {list}");
+    }
+    assert!(list.contains("<Size>70000</Size>"), "{list}");
+    // prod owned it: its values name the new bucket; staging keeps its own.
+    let values =
+        |h: &str| std::fs::read_to_string(dir.join(format!("config/{h}/values.yaml"))).unwrap();
+    assert!(
+        values("prod")
+            .contains("\"SCRATCH_BUCKET\": \"s3://community-scratch/$(JUPYTERHUB_USER)\""),
+        "{}",
+        values("prod")
+    );
+    assert!(!values("prod").contains("nasa-cryo-scratch"));
+    assert!(
+        values("staging").contains("s3://cryo-scratch-staging/$(JUPYTERHUB_USER)"),
+        "{}",
+        values("staging")
+    );
+    let tfvars: serde_json::Value = serde_json::to_value(
+        hcl::from_str::<hcl::Value>(
+            &std::fs::read_to_string(dir.join("terraform/terraform.tfvars")).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let b = &tfvars["buckets"];
+    assert_eq!(b["scratch"]["name"], "community-scratch");
+    assert_eq!(b["scratch"]["hubs"], serde_json::json!(["prod"]));
+    assert_eq!(b["scratch-staging"]["hubs"], serde_json::json!(["staging"]));
+    assert_eq!(b["r2r-bundle"]["hubs"], serde_json::json!([]));
+    // Terraform ran before the restore, helm after the values were written.
+    let lines: Vec<String> = calls(&log).iter().map(|c| argv(c).join(" ")).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "terraform -chdir=terraform apply -input=false r2r.tfplan"),
+        "{lines:#?}"
+    );
+}

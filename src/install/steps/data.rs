@@ -147,9 +147,33 @@ fn cloud_buckets(i: &Install) -> Option<Vec<(String, String)>> {
     Some(
         i.bucket_plan()
             .into_iter()
-            .filter_map(|b| b.restore.map(|label| (label, b.url)))
+            .filter_map(|b| b.restore.map(|label| (label, restore_url(i, &b.url))))
             .collect(),
     )
+}
+
+/// Where r2r writes a new bucket: its URL, on AWS with the region, and
+/// with the endpoint the AWS CLI's own `AWS_ENDPOINT_URL_S3` or
+/// `AWS_ENDPOINT_URL` names (an S3-compatible store), when set.
+fn restore_url(i: &Install, url: &str) -> String {
+    if !url.starts_with("s3://") {
+        return url.to_owned();
+    }
+    let mut q = Vec::new();
+    if let Some(r) = i.answers.str("aws.region") {
+        q.push(format!("region={r}"));
+    }
+    if let Some(e) = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    {
+        q.push(format!("endpoint={e}"));
+    }
+    if q.is_empty() {
+        url.to_owned()
+    } else {
+        format!("{url}?{}", q.join("&"))
+    }
 }
 
 /// The command that restores one bucket later, as `--apply` would.
