@@ -601,3 +601,85 @@ fn a_carried_bucket_is_restored_into_the_answered_bucket_on_aws() {
         "{lines:#?}"
     );
 }
+
+/// The hub database on a cloud target: the bundle is uploaded for it, and
+/// a Job copies it into z2jh's `hub-db-dir` claim (the sqlite-pvc name when
+/// fullnameOverride is z2jh's default ""), checked against the signed
+/// sha256, while the hub Deployment is scaled to zero and back.
+#[test]
+fn the_hub_database_is_restored_by_a_job_while_the_hub_is_scaled_down() {
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let db = t.path().join("jupyterhub.sqlite");
+    let made = run(Command::new("python3").arg("-c").arg(format!(
+        "import sqlite3; c = sqlite3.connect({:?}); c.executescript(\"CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, admin BOOLEAN); INSERT INTO users VALUES (1, 'ada', 1);\"); c.commit()",
+        s(&db)
+    )));
+    assert_eq!(made.code, 0, "{made:?}");
+    let bundle = t.path().join("with-db");
+    let spec = format!("prod={}", db.display());
+    export(
+        &example_repo(),
+        "example",
+        &keys,
+        &bundle,
+        &["--format", "dir", "--hub-db", &spec, "--quiet"],
+    );
+    let identity = age_identity(t.path());
+    let dir = t.path().join("aws");
+    let out = install_example(
+        &bundle,
+        &keys,
+        &identity,
+        "aws",
+        "aws: {account_id: \"123456789012\", region: us-west-2, cluster_name: example}\n",
+        &dir,
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let job = std::fs::read_to_string(dir.join("kubernetes/restore-homes-prod.yaml")).unwrap();
+    let docs: Vec<serde_json::Value> = job
+        .split("\n---\n")
+        .map(|d| tree::to_json(&tree::parse_yaml(d).unwrap()).unwrap())
+        .collect();
+    let restore = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "r2r-restore-hub-db")
+        .unwrap_or_else(|| panic!("no hub database Job:\n{job}"));
+    let pod = &restore["spec"]["template"]["spec"];
+    let claims: Vec<&str> = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["persistentVolumeClaim"]["claimName"].as_str())
+        .collect();
+    assert_eq!(claims, ["r2r-bundle", "hub-db-dir"], "{job}");
+    let want = {
+        use sha2::Digest;
+        // The member as signed (the export copies the database consistently).
+        let member = std::fs::read(bundle.join("hub-db/prod/jupyterhub.sqlite")).unwrap();
+        r2r::bundle::digest::hex(&sha2::Sha256::digest(member))
+    };
+    let script = pod["containers"][0]["args"][0].as_str().unwrap();
+    assert!(
+        script.contains(&want) && script.contains("/bundle/hub-db/prod/"),
+        "{script}"
+    );
+    // Staging has no database and no homes to restore here: no Job.
+    let next = std::fs::read_to_string(dir.join("NEXT-STEPS.md")).unwrap();
+    let at = |s: &str| next.find(s).unwrap_or_else(|| panic!("no {s:?}:\n{next}"));
+    assert!(
+        at("kubectl scale deployment/hub --replicas=0 --namespace prod")
+            < at("kubectl apply -f kubernetes/restore-homes-prod.yaml")
+    );
+    assert!(
+        at("kubectl apply -f kubernetes/restore-homes-prod.yaml")
+            < at(
+                "kubectl wait --for=condition=complete job/r2r-restore-hub-db --timeout=1h --namespace prod"
+            )
+    );
+    assert!(
+        at("job/r2r-restore-hub-db")
+            < at("kubectl scale deployment/hub --replicas=1 --namespace prod")
+    );
+    assert!(next.contains("upload"), "{next}");
+}

@@ -1,7 +1,10 @@
-//! The in-cluster home restore: one Kubernetes Job per hub, rendered from
-//! the blueprint, running `r2r restore-homes` against the uploaded bundle
-//! into the hub's home volume, so hubs restore in parallel next to the
-//! data. Applied with kubectl under --apply, else left in NEXT-STEPS.md.
+//! The in-cluster restores: per hub, rendered from the blueprint, a Job
+//! running `r2r restore-homes` against the uploaded bundle into the hub's
+//! home volume (hubs restore in parallel next to the data), and a Job that
+//! copies the hub database into z2jh's `sqlite-pvc` claim while the hub is
+//! scaled to zero (helm made the claim; the hub must not hold the file
+//! open while it is replaced). Applied with kubectl under --apply, else
+//! left in NEXT-STEPS.md.
 
 use std::path::PathBuf;
 
@@ -19,8 +22,107 @@ use crate::values::tree;
 fn hubs<'a>(i: &'a Install) -> Vec<&'a HubPlan> {
     i.hubs
         .iter()
-        .filter(|h| h.facts.homes && !h.users.is_empty())
+        .filter(|h| (h.facts.homes && !h.users.is_empty()) || h.facts.hub_db)
         .collect()
+}
+
+/// Where a hub's database goes: z2jh's names for the hub Deployment and
+/// its `sqlite-pvc` claim, which follow `fullnameOverride` (a string, ""
+/// by z2jh's default, prefixes them; null makes them from the release).
+struct HubDb {
+    member: String,
+    sha256: String,
+    pvc: String,
+    deployment: String,
+}
+
+fn hub_db(i: &Install, h: &HubPlan) -> Result<Option<HubDb>> {
+    if !h.facts.hub_db {
+        return Ok(None);
+    }
+    let name = &h.facts.name;
+    let values = crate::values::standalone::from_bundle(i.trusted, name)?.values;
+    let mut root = tree::KeyPath::root();
+    if !h.facts.values_root.is_empty() {
+        root = root.key(&h.facts.values_root);
+    }
+    let z2jh = root.key("jupyterhub");
+    let db_type = tree::get(&values, &z2jh.key("hub").key("db").key("type"))
+        .and_then(tree::Values::as_str)
+        .unwrap_or("sqlite-pvc");
+    if db_type != "sqlite-pvc" {
+        i.opts.reporter.warn(&format!(
+            "hub {name}: its database is of type {db_type}, not sqlite-pvc: the bundle's hub database is not restored"
+        ));
+        return Ok(None);
+    }
+    let prefix = match tree::get(&values, &z2jh.key("fullnameOverride")) {
+        None => String::new(),
+        Some(v) => match v.as_str() {
+            Some("") => String::new(),
+            Some(s) => format!("{s}-"),
+            None => {
+                let chart = tree::get(&values, &z2jh.key("nameOverride"))
+                    .and_then(tree::Values::as_str)
+                    .unwrap_or("jupyterhub");
+                if name.contains(chart) {
+                    format!("{name}-")
+                } else {
+                    format!("{name}-{chart}-")
+                }
+            }
+        },
+    };
+    let member = crate::bundle::layout::hub_db(name)?.to_string();
+    let sha256 = i
+        .trusted
+        .manifest
+        .members
+        .iter()
+        .find(|m| m.path == member)
+        .map(|m| m.sha256.clone())
+        .with_context(|| format!("hub {name}: the bundle lists no {member}"))?;
+    Ok(Some(HubDb {
+        member,
+        sha256,
+        pvc: format!("{prefix}hub-db-dir"),
+        deployment: format!("{prefix}hub"),
+    }))
+}
+
+fn kubectl(i: &Install, args: &[&str]) -> Vec<String> {
+    let mut cmd = tools::strings(&["kubectl"]);
+    cmd.extend(tools::strings(args));
+    if let Some(c) = i.answers.str("kubeconfig.context") {
+        cmd.extend(["--context".into(), c.to_owned()]);
+    }
+    cmd
+}
+
+/// The commands for one hub's manifest: with a database to restore, the
+/// hub is scaled to zero first and back to one once the Job is complete.
+fn hub_cmds(i: &Install, h: &HubPlan, rel: &str, db: Option<&HubDb>) -> Vec<Vec<String>> {
+    let ns = h.facts.name.as_str();
+    let Some(db) = db else {
+        return vec![apply_cmd(i, rel)];
+    };
+    let deploy = format!("deployment/{}", db.deployment);
+    vec![
+        kubectl(i, &["scale", &deploy, "--replicas=0", "--namespace", ns]),
+        apply_cmd(i, rel),
+        kubectl(
+            i,
+            &[
+                "wait",
+                "--for=condition=complete",
+                "job/r2r-restore-hub-db",
+                "--timeout=1h",
+                "--namespace",
+                ns,
+            ],
+        ),
+        kubectl(i, &["scale", &deploy, "--replicas=1", "--namespace", ns]),
+    ]
 }
 
 fn spec<'a>(i: &'a Install) -> Option<&'a crate::install::blueprint::TemplateSpec> {
@@ -51,7 +153,8 @@ pub(crate) fn plan(i: &Install) -> Result<Planned> {
     );
     for h in hs {
         if let Some(r) = rel(i, h) {
-            p.commands.push(apply_cmd(i, &r));
+            let db = hub_db(i, h)?;
+            p.commands.extend(hub_cmds(i, h, &r, db.as_ref()));
             p.creates.push(r);
         }
     }
@@ -68,10 +171,16 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
         _ => json!({"bucket": "", "prefix": ""}),
     };
     let renderer = Renderer::new(&i.blueprint.target)?;
-    let mut written = Vec::new();
+    let mut cmds = Vec::new();
+    let mut written = 0;
     for h in hubs(i) {
         let mut ctx = i.context(Some(h));
         ctx["bundle"] = bundle.clone();
+        let db = hub_db(i, h)?;
+        ctx["hub_db"] = db.as_ref().map_or(
+            serde_json::Value::Null,
+            |d| json!({"member": d.member, "sha256": d.sha256, "pvc": d.pvc}),
+        );
         let text = renderer.file(&i.blueprint.target, &spec.template, &ctx)?;
         for (n, doc) in text.split("\n---\n").enumerate() {
             tree::parse_yaml(doc).with_context(|| {
@@ -90,19 +199,19 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
             text.as_bytes(),
             0o644,
         )?;
-        written.push(r);
+        cmds.extend(hub_cmds(i, h, &r, db.as_ref()));
+        written += 1;
     }
-    let cmds: Vec<Vec<String>> = written.iter().map(|r| apply_cmd(i, r)).collect();
     if i.opts.apply && tools::which("kubectl").is_some() {
         for c in &cmds {
             tools::run(c, &i.dir, &*i.opts.reporter)?;
         }
         return Ok(Done::new(
-            format!("{} restore Jobs applied", written.len()),
+            format!("restore Jobs of {written} hubs applied"),
             0,
         ));
     }
-    let mut d = Done::new(format!("{} restore Jobs rendered", written.len()), 0);
+    let mut d = Done::new(format!("restore Jobs of {written} hubs rendered"), 0);
     d.pending = cmds;
     Ok(d)
 }

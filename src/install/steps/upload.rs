@@ -29,8 +29,10 @@ fn url<'a>(i: &'a Install) -> Option<&'a str> {
     i.answers.str("bundle_url")
 }
 
+/// Whether anything restores from the uploaded bundle: homes, or a hub
+/// database (the restore Jobs read both from it).
 fn wanted(i: &Install) -> bool {
-    i.hubs.iter().any(|h| !h.users.is_empty())
+    i.hubs.iter().any(|h| !h.users.is_empty() || h.facts.hub_db)
 }
 
 pub(crate) fn plan(i: &Install) -> Result<Planned> {
