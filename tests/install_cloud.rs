@@ -683,3 +683,53 @@ fn the_hub_database_is_restored_by_a_job_while_the_hub_is_scaled_down() {
     );
     assert!(next.contains("upload"), "{next}");
 }
+
+/// Regression: with --apply and helm on PATH but no terraform, the hubs
+/// were installed with overlays still saying `set from: terraform output`
+/// (no home volume). Now the helm step refuses, naming the overlay, and
+/// helm is never called.
+#[test]
+fn helm_never_gets_an_overlay_with_a_terraform_placeholder() {
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let bundle = t.path().join("nasa-cryo.tar");
+    export(&shared_infra(), "nasa-cryo", &keys, &bundle, &["--quiet"]);
+    let identity = age_identity(t.path());
+    // helm and kubectl stand-ins, python3 for them, and no terraform.
+    let bin = t.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["helm", "kubectl"] {
+        std::os::unix::fs::symlink(project().join("tests/fixtures/stand-in.py"), bin.join(tool))
+            .unwrap();
+    }
+    let py = run(Command::new("python3").args(["-c", "import sys; print(sys.executable)"]));
+    std::os::unix::fs::symlink(py.stdout.trim(), bin.join("python3")).unwrap();
+    let log = t.path().join("stand-in.log");
+    let dir = t.path().join("ws");
+    let answers = t.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        format!(
+            "target: aws\ndir: {dir:?}\naws: {{account_id: \"123456789012\", region: us-west-2, cluster_name: cryo}}\n\
+             age_identity: {identity:?}\nhubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(R2R)
+        .args(["install", s(&bundle), "--pubkey", s(&keys.public)])
+        .args(["--answers", s(&answers), "--yes", "--apply"])
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("R2R_STAND_IN_LOG", &log));
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("terraform output placeholder")
+            && out.stderr.contains("overlay.yaml")
+            && out.stderr.contains("terraform apply"),
+        "{out:?}"
+    );
+    assert!(
+        !calls(&log).iter().any(|c| c["tool"] == "helm"),
+        "helm ran: {:?}",
+        calls(&log)
+    );
+}

@@ -63,7 +63,8 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
             text.as_bytes(),
             0o644,
         )?);
-        if let Some((rel, body)) = overlay(i, h)? {
+        // Before terraform ran, its outputs are placeholders here.
+        if let Some((rel, body)) = render_overlay(i, h)? {
             written += usize::from(files::write_if_changed(
                 i.stamp,
                 &i.dir.join(rel),
@@ -173,8 +174,31 @@ fn overlay_spec<'a>(i: &'a Install) -> Option<&'a crate::install::blueprint::Tem
         .find(|t| t.per_hub && layout::in_folder(layout::CONFIG, &t.to))
 }
 
-/// The hub's overlay, nested where the chart keeps basehub's values.
+/// What an overlay holds where a terraform output is still unknown.
+pub(crate) const UNFILLED: &str = "set from: terraform output";
+
+/// The hub's overlay as Helm is to get it: refused while it still holds a
+/// placeholder for a terraform output (terraform not applied, or its
+/// outputs not read), so no hub is installed without its home volume or
+/// identity.
 pub(crate) fn overlay(i: &Install, h: &HubPlan) -> Result<Option<(PathBuf, String)>> {
+    let out = render_overlay(i, h)?;
+    if let Some((rel, body)) = &out
+        && let Some(line) = body.lines().find(|l| l.contains(UNFILLED))
+    {
+        bail!(
+            "hub {}: {} still holds a terraform output placeholder ({})\nhint: run `terraform apply` in {}/, then `r2r install --resume --apply` reads its outputs",
+            h.facts.name,
+            rel.display(),
+            line.trim(),
+            layout::TERRAFORM
+        );
+    }
+    Ok(out)
+}
+
+/// The hub's overlay, nested where the chart keeps basehub's values.
+fn render_overlay(i: &Install, h: &HubPlan) -> Result<Option<(PathBuf, String)>> {
     let Some(spec) = overlay_spec(i) else {
         return Ok(None);
     };

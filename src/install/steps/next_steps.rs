@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
+use super::config::UNFILLED;
 use super::{Done, files};
 use crate::install::Install;
 use crate::install::blueprint::StepKind;
@@ -23,9 +24,6 @@ use crate::install::journal::{Entry, Journal};
 use crate::install::layout::{self, NEXT_STEPS};
 use crate::install::render::Renderer;
 use crate::install::tools::shell_line;
-
-/// What the overlays hold until terraform's outputs are read.
-const UNFILLED: &str = "set from: terraform output";
 
 /// The separator of a pipeline in a blueprint command.
 const PIPE: &str = "|";
