@@ -221,6 +221,30 @@ pub(crate) fn rewrite_values(values: &mut Values, buckets: &[Bucket]) -> usize {
     n
 }
 
+/// The object-store URLs in the values' `env`/`extraEnv` that name a
+/// bucket none of `buckets` is (after the rewrite: the provider's, or one
+/// the source's terraform did not make): key path and URL, to warn about.
+pub(crate) fn foreign(values: &Values, buckets: &[Bucket]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    tree::for_each_leaf(values, &mut |path, v| {
+        let Some(text) = v.as_str() else { return };
+        if !path.key_names().any(|k| k == "env" || k == "extraEnv") {
+            return;
+        }
+        let Some((scheme, rest)) = text.split_once("://") else {
+            return;
+        };
+        if !["s3", "gs", "az", "gcs", "abfs"].contains(&scheme) {
+            return;
+        }
+        let bucket = rest.split('/').next().unwrap_or_default();
+        if !buckets.iter().any(|b| b.name == bucket) {
+            out.push((path.to_string(), text.to_owned()));
+        }
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +285,22 @@ mod tests {
             "nasa-cryo-scratch"
         );
         assert_eq!(rewrite_text("s3://other/x", &b, true), "s3://other/x");
+    }
+
+    #[test]
+    fn env_urls_of_no_new_bucket_are_found() {
+        let v = tree::parse_yaml(
+            "singleuser:\n  extraEnv:\n    A: s3://cryo-scratch/x\n    B: gs://seamap-scratch/x\n    C: plain\n  other: gs://elsewhere\n",
+        )
+        .unwrap();
+        let found = foreign(&v, &[bucket("nasa-cryo-scratch", "cryo-scratch")]);
+        assert_eq!(
+            found,
+            [(
+                "singleuser.extraEnv.B".to_owned(),
+                "gs://seamap-scratch/x".to_owned()
+            )]
+        );
     }
 
     #[test]

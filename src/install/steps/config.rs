@@ -46,6 +46,14 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
         let replaced = replace_domain(&mut values, &report, h)?
             + replace_settings(&mut values, &report, h)?
             + replace_buckets(&mut values, &buckets);
+        if !buckets.is_empty() {
+            for (at, url) in crate::install::buckets::foreign(&values, &buckets) {
+                i.opts.reporter.warn(&format!(
+                    "hub {name}: {at} names {}, which is none of the new buckets (someone else's data, or a bucket the source's terraform did not make): left as it is",
+                    crate::text::safe(&url)
+                ));
+            }
+        }
         // The instance types its pods select become the target cloud's.
         let types = i.sizes.machine_types();
         let mapped = scheduling::rewrite(&mut values, &types).len();
