@@ -368,3 +368,111 @@ fn every_fixture_cluster_runs_when_pasted_with_its_own_buckets() {
     // nasa-cryo, 2i2c-aws-us, maap, opensci, awi-ciroh, ucec, hhmi, … have buckets.
     assert!(buckets_seen >= 10, "only {buckets_seen} buckets checked");
 }
+
+/// The example community (images, homes) to AWS: the pasted block logs in
+/// to the registry with the token piped into `docker login
+/// --password-stdin` (never an argument), before r2r pushes; r2r's resume
+/// then pushes to the real registry, uploads the bundle to the real S3
+/// server (moto) and applies the restore Jobs after helm.
+#[test]
+fn the_registry_login_is_piped_and_precedes_the_push() {
+    require("age-keygen", "age");
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let bundle = example_bundle(t.path(), &keys);
+    let moto = s3::moto();
+    moto.bucket("r2r-bundle");
+    let registry = registry::start(false);
+    let id = t.path().join("community.age");
+    assert_eq!(run(Command::new("age-keygen").arg("-o").arg(&id)).code, 0);
+    let dir = t.path().join("workspace");
+    let answers = t.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        format!(
+            "target: aws\ndir: {dir:?}\naws: {{account_id: \"123456789012\", region: us-west-2, cluster_name: example}}\n\
+             age_identity: {id:?}\nregistry: {}/hub-images\nbundle_url: {:?}\nrestore_image: r2r:test\n\
+             hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: new-id, oauth_client_secret: env:R2R_TEST_OAUTH}}\n",
+            registry.host,
+            moto.url("r2r-bundle/pasted"),
+        ),
+    )
+    .unwrap();
+    let bin = stand_ins(t.path());
+    let log = t.path().join("calls.jsonl");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = run(Command::new(R2R)
+        .args(["install", s(&bundle), "--pubkey", s(&keys.public)])
+        .args(["--answers", s(&answers), "--yes"])
+        .env("PATH", &path)
+        .env("R2R_STAND_IN_LOG", &log)
+        .env("R2R_TEST_OAUTH", SECRET)
+        .envs(s3::ENV));
+    assert_eq!(out.code, 0, "{out:?}");
+    let next = std::fs::read_to_string(dir.join("NEXT-STEPS.md")).unwrap();
+    assert!(next.contains("The images are not in"), "{next}");
+    let script = t.path().join("next-steps.sh");
+    std::fs::write(&script, shell_block(&next)).unwrap();
+    let pasted = run(Command::new("bash")
+        .arg("-e")
+        .arg(&script)
+        .env("PATH", &path)
+        .env("R2R_STAND_IN_LOG", &log)
+        .env("R2R_TEST_OAUTH", SECRET)
+        .envs(s3::ENV));
+    assert_eq!(pasted.code, 0, "the pasted block failed: {pasted:?}");
+    let c = calls(&log);
+    let lines: Vec<String> = c.iter().map(line).collect();
+    let login = c
+        .iter()
+        .find(|c| c["tool"] == "docker")
+        .unwrap_or_else(|| panic!("no docker login: {lines:#?}"));
+    assert_eq!(
+        login["stdin_secret"], true,
+        "the token did not come on stdin"
+    );
+    assert_eq!(
+        line(login),
+        format!(
+            "docker login --username AWS --password-stdin {}",
+            registry.host
+        )
+    );
+    let order = [
+        first(&lines, "terraform -chdir=terraform apply"),
+        first(&lines, "aws eks update-kubeconfig"),
+        first(&lines, "aws ecr get-login-password --region us-west-2"),
+        first(&lines, "docker login"),
+        first(&lines, "helm upgrade --install"),
+        first(&lines, "kubectl apply -f kubernetes/restore-homes-"),
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "out of order {order:?}: {lines:#?}"
+    );
+    for l in &lines {
+        assert!(
+            !l.contains(SECRET) && !l.contains("stand-in-registry-token"),
+            "a secret in an argument: {l}"
+        );
+    }
+    // r2r pushed the image and uploaded the bundle.
+    let mapping: Json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("images-mapping.json")).unwrap())
+            .unwrap();
+    let m = &mapping["images"][0];
+    assert_eq!(
+        registry::remote_digest(m["to"].as_str().unwrap(), None),
+        m["digest"].as_str().unwrap()
+    );
+    let list = moto.raw(
+        "GET",
+        "/r2r-bundle?list-type=2&prefix=pasted/&max-keys=1000",
+        &[],
+        b"",
+    );
+    assert!(
+        list.contains("<Key>pasted/SHA256SUMS.minisig</Key>"),
+        "{list}"
+    );
+}
