@@ -476,3 +476,38 @@ fn the_registry_login_is_piped_and_precedes_the_push() {
         "{list}"
     );
 }
+
+/// On an existing cluster (no terraform, no buckets made), the blockers say
+/// the values still name the provider's buckets, by name.
+#[test]
+fn on_an_existing_cluster_the_providers_buckets_are_a_blocker() {
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let bundle = t.path().join("nasa-cryo.tar");
+    export(&shared_infra(), "nasa-cryo", &keys, &bundle, &["--quiet"]);
+    let id = t.path().join("community.age");
+    assert_eq!(run(Command::new("age-keygen").arg("-o").arg(&id)).code, 0);
+    let dir = t.path().join("kube");
+    let a = answers(
+        &bundle,
+        &keys,
+        "kubeconfig",
+        json!({"kubeconfig": {"context": "mine"}}),
+        &dir,
+        &id,
+    );
+    let answers_file = t.path().join("answers.json");
+    std::fs::write(&answers_file, a.to_string()).unwrap();
+    let out = run(Command::new(R2R)
+        .args(["install", s(&bundle), "--pubkey", s(&keys.public)])
+        .args(["--answers", s(&answers_file), "--yes"])
+        .env("R2R_TEST_OAUTH", SECRET));
+    assert_eq!(out.code, 0, "{out:?}");
+    let next = std::fs::read_to_string(dir.join("NEXT-STEPS.md")).unwrap();
+    let blockers = &next[..next.find("## Commands").unwrap()];
+    assert!(
+        blockers.contains("still name the provider's buckets")
+            && blockers.contains("nasa-cryo-scratch-staging"),
+        "{next}"
+    );
+}

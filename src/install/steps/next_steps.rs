@@ -206,6 +206,23 @@ fn blockers(i: &Install, journal: &Journal) -> Vec<String> {
             env.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
+    if i.blueprint.module.is_none() && !i.facts.source_buckets.is_empty() {
+        let names: Vec<&str> = i
+            .facts
+            .source_buckets
+            .iter()
+            .map(|b| b.source_name.as_str())
+            .collect();
+        out.push(format!(
+            "The hub values still name the provider's buckets ({}): this target makes no buckets, so make your own, point SCRATCH_BUCKET, PERSISTENT_BUCKET and the like at them, and restore the carried ones with `r2r restore-homes BUNDLE --bucket NAME --to URL`.",
+            names.join(", ")
+        ));
+    }
+    if pending(StepKind::Buckets) && i.blueprint.target == "azure" {
+        out.push(
+            "The bucket restore writes to Azure Blob storage through its API: set AZURE_STORAGE_ACCOUNT to the blob account terraform made (blob_storage_account_name) and AZURE_STORAGE_KEY to one of its keys in the shell first.".to_owned(),
+        );
+    }
     if pending(StepKind::Images) {
         out.push(format!(
             "The images are not in {} yet: the values already name them there. The registry login and the r2r command below push them.",
