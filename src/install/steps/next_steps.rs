@@ -273,7 +273,7 @@ pub(crate) fn run(i: &mut Install, journal: &Journal) -> Result<Done> {
         text.push_str(&s.live);
         text.push_str("```\n");
         if !s.by_hand.is_empty() {
-            text.push_str("\n## What the r2r command runs, for doing it by hand instead\n\nFrom the same directory, after the commands above up to the r2r command (and only once `terraform apply` is done and its outputs are in the overlays):\n\n```sh\n");
+            text.push_str("\n## What the r2r command runs, for doing it by hand instead\n\nFrom the same directory, after the commands above up to the r2r command. The overlays (`config/<hub>/overlay.yaml`) hold terraform's outputs only once r2r has read them (`terraform output -json` has them: fill them in by hand otherwise); helm must not get a `set from: terraform output` placeholder:\n\n```sh\n");
             text.push_str(&s.by_hand);
             text.push_str("```\n");
         }
