@@ -74,6 +74,7 @@ pub(super) fn parse_stream(
     findings: &mut Vec<Finding>,
 ) -> Vec<Object> {
     let mut out = Vec::new();
+    let mut last_source = origin.to_owned();
     for (n, doc) in documents(text).into_iter().enumerate() {
         if n >= MAX_DOCUMENTS {
             findings.push(Finding::new(
@@ -84,11 +85,12 @@ pub(super) fn parse_stream(
             ));
             break;
         }
+        // Documents split out of one template share its `# Source:`.
         let source = doc
             .lines()
             .find_map(|l| l.strip_prefix("# Source: "))
-            .unwrap_or(origin)
-            .to_owned();
+            .map_or_else(|| last_source.clone(), str::to_owned);
+        last_source.clone_from(&source);
         let value: Json = match crate::values::yaml::from_str(doc) {
             Ok(v) => v,
             Err(e) => {
@@ -117,14 +119,17 @@ pub(super) fn parse_stream(
     out
 }
 
+/// Splits where Helm does (`releaseutil.SplitManifests`): at every line
+/// that starts with `---`; what follows the dashes on that line (cert-manager
+/// writes `---# comment`) begins the next document.
 fn documents(text: &str) -> Vec<&str> {
     let mut docs = Vec::new();
     let mut start = 0;
     let mut pos = 0;
     for line in text.split_inclusive('\n') {
-        if line.trim_end() == "---" {
+        if line.starts_with("---") {
             docs.push(&text[start..pos]);
-            start = pos + line.len();
+            start = pos + 3;
         }
         pos += line.len();
     }
@@ -132,7 +137,7 @@ fn documents(text: &str) -> Vec<&str> {
     docs.into_iter()
         .filter(|d| {
             d.lines()
-                .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         })
         .collect()
 }
@@ -216,5 +221,16 @@ mod tests {
         assert_eq!(o[0].id(), "ConfigMap/ns/a");
         assert_eq!(o[0].source, "c/templates/a.yaml");
         assert_eq!(o[1].id(), "Namespace/n");
+    }
+
+    #[test]
+    fn dashes_with_a_comment_split_like_helm() {
+        let text = "---\n# Source: c/templates/rbac.yaml\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: a\n---# the binding\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n";
+        let mut f = Vec::new();
+        let o = parse_stream(text, "rel", "ns", &mut f);
+        assert!(f.is_empty(), "{f:?}");
+        assert_eq!(o.len(), 2);
+        assert_eq!(o[1].id(), "ConfigMap/ns/b");
+        assert_eq!(o[1].source, "c/templates/rbac.yaml");
     }
 }
