@@ -40,10 +40,11 @@ pub(super) fn release(dir: &Path, r: &Release, findings: &mut Vec<Finding>) -> R
             "rendered without its sealed secrets: what only they set is not checked",
         ));
     }
+    let (values, _unfilled) = fill_placeholders(dir, r, findings)?;
     let mut chart = dir.join(&r.chart);
     let mut copy: Option<tempfile::TempDir> = None;
     for _ in 0..=MAX_SET_ASIDE {
-        match template(dir, r, &chart)? {
+        match template(dir, r, &values, &chart)? {
             Ok(text) => {
                 return Ok(objects::parse_stream(
                     &text,
@@ -89,11 +90,16 @@ pub(super) fn release(dir: &Path, r: &Release, findings: &mut Vec<Finding>) -> R
 }
 
 /// `helm template`: the rendered stream, or Helm's error text.
-fn template(dir: &Path, r: &Release, chart: &Path) -> Result<Result<String, String>> {
+fn template(
+    dir: &Path,
+    r: &Release,
+    values: &[String],
+    chart: &Path,
+) -> Result<Result<String, String>> {
     let mut argv = tools::strings(&["helm", "template", &r.name]);
     argv.push(chart.display().to_string());
     argv.extend(tools::strings(&["--namespace", &r.namespace]));
-    for v in &r.values {
+    for v in values {
         argv.extend(["--values".to_owned(), v.clone()]);
     }
     let mut child = Command::new(&argv[0])
@@ -130,6 +136,65 @@ fn template(dir: &Path, r: &Release, chart: &Path) -> Result<Result<String, Stri
     let status = child.wait().context("helm")?;
     let err = errors.join().unwrap_or_default();
     Ok(if status.success() { Ok(text) } else { Err(err) })
+}
+
+/// The release's values files, where one still holds a terraform output
+/// placeholder (an install without --apply: terraform has not run) replaced
+/// by a private copy holding a well-formed stand-in, each placeholder a
+/// warning: what it feeds is checked for form only. The folder holding the
+/// copies lives as long as the returned guard.
+fn fill_placeholders(
+    dir: &Path,
+    r: &Release,
+    findings: &mut Vec<Finding>,
+) -> Result<(Vec<String>, Option<tempfile::TempDir>)> {
+    let placeholder = crate::install::steps::config::UNFILLED;
+    let mut tmp: Option<tempfile::TempDir> = None;
+    let mut out = Vec::new();
+    for v in &r.values {
+        let path = dir.join(v);
+        let text = match std::fs::read(&path) {
+            Ok(b) if b.len() <= MAX_MANIFEST_BYTES => String::from_utf8_lossy(&b).into_owned(),
+            // Missing or huge: Helm itself says so when it reads it.
+            _ => {
+                out.push(v.clone());
+                continue;
+            }
+        };
+        if !text.contains(placeholder) {
+            out.push(v.clone());
+            continue;
+        }
+        for line in text.lines().filter(|l| l.contains(placeholder)) {
+            let key = line.split(':').next().unwrap_or_default().trim();
+            findings.push(Finding::new(
+                Severity::Warning,
+                v.as_str(),
+                key,
+                format!(
+                    "waits for `terraform apply` ({}); rendered with a stand-in value, so what it feeds is checked for form only",
+                    crate::text::safe(line.trim())
+                ),
+            ));
+        }
+        let folder = match &tmp {
+            Some(t) => t.path().to_path_buf(),
+            None => {
+                let t = tempfile::Builder::new().prefix("r2r-check-").tempdir()?;
+                let p = t.path().to_path_buf();
+                tmp = Some(t);
+                p
+            }
+        };
+        let copy = folder.join(format!("{}-{}", out.len(), v.replace('/', "_")));
+        std::fs::write(
+            &copy,
+            text.replace(placeholder, "r2r-check-stand-in-for-terraform-output"),
+        )
+        .with_context(|| format!("cannot write {}", copy.display()))?;
+        out.push(copy.display().to_string());
+    }
+    Ok((out, tmp))
 }
 
 /// The subchart whose schema Helm could not load from the network, and the

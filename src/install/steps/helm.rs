@@ -203,8 +203,7 @@ pub(crate) fn plan(i: &Install) -> Result<Planned> {
 }
 
 /// The release's secrets, opened into a 0600 temporary file in the private
-/// folder (removed when dropped); a hub's overlay is re-rendered first,
-/// since terraform may have named the hub's identity and volume.
+/// folder (removed when dropped).
 fn secrets_file(
     i: &Install,
     r: &Release,
@@ -215,11 +214,6 @@ fn secrets_file(
         .hubs
         .iter()
         .find(|h| r.hub.as_ref() == Some(&h.facts.name));
-    if let Some(h) = hub
-        && let Some((rel, body)) = super::config::overlay(i, h)?
-    {
-        files::write_if_changed(i.stamp, &i.dir.join(rel), body.as_bytes(), 0o644)?;
-    }
     let text = match (hub, &r.sealed_secrets) {
         (Some(h), Some(_)) => secrets::hub_secrets(i, h, ids)?,
         (None, Some(sealed)) => {
@@ -290,6 +284,13 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
             d.summary = format!("{}; then {note}", d.summary);
         }
         return Ok(d);
+    }
+    // Re-rendered before the check sees them: terraform may have named
+    // each hub's identity and volume since the config step.
+    for h in &i.hubs {
+        if let Some((rel, body)) = super::config::overlay(i, h)? {
+            files::write_if_changed(i.stamp, &i.dir.join(rel), body.as_bytes(), 0o644)?;
+        }
     }
     gate(i)?;
     let ids = secrets::identities(i)?;
