@@ -237,15 +237,20 @@ fn aws_target_renders_then_applies_through_stand_ins_s3_and_a_registry() {
         "{values}"
     );
 
-    // --resume --apply: the replica check gates helm. The example's toy
-    // chart renders no home-nfs PVC, which the restore Job mounts: the
-    // check (helm template through the adapter over Helm's real engine)
-    // finds it, and nothing is installed with helm.
+    // --resume --apply: the replica check gates helm. A manifest of an
+    // Ingress whose class nothing creates is put in the workspace; the
+    // check (helm template through the adapter over Helm's real engine,
+    // kubernetes-validate) finds it, and nothing is installed with helm.
+    std::fs::write(
+        dir.join("kubernetes/odd-ingress.yaml"),
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: odd, namespace: prod}\nspec:\n  ingressClassName: no-such-class\n  rules: [{host: odd.example.org}]\n",
+    )
+    .unwrap();
     let out = install(&["--resume", "--apply"]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stderr.contains("replica check FAILED")
-            && out.stderr.contains("PersistentVolumeClaim \"home-nfs\"")
+            && out.stderr.contains("no-such-class")
             && out.stderr.contains("--force"),
         "{out:?}"
     );
@@ -536,7 +541,7 @@ fn a_carried_bucket_is_restored_into_the_answered_bucket_on_aws() {
         &answers,
         format!(
             "target: aws\ndir: {dir:?}\naws: {{account_id: \"123456789012\", region: us-west-2, cluster_name: cryo}}\n\
-             age_identity: {identity:?}\nbucket_names: {{scratch: community-scratch}}\n\
+             age_identity: {identity:?}\nacme_email: admin@example.org\nbucket_names: {{scratch: community-scratch}}\n\
              hubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
         ),
     )
@@ -711,7 +716,7 @@ fn helm_never_gets_an_overlay_with_a_terraform_placeholder() {
         &answers,
         format!(
             "target: aws\ndir: {dir:?}\naws: {{account_id: \"123456789012\", region: us-west-2, cluster_name: cryo}}\n\
-             age_identity: {identity:?}\nhubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
+             age_identity: {identity:?}\nacme_email: admin@example.org\nhubs:\n  staging: {{oauth_client_id: keep}}\n  prod: {{oauth_client_id: keep}}\n"
         ),
     )
     .unwrap();
