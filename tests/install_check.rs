@@ -241,3 +241,84 @@ fn without_helm_the_check_says_what_it_did_not_render() {
         "a check that rendered nothing is not clean: {report:#}"
     );
 }
+
+/// The cloud each fixture cluster runs on, from its cluster.yaml.
+fn own_cloud(cluster: &str) -> String {
+    let text = std::fs::read_to_string(
+        shared_infra()
+            .join("config/clusters")
+            .join(cluster)
+            .join("cluster.yaml"),
+    )
+    .unwrap();
+    let provider = text
+        .lines()
+        .find_map(|l| l.strip_prefix("provider:"))
+        .unwrap();
+    // utoronto is `kubeconfig # azure based`: an AKS cluster, whose
+    // terraform variables are azure's.
+    match provider.split('#').next().unwrap().trim() {
+        "kubeconfig" => "azure".to_owned(),
+        p => p.to_owned(),
+    }
+}
+
+#[test]
+fn every_fixture_cluster_installs_to_a_workspace_the_check_calls_clean() {
+    let t = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let path = adapter_path(t.path());
+    let mut runs: Vec<(String, String)> = fixture_clusters()
+        .into_iter()
+        .map(|c| {
+            let cloud = own_cloud(&c);
+            (c, cloud)
+        })
+        .collect();
+    // And across clouds.
+    runs.push(("nasa-cryo".into(), "gcp".into()));
+    runs.push(("2i2c-uk".into(), "aws".into()));
+    assert_eq!(runs.len(), 13);
+    let mut failures = Vec::new();
+    for (cluster, cloud) in &runs {
+        let b = bundle(t.path(), &keys, cluster);
+        let dir = t.path().join(format!("ws-{cluster}-{cloud}"));
+        let out = install(&b, &keys, cloud, &dir, &path);
+        if out.code != 0 {
+            failures.push(format!(
+                "{cluster} → {cloud}: install failed: {}",
+                out.stderr
+            ));
+            continue;
+        }
+        let (code, report) = check(&dir, &path);
+        let releases = report["check"]["releases"].as_array().unwrap();
+        let hub_count = hubs(&b).len();
+        // The cluster layer first, then every hub, each rendered by Helm's
+        // engine; every object validated or named as a kind without schema.
+        let rendered_all = releases.len() == hub_count + 2
+            && releases[0]["release"] == "cert-manager"
+            && releases[1]["release"] == "support"
+            && releases.iter().all(|r| r["objects"].as_u64().unwrap() > 0)
+            && report["check"]["validated"].as_u64().unwrap() > 0
+            && report["check"]["schema_version"].is_string();
+        let errors = findings(&report, "error");
+        let unrendered: Vec<_> = findings(&report, "not-checked")
+            .into_iter()
+            .filter(|f| f["message"].as_str().unwrap().contains("not rendered"))
+            .collect();
+        if code != 0 || !rendered_all || !errors.is_empty() || !unrendered.is_empty() {
+            let first: Vec<String> = errors
+                .iter()
+                .take(usize::MAX)
+                .map(|f| format!("{} at {}: {}", f["object"], f["path"], f["message"]))
+                .collect();
+            failures.push(format!(
+                "{cluster} → {cloud}: {} ({} errors; first: {first:#?})",
+                report["verdict"],
+                errors.len()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -112,7 +112,7 @@ fn install(
         ),
     };
     let mut answers = format!(
-        "target: {cloud}\ndir: {dir:?}\n{block}age_identity: {identity:?}\nrestore_image: r2r:test\nhubs:\n"
+        "target: {cloud}\ndir: {dir:?}\n{block}age_identity: {identity:?}\nacme_email: ops@example.org\nrestore_image: r2r:test\nhubs:\n"
     );
     for h in &hubs {
         answers.push_str(&format!(
