@@ -15,6 +15,7 @@ pub(crate) mod export;
 pub(crate) mod fsutil;
 pub(crate) mod images;
 pub(crate) mod install;
+pub(crate) mod process;
 pub(crate) mod progress;
 pub(crate) mod report;
 pub(crate) mod secrets;

@@ -342,3 +342,45 @@ fn an_equal_size_object_in_the_bucket_is_replaced_by_the_signed_bytes() {
         String::from_utf8_lossy(&body)
     );
 }
+
+/// A bundle's jsonnet is a program: the eksctl config r2r renders at
+/// install time (for the node pools) may loop, grow without end, or import
+/// what is not its own. Each is evaluated in a child r2r under CPU and
+/// memory limits, its imports confined to the bundle's eksctl files; the
+/// install goes on with a warning naming the member and why (the pools
+/// then come from the terraform variables).
+#[test]
+fn a_hostile_eksctl_jsonnet_is_stopped_at_its_limits() {
+    let f = fixture();
+    let member = "infra/eksctl/example.jsonnet";
+    let cases = [
+        (
+            "memory",
+            "{ nodeGroups: std.makeArray(200000000, function(i) { name: 'n' + i }) }\n",
+            "limits",
+        ),
+        (
+            "time",
+            "local f(n) = if n == 0 then 1 else f(n - 1) + f(n - 1);\n{ nodeGroups: [{ name: 'x', minSize: f(60) }] }\n",
+            "limits",
+        ),
+        (
+            "escape",
+            "local c = importstr '../../config/cluster.yaml';\n{ nodeGroups: [{ name: c }] }\n",
+            "import",
+        ),
+    ];
+    for (what, text, says) in cases {
+        put_member(&f.bundle, &f.keys.key, member, text.as_bytes());
+        let ws = f.t.path().join(format!("ws-{what}"));
+        let out = f.install(&["--target", "gcp", "--dir", s(&ws), "--dry-run"]);
+        assert_eq!(out.code, 0, "{what}: {out:?}");
+        assert!(
+            out.stderr.contains(member)
+                && out.stderr.contains("cannot read its node groups")
+                && out.stderr.contains(says),
+            "{what}: no warning naming {member} and {says:?}: {}",
+            out.stderr
+        );
+    }
+}

@@ -19,6 +19,7 @@ mod password;
 pub mod print;
 mod prompt;
 mod push_images;
+mod render_jsonnet;
 mod restore_homes;
 mod verify;
 
@@ -48,6 +49,9 @@ enum Command {
     PushImages(push_images::Args),
     Install(Box<install::Args>),
     Drill(drill::Args),
+    /// The bounded jsonnet evaluator r2r runs as its own child.
+    #[command(name = "__render-jsonnet", hide = true)]
+    RenderJsonnet(render_jsonnet::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -61,6 +65,7 @@ pub fn main() -> ExitCode {
         Command::PushImages(args) => push_images::run(args),
         Command::Install(args) => install::run(*args),
         Command::Drill(args) => drill::run(args),
+        Command::RenderJsonnet(args) => render_jsonnet::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -16,7 +16,8 @@ use anyhow::{Context, Result, bail};
 
 use super::steps::files;
 use super::steps::helm::Release;
-use super::{Install, layout, render::Renderer, tools};
+use super::steps::jobs::kubectl;
+use super::{Install, layout, render::Renderer};
 use crate::bundle::layout::{CERT_MANAGER, Kind};
 use crate::secrets::seal::Recipients;
 use crate::values::derived::DeployVars;
@@ -199,8 +200,14 @@ fn support_values(i: &Install, l: &Layer, renderer: &Renderer) -> Result<String>
     let overlay = tree::parse_yaml(&overlay_text)
         .with_context(|| format!("blueprint {target}: support-overlay.yaml.tera is not YAML"))?;
     let chart_dir = i.dir.join(&l.support_chart);
-    let values = crate::values::support::build(&chart_dir, &vars, &texts, overlay)
-        .with_context(|| format!("the support release's values ({})", l.support_chart))?;
+    let values = crate::values::support::build(
+        &chart_dir,
+        &vars,
+        &texts,
+        overlay,
+        crate::values::bounded::render,
+    )
+    .with_context(|| format!("the support release's values ({})", l.support_chart))?;
     let not_used = if l.provider_secrets.is_empty() {
         "none".to_owned()
     } else {
@@ -252,15 +259,6 @@ fn random_hex() -> Result<String> {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("cannot read /dev/urandom for the Prometheus password")?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn kubectl(i: &Install, args: &[&str]) -> Vec<String> {
-    let mut cmd = tools::strings(&["kubectl"]);
-    cmd.extend(tools::strings(args));
-    if let Some(c) = i.answers.str("kubeconfig.context") {
-        cmd.extend(["--context".into(), c.to_owned()]);
-    }
-    cmd
 }
 
 /// What runs after release `name`: the ClusterIssuer after support.

@@ -22,6 +22,14 @@ pub struct DeployVars {
 }
 
 impl DeployVars {
+    /// [`DeployVars::ext_strs`], owned: what a jsonnet evaluation takes.
+    pub fn ext_pairs(&self) -> Vec<(String, String)> {
+        self.ext_strs()
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
     pub fn ext_strs(&self) -> [(&'static str, &str); 5] {
         [
             ("VARS_2I2C_CLUSTER_NAME", &self.cluster),

@@ -24,12 +24,27 @@ const MAX_SOURCE_BYTES: u64 = 4 << 20;
 /// Renders `file` (a path inside the repository, possibly a symlink to the
 /// basehub file, as 2i2c's daskhub has) into a values document.
 pub fn render(repo: &InfraRepo, file: &Path, vars: &DeployVars) -> Result<Values> {
+    let ext = vars.ext_pairs();
+    let shown = repo.shown(file);
+    let out: Values = serde_json::from_str(&evaluate(repo, file, &ext)?)
+        .with_context(|| format!("{shown}: rendered output is not a values document"))?;
+    if !out.is_mapping() {
+        bail!("{shown}: rendered to a {}, not a map of values", kind(&out));
+    }
+    Ok(out)
+}
+
+/// Evaluates `file` with the external strings `ext`, imports confined to
+/// the repository, into JSON text (its keys in the order jsonnet gives).
+/// Only for files r2r may trust with its time and memory: a bundle's
+/// jsonnet goes through [`crate::values::bounded`].
+pub fn evaluate(repo: &InfraRepo, file: &Path, ext: &[(String, String)]) -> Result<String> {
     let shown = repo.shown(file);
     let real = repo.existing_file(file, &shown)?;
     let source = repo::read_text(&real, MAX_SOURCE_BYTES)?;
     let arena = Arena::new();
     let mut program = Program::new(&arena);
-    for (name, value) in vars.ext_strs() {
+    for (name, value) in ext {
         let name = program.intern_str(name);
         let thunk = program.value_to_thunk(&Value::string(value));
         program.add_ext_var(name, &thunk);
@@ -54,15 +69,9 @@ pub fn render(repo: &InfraRepo, file: &Path, vars: &DeployVars) -> Result<Values
         return Err(e.context(format!("{shown}: an import failed")));
     }
     let value = value.map_err(|e| anyhow!("{shown}: evaluation failed: {:?}", e.kind))?;
-    let json = program
+    program
         .manifest_json(&value, false)
-        .map_err(|e| anyhow!("{shown}: cannot manifest as JSON: {:?}", e.kind))?;
-    let out: Values = serde_json::from_str(&json)
-        .with_context(|| format!("{shown}: rendered output is not a values document"))?;
-    if !out.is_mapping() {
-        bail!("{shown}: rendered to a {}, not a map of values", kind(&out));
-    }
-    Ok(out)
+        .map_err(|e| anyhow!("{shown}: cannot manifest as JSON: {:?}", e.kind))
 }
 
 fn kind(v: &Values) -> &'static str {

@@ -2,6 +2,7 @@
 //! `values.jsonnet`, one standalone values file per hub, and validation
 //! against the Zero to JupyterHub schema.
 
+pub mod bounded;
 pub mod coalesce;
 pub mod derived;
 pub mod jsonnet;

@@ -15,25 +15,34 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::derived::DeployVars;
-use super::jsonnet;
 use super::merge;
 use super::tree::{self, Values};
-use crate::source::repo::InfraRepo;
 
 /// The support values: `chart_dir` is the carried support chart (its
 /// `values.jsonnet`, when it has one, is rendered with `vars`), `files` the
 /// plaintext values files (name as shown, text) in order, `overlay` r2r's.
+/// `eval` evaluates a jsonnet file (root, file, ext-strs, shown) into JSON
+/// text: [`super::bounded::render`] for a bundle's chart.
 pub fn build(
     chart_dir: &Path,
     vars: &DeployVars,
     files: &[(String, String)],
     overlay: Values,
+    eval: impl Fn(&Path, &str, &[(String, String)], &str) -> Result<String>,
 ) -> Result<Values> {
     let mut values = Values::Mapping(Default::default());
-    let jsonnet_file = chart_dir.join("values.jsonnet");
-    if jsonnet_file.is_file() {
-        let repo = InfraRepo::folder(chart_dir)?;
-        merge::layer(&mut values, jsonnet::render(&repo, &jsonnet_file, vars)?);
+    if chart_dir.join("values.jsonnet").is_file() {
+        // The carried chart's jsonnet comes from the bundle: evaluated under
+        // limits, its imports confined to the chart.
+        let ext = vars.ext_pairs();
+        let shown = format!("{}/values.jsonnet", chart_dir.display());
+        let text = eval(chart_dir, "values.jsonnet", &ext, &shown)?;
+        let layer: Values = serde_json::from_str(&text)
+            .with_context(|| format!("{shown}: rendered output is not a values document"))?;
+        if !layer.is_mapping() {
+            bail!("{shown}: rendered to something other than a map of values");
+        }
+        merge::layer(&mut values, layer);
     }
     for (shown, text) in files {
         let layer = tree::parse_yaml(text).with_context(|| format!("{shown} is not valid YAML"))?;
@@ -110,13 +119,25 @@ mod tests {
             account_id: String::new(),
         };
         let files = [("s.yaml".to_owned(), "a: {c: 3}\n".to_owned())];
-        let v = build(dir.path(), &vars, &files, parse_yaml("x: {}\n").unwrap()).unwrap();
+        // In process: the test's own file, which r2r may trust.
+        let eval = |root: &Path, file: &str, ext: &[(String, String)], _: &str| {
+            let repo = crate::source::repo::InfraRepo::folder(root)?;
+            crate::values::jsonnet::evaluate(&repo, &repo.root().join(file), ext)
+        };
+        let v = build(
+            dir.path(),
+            &vars,
+            &files,
+            parse_yaml("x: {}\n").unwrap(),
+            eval,
+        )
+        .unwrap();
         assert_eq!(
             v,
             parse_yaml("cluster: new-one\na: {b: 1, c: 3}\nx: {}\n").unwrap()
         );
         let bad = [("s.yaml".to_owned(), "- a\n".to_owned())];
-        let e = build(dir.path(), &vars, &bad, Values::Null).unwrap_err();
+        let e = build(dir.path(), &vars, &bad, Values::Null, eval).unwrap_err();
         assert!(e.to_string().contains("s.yaml"), "{e}");
     }
 }

@@ -90,7 +90,8 @@ fn hub_db(i: &Install, h: &HubPlan) -> Result<Option<HubDb>> {
     }))
 }
 
-fn kubectl(i: &Install, args: &[&str]) -> Vec<String> {
+/// `kubectl ARGS…`, with the answered context when there is one.
+pub(crate) fn kubectl(i: &Install, args: &[&str]) -> Vec<String> {
     let mut cmd = tools::strings(&["kubectl"]);
     cmd.extend(tools::strings(args));
     if let Some(c) = i.answers.str("kubeconfig.context") {
@@ -133,11 +134,7 @@ fn spec<'a>(i: &'a Install) -> Option<&'a crate::install::blueprint::TemplateSpe
 }
 
 fn apply_cmd(i: &Install, rel: &str) -> Vec<String> {
-    let mut cmd = tools::strings(&["kubectl", "apply", "-f", rel]);
-    if let Some(c) = i.answers.str("kubeconfig.context") {
-        cmd.extend(["--context".into(), c.to_owned()]);
-    }
-    cmd
+    kubectl(i, &["apply", "-f", rel])
 }
 
 fn rel(i: &Install, h: &HubPlan) -> Option<String> {
@@ -171,7 +168,7 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
         _ => json!({"bucket": "", "prefix": ""}),
     };
     let renderer = Renderer::new(&i.blueprint.target)?;
-    let mut cmds = Vec::new();
+    let mut groups = Vec::new();
     let mut written = 0;
     for h in hubs(i) {
         let mut ctx = i.context(Some(h));
@@ -199,12 +196,16 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
             text.as_bytes(),
             0o644,
         )?;
-        cmds.extend(hub_cmds(i, h, &r, db.as_ref()));
+        groups.push((
+            h.facts.name.clone(),
+            hub_cmds(i, h, &r, db.as_ref()),
+            db.is_some(),
+        ));
         written += 1;
     }
     if i.opts.apply && tools::which("kubectl").is_some() {
-        for c in &cmds {
-            tools::run(c, &i.dir, &*i.opts.reporter)?;
+        for (hub, cmds, scaled) in &groups {
+            apply_group(i, hub, cmds, *scaled)?;
         }
         return Ok(Done::new(
             format!("restore Jobs of {written} hubs applied"),
@@ -212,6 +213,30 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
         ));
     }
     let mut d = Done::new(format!("restore Jobs of {written} hubs rendered"), 0);
-    d.pending = cmds;
+    d.pending = groups.into_iter().flat_map(|(_, c, _)| c).collect();
     Ok(d)
+}
+
+/// One hub's commands; when its hub was scaled down for the database and a
+/// command fails, the hub is scaled back up (the last command) before the
+/// error is returned, so a failed restore does not leave it down.
+fn apply_group(i: &Install, hub: &str, cmds: &[Vec<String>], scaled: bool) -> Result<()> {
+    let Err(e) = cmds
+        .iter()
+        .try_for_each(|c| tools::run(c, &i.dir, &*i.opts.reporter))
+    else {
+        return Ok(());
+    };
+    if scaled && let Some(up) = cmds.last() {
+        if let Err(again) = tools::run(up, &i.dir, &*i.opts.reporter) {
+            return Err(e.context(format!(
+                "hub {hub}: its restore failed, and scaling the hub back up failed too ({})",
+                crate::text::one_line(&again)
+            )));
+        }
+        return Err(e.context(format!(
+            "hub {hub}: its restore failed; the hub was scaled back up"
+        )));
+    }
+    Err(e.context(format!("hub {hub}")))
 }
