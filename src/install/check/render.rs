@@ -7,9 +7,8 @@
 //! subchart's schema is then set aside, in a private copy of the chart, and
 //! recorded as not checked with the URL; every other schema still applies.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -20,6 +19,10 @@ use crate::install::tools;
 
 /// How many subcharts' remote schemas one release may set aside.
 const MAX_SET_ASIDE: usize = 8;
+/// How long one `helm template` may take (daskhub takes about a second).
+const MAX_RENDER: std::time::Duration = std::time::Duration::from_secs(120);
+/// The most a subchart archive may unpack to while its schema is set aside.
+const MAX_UNPACKED: u64 = 256 << 20;
 
 pub(super) fn release(dir: &Path, r: &Release, findings: &mut Vec<Finding>) -> Result<Vec<Object>> {
     let origin = format!("release {}", r.name);
@@ -67,8 +70,19 @@ pub(super) fn release(dir: &Path, r: &Release, findings: &mut Vec<Finding>) -> R
                     Some(t) => t,
                     None => copy_chart(&chart)?,
                 };
-                set_aside_schema(tmp.path(), &sub)
-                    .with_context(|| format!("release {}: subchart {sub}", r.name))?;
+                if let Err(e) = set_aside_schema(tmp.path(), &sub) {
+                    findings.push(Finding::new(
+                        Severity::Error,
+                        &origin,
+                        r.chart.as_str(),
+                        format!(
+                            "helm template failed on the remote schema {} of {sub}, which cannot be set aside: {}",
+                            crate::text::safe(&url),
+                            crate::text::one_line(&e)
+                        ),
+                    ));
+                    return Ok(Vec::new());
+                }
                 findings.push(Finding::new(
                     Severity::NotChecked,
                     &origin,
@@ -102,40 +116,22 @@ fn template(
     for v in values {
         argv.extend(["--values".to_owned(), v.clone()]);
     }
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot run helm")?;
-    let mut stderr = child.stderr.take().context("helm's stderr")?;
-    // Read on a thread, so that neither pipe can fill and stall Helm.
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = (&mut stderr).take(64 << 10).read_to_string(&mut text);
-        text
-    });
-    let mut text = String::new();
-    child
-        .stdout
-        .take()
-        .context("helm's stdout")?
-        .take(MAX_MANIFEST_BYTES as u64 + 1)
-        .read_to_string(&mut text)
-        .context("helm's output is not UTF-8")?;
-    if text.len() > MAX_MANIFEST_BYTES {
-        let _ = child.kill();
-        let _ = child.wait();
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).current_dir(dir);
+    let done = crate::process::run(cmd, MAX_MANIFEST_BYTES as u64, MAX_RENDER)
+        .with_context(|| format!("release {}: helm template", r.name))?;
+    if done.stdout.len() > MAX_MANIFEST_BYTES {
         bail!(
             "release {}: helm template printed more than {MAX_MANIFEST_BYTES} bytes",
             r.name
         );
     }
-    let status = child.wait().context("helm")?;
-    let err = errors.join().unwrap_or_default();
-    Ok(if status.success() { Ok(text) } else { Err(err) })
+    if !done.status.success() {
+        return Ok(Err(done.stderr));
+    }
+    String::from_utf8(done.stdout)
+        .map(Ok)
+        .with_context(|| format!("release {}: helm's output is not UTF-8", r.name))
 }
 
 /// The release's values files, where one still holds a terraform output
@@ -280,11 +276,20 @@ fn strip_archive(path: &Path, drop: &str) -> Result<()> {
             out,
             flate2::Compression::fast(),
         ));
+        let mut total: u64 = 0;
         for entry in archive.entries()? {
             let mut entry = entry?;
             let name = entry.path()?.to_string_lossy().into_owned();
             if name == drop {
                 continue;
+            }
+            total = total.saturating_add(entry.size());
+            if total > MAX_UNPACKED {
+                bail!(
+                    "{}: unpacks to more than {}",
+                    path.display(),
+                    crate::text::bytes(MAX_UNPACKED)
+                );
             }
             let mut header = entry.header().clone();
             builder.append_data(&mut header, &name, &mut entry)?;

@@ -14,6 +14,8 @@ use super::{Finding, Severity};
 use crate::install::tools;
 
 const TOOL: &str = "kubernetes-validate";
+/// Files per run of the tool.
+const BATCH: usize = 500;
 
 /// Validates `objects`; returns how many passed or failed a schema (not
 /// those without one) and the Kubernetes version of the schemas.
@@ -44,24 +46,49 @@ pub(super) fn validate(
             .with_context(|| format!("cannot write {}", path.display()))?;
         files.push(path);
     }
-    let mut argv = vec![TOOL.to_owned(), "--strict".to_owned()];
-    argv.extend(files.iter().map(|p| p.display().to_string()));
-    let out = Command::new(TOOL)
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {TOOL}"))?;
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    Ok(read_output(&text, objects, findings))
+    // In batches: tens of thousands of paths would pass the argv limit.
+    let mut text = String::new();
+    let mut failed_runs = 0;
+    for batch in files.chunks(BATCH) {
+        let out = Command::new(TOOL)
+            .arg("--strict")
+            .args(batch)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {TOOL}"))?;
+        // Exit 1 is "some object failed"; anything else is the tool failing.
+        if !matches!(out.status.code(), Some(0 | 1)) {
+            failed_runs += 1;
+        }
+        text.push_str(&String::from_utf8_lossy(&out.stdout));
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    let (checked, version, unknown) = read_output(&text, objects, findings);
+    // Every object must have had an answer: validated, failed, or of a
+    // kind without schema. The rest were not checked, and are said to be.
+    let unanswered = objects.len().saturating_sub(checked + unknown);
+    if unanswered > 0 || failed_runs > 0 {
+        findings.push(Finding::new(
+            Severity::NotChecked,
+            "every object",
+            "",
+            format!(
+                "{} got no answer from {TOOL} ({failed_runs} of its runs failed)",
+                crate::text::count(unanswered, "object")
+            ),
+        ));
+    }
+    Ok((checked, version))
 }
 
 /// Reads the tool's lines (`INFO|ERROR|WARN FILE …`) back to objects.
+/// Returns the objects validated (passed or failed), the schemas' version,
+/// and the objects of kinds without a schema.
 fn read_output(
     text: &str,
     objects: &[Object],
     findings: &mut Vec<Finding>,
-) -> (usize, Option<String>) {
+) -> (usize, Option<String>, usize) {
     let mut checked = 0;
     let mut version = None;
     let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
@@ -105,6 +132,7 @@ fn read_output(
             _ => {}
         }
     }
+    let without_schema = unknown.values().sum();
     for (kind, n) in unknown {
         findings.push(Finding::new(
             Severity::NotChecked,
@@ -116,7 +144,7 @@ fn read_output(
             ),
         ));
     }
-    (checked, version)
+    (checked, version, without_schema)
 }
 
 /// `…/00042.json` → 42.
@@ -151,7 +179,8 @@ mod tests {
             ERROR /t/00001.json did not validate for resource deployment/n against version 1.37: spec.template: Additional properties are not allowed ('bogus' was unexpected)\n\
             WARN /t/00002.json Couldn't find schema for kind ClusterIssuer with api version cert-manager.io/v1\n";
         let mut f = Vec::new();
-        let (n, v) = read_output(text, &objects, &mut f);
+        let (n, v, unknown) = read_output(text, &objects, &mut f);
+        assert_eq!(unknown, 1);
         assert_eq!((n, v.as_deref()), (2, Some("1.37")));
         assert_eq!(f[0].severity, Severity::Error);
         assert_eq!(f[0].object, "Deployment/ns/n");
