@@ -234,7 +234,7 @@ fn secrets_file(
 
 /// Nothing is applied while the replica check finds errors, unless the
 /// person said --force.
-fn gate(i: &Install) -> Result<()> {
+pub(crate) fn gate(i: &Install) -> Result<()> {
     let report = crate::install::check::run(&i.dir, &*i.opts.reporter)?;
     let errors = report.count(crate::install::check::Severity::Error);
     if errors == 0 {

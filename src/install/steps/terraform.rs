@@ -133,6 +133,10 @@ pub(crate) fn run(i: &mut Install) -> Result<Done> {
         return Ok(Done::new(summary, 0));
     }
     if i.opts.apply && tools::which("terraform").is_some() {
+        // Before anything costs money: a workspace the replica check finds
+        // errors in is not applied (its terraform outputs are stand-ins
+        // here; the helm step checks again with them filled in).
+        super::helm::gate(i)?;
         for c in commands() {
             tools::run(&c, &i.dir, &*i.opts.reporter)?;
         }
