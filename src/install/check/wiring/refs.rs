@@ -214,26 +214,24 @@ pub(super) fn classes(objects: &[Object], target: &str, findings: &mut Vec<Findi
                         .map(|c| (c, "metadata.annotations.kubernetes.io/ingress.class"))
                 });
             if let Some((class, path)) = class.filter(|(c, _)| !ingress_classes.contains(c)) {
-                findings.push(Finding::new(
-                    Severity::Error,
-                    o.id(),
+                findings.push(missing(
+                    target,
+                    o,
                     path,
-                    format!(
-                        "IngressClass {class:?} is not created by anything the install applies"
-                    ),
+                    &format!("IngressClass {class:?}"),
+                    &format!("kubectl get ingressclass {class}"),
                 ));
             }
             if let Some(issuer) = annotations["cert-manager.io/cluster-issuer"]
                 .as_str()
                 .filter(|i| !issuers.contains(i))
             {
-                findings.push(Finding::new(
-                    Severity::Error,
-                    o.id(),
+                findings.push(missing(
+                    target,
+                    o,
                     "metadata.annotations.cert-manager.io/cluster-issuer",
-                    format!(
-                        "ClusterIssuer {issuer:?} is not created by anything the install applies"
-                    ),
+                    &format!("ClusterIssuer {issuer:?}"),
+                    &format!("kubectl get clusterissuer {issuer}"),
                 ));
             }
         }
@@ -268,6 +266,30 @@ pub(super) fn classes(objects: &[Object], target: &str, findings: &mut Vec<Findi
                 None => {}
             }
         }
+    }
+}
+
+/// A cluster-wide object the install does not create: an error where r2r
+/// makes the cluster; on an existing one (kubeconfig) it may already be
+/// there, which cannot be known offline, and is said so with the command
+/// that tells.
+fn missing(target: &str, o: &Object, path: &str, what: &str, probe: &str) -> Finding {
+    if target == "kubeconfig" {
+        Finding::new(
+            Severity::NotChecked,
+            o.id(),
+            path,
+            format!(
+                "{what} is not created by the install; the existing cluster must have it (`{probe}`)"
+            ),
+        )
+    } else {
+        Finding::new(
+            Severity::Error,
+            o.id(),
+            path,
+            format!("{what} is not created by anything the install applies"),
+        )
     }
 }
 
