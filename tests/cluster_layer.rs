@@ -246,17 +246,22 @@ fn the_cluster_layer_goes_in_front_of_the_hubs_on_every_cloud() {
             .filter(|c| {
                 c["tool"] == "helm"
                     || (c["tool"] == "kubectl"
-                        && args(c).contains(&"kubernetes/cluster-issuer.yaml"))
+                        && (args(c).contains(&"kubernetes/cluster-issuer.yaml")
+                            || args(c).contains(&"kubernetes/default-storage-class.yaml")))
             })
             .map(what)
             .collect();
-        let mut want: Vec<String> = [
-            "cert-manager",
-            "support",
-            "apply kubernetes/cluster-issuer.yaml",
-        ]
-        .map(String::from)
-        .to_vec();
+        // On EKS, which has no default StorageClass, r2r's comes before any
+        // release's claim.
+        let mut want: Vec<String> = vec!["cert-manager".into()];
+        if at.contains("aws") {
+            want.push("apply kubernetes/default-storage-class.yaml".into());
+        }
+        want.extend(
+            ["support", "apply kubernetes/cluster-issuer.yaml"]
+                .map(String::from)
+                .to_vec(),
+        );
         want.extend(hubs.iter().cloned());
         assert_eq!(order, want, "{at}: the order of the helm and kubectl calls");
         let support_call = recorded

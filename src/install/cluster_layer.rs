@@ -138,7 +138,16 @@ pub(crate) fn files_to_write(i: &Install) -> Vec<String> {
         ));
     }
     out.push(layout::CLUSTER_ISSUER.to_owned());
+    if needs_default_storage_class(i) {
+        out.push(layout::DEFAULT_STORAGE_CLASS.to_owned());
+    }
     out
+}
+
+/// EKS clusters from Kubernetes 1.30 have no default StorageClass, and the
+/// charts' claims (hub-db-dir, Prometheus, Grafana) name none.
+fn needs_default_storage_class(i: &Install) -> bool {
+    i.blueprint.target == "aws"
 }
 
 /// Writes the cluster layer's files (config step); how many changed.
@@ -159,6 +168,13 @@ pub(crate) fn write(i: &Install) -> Result<usize> {
     tree::parse_yaml(&issuer)
         .with_context(|| format!("blueprint {target}: cluster-issuer.yaml.tera is not YAML"))?;
     out.push((layout::CLUSTER_ISSUER, issuer));
+    if needs_default_storage_class(i) {
+        let class = renderer.file(target, "default-storage-class.yaml.tera", &ctx)?;
+        tree::parse_yaml(&class).with_context(|| {
+            format!("blueprint {target}: default-storage-class.yaml.tera is not YAML")
+        })?;
+        out.push((layout::DEFAULT_STORAGE_CLASS, class));
+    }
     let mut n = 0;
     for (rel, text) in out {
         n += usize::from(files::write_if_changed(
@@ -261,13 +277,29 @@ fn random_hex() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// What runs after release `name`: the ClusterIssuer after support.
+/// What runs after release `name`: the default StorageClass (where the
+/// cluster has none) after cert-manager, before any release's claim; the
+/// ClusterIssuer after support.
+/// Without cert-manager in the bundle the class follows support instead
+/// (Kubernetes gives claims made before a default exists that default).
 pub(crate) fn after(i: &Install, name: &str) -> Vec<Vec<String>> {
-    if name == SUPPORT_RELEASE && layer(i).is_some() {
-        vec![kubectl(i, &["apply", "-f", layout::CLUSTER_ISSUER])]
+    let Some(l) = layer(i) else {
+        return Vec::new();
+    };
+    let class = || kubectl(i, &["apply", "-f", layout::DEFAULT_STORAGE_CLASS]);
+    let first = if l.cert_manager_chart.is_some() {
+        CERT_MANAGER_RELEASE
     } else {
-        Vec::new()
+        SUPPORT_RELEASE
+    };
+    let mut out = Vec::new();
+    if name == first && needs_default_storage_class(i) {
+        out.push(class());
     }
+    if name == SUPPORT_RELEASE {
+        out.push(kubectl(i, &["apply", "-f", layout::CLUSTER_ISSUER]));
+    }
+    out
 }
 
 /// The command that prints the address every hub domain must point at:

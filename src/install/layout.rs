@@ -51,6 +51,8 @@ pub(crate) const SUPPORT_VALUES: &str = "config/_support/values.yaml";
 pub(crate) const SUPPORT_SECRETS: &str = "config/_support/secret-values.yaml.age";
 /// The community's ClusterIssuer, applied with kubectl after support.
 pub(crate) const CLUSTER_ISSUER: &str = "kubernetes/cluster-issuer.yaml";
+/// The default StorageClass of a cluster that comes without one (EKS).
+pub(crate) const DEFAULT_STORAGE_CLASS: &str = "kubernetes/default-storage-class.yaml";
 
 /// The decrypted secrets file of the local target.
 const PLAIN_SECRETS: &str = "secret-values.yaml";
@@ -131,5 +133,6 @@ mod tests {
         assert!(in_folder(CONFIG, SUPPORT_VALUES));
         assert!(in_folder(CONFIG, SUPPORT_SECRETS));
         assert!(in_folder(KUBERNETES, CLUSTER_ISSUER));
+        assert!(in_folder(KUBERNETES, DEFAULT_STORAGE_CLASS));
     }
 }
