@@ -87,8 +87,9 @@ fn example_round_trips_as_tar_and_as_directory() {
         // basehub with its remote dependencies' archives and a Chart.lock;
         // daskhub with basehub packaged from file://../basehub (and its
         // values.jsonnet symlink carried as the file); support likewise;
-        // cert-manager, carried with support, as its repository has it.
-        assert_eq!(j["kinds"]["chart"]["members"], 17);
+        // cert-manager, carried with support, as its repository has it;
+        // basehub's two templates (the home-nfs and hub-db-dir claims).
+        assert_eq!(j["kinds"]["chart"]["members"], 19);
         assert_eq!(j["kinds"]["infra"]["members"], 1);
         assert_eq!(j["kinds"]["report"]["members"], 1);
     }
@@ -149,6 +150,8 @@ fn example_round_trips_as_tar_and_as_directory() {
             "charts/basehub/Chart.yaml",
             "charts/basehub/charts/dask-gateway-2024.1.0.tgz",
             "charts/basehub/charts/jupyterhub-4.3.3.tgz",
+            "charts/basehub/templates/home-nfs.yaml",
+            "charts/basehub/templates/hub-db-dir.yaml",
             "charts/basehub/values.jsonnet",
             "charts/basehub/values.yaml",
             "charts/cert-manager/Chart.yaml",

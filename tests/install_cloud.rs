@@ -632,14 +632,13 @@ fn the_hub_database_is_restored_by_a_job_while_the_hub_is_scaled_down() {
     );
     let identity = age_identity(t.path());
     let dir = t.path().join("aws");
-    let out = install_example(
-        &bundle,
-        &keys,
-        &identity,
-        "aws",
-        "aws: {account_id: \"123456789012\", region: us-west-2, cluster_name: example}\n",
-        &dir,
+    let moto = s3::moto();
+    moto.bucket("r2r-bundle");
+    let extra = format!(
+        "aws: {{account_id: \"123456789012\", region: us-west-2, cluster_name: example}}\nbundle_url: {:?}\n",
+        moto.url("r2r-bundle/with-db")
     );
+    let out = install_example(&bundle, &keys, &identity, "aws", &extra, &dir);
     assert_eq!(out.code, 0, "{out:?}");
     let job = std::fs::read_to_string(dir.join("kubernetes/restore-homes-prod.yaml")).unwrap();
     let docs: Vec<serde_json::Value> = job
@@ -687,6 +686,60 @@ fn the_hub_database_is_restored_by_a_job_while_the_hub_is_scaled_down() {
             < at("kubectl scale deployment/hub --replicas=1 --namespace prod")
     );
     assert!(next.contains("upload"), "{next}");
+
+    // --resume --apply (terraform, helm, kubectl are recording stand-ins):
+    // the database reaches the real S3 server (moto) where the Job reads
+    // it, byte for byte the signed member, and the commands run in order.
+    let bin = stand_ins(t.path());
+    let log = t.path().join("stand-in.log");
+    let answers = dir.with_extension("answers.yaml");
+    let out = run(Command::new(R2R)
+        .args(["install", s(&bundle), "--pubkey", s(&keys.public)])
+        .args(["--answers", s(&answers), "--yes", "--resume", "--apply"])
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("R2R_STAND_IN_LOG", &log)
+        .env("R2R_STAND_IN_HUBS", "staging,prod")
+        .envs(s3::ENV));
+    assert_eq!(out.code, 0, "{out:?}");
+    let fetched = t.path().join("fetched");
+    let got = run(Command::new("python3")
+        .arg(project().join("tests/fixtures/s3-fetch.py"))
+        .args([
+            &format!("http://127.0.0.1:{}", moto.port),
+            "r2r-bundle",
+            "with-db/",
+            s(&fetched),
+        ])
+        .envs(s3::ENV));
+    assert_eq!(got.code, 0, "{got:?}");
+    let uploaded = std::fs::read(fetched.join("hub-db/prod/jupyterhub.sqlite"))
+        .expect("the hub database was not uploaded to S3");
+    let got_sha = {
+        use sha2::Digest;
+        r2r::bundle::digest::hex(&sha2::Sha256::digest(&uploaded))
+    };
+    assert_eq!(
+        got_sha, want,
+        "the uploaded database is not the signed member"
+    );
+    let lines: Vec<String> = calls(&log).iter().map(|c| argv(c).join(" ")).collect();
+    let pos = |w: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(w))
+            .unwrap_or_else(|| panic!("{w:?} not called: {lines:#?}"))
+    };
+    assert!(
+        pos("kubectl scale deployment/hub --replicas=0")
+            < pos("kubectl apply -f kubernetes/restore-homes-prod.yaml")
+            && pos("kubectl apply -f kubernetes/restore-homes-prod.yaml")
+                < pos("kubectl wait --for=condition=complete job/r2r-restore-hub-db")
+            && pos("kubectl wait") < pos("kubectl scale deployment/hub --replicas=1"),
+        "{lines:#?}"
+    );
 }
 
 /// Regression: with --apply and helm on PATH but no terraform, the hubs
