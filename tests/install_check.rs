@@ -328,7 +328,18 @@ fn every_fixture_cluster_installs_to_a_workspace_the_check_calls_clean() {
                 .unwrap()
                 .contains("the existing cluster must have it (`kubectl get ingressclass nginx`)")
         });
-        let said = !classless && (cloud != "kubeconfig" || kubeconfig_said);
+        // The support chart's nginx-ingress schema $refs the network: Helm's
+        // real engine fails on it offline, and only that schema is set aside
+        // (the path the unit test exercises on a hand-written error).
+        let set_aside = !layer
+            || findings(&report, "not-checked").iter().any(|f| {
+                f["path"] == "nginx-ingress/values.schema.json"
+                    && f["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("raw.githubusercontent.com")
+            });
+        let said = set_aside && !classless && (cloud != "kubeconfig" || kubeconfig_said);
         if code != 0 || !rendered_all || !said || !errors.is_empty() || !unrendered.is_empty() {
             let first: Vec<String> = errors
                 .iter()
